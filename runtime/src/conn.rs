@@ -1,0 +1,594 @@
+//! [`Conn`]: a connection plus the hooks waiting for its outermost COMMIT.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+
+use crate::backend::{AsyncBackend, Backend, SyncBackend};
+use crate::error::{BoxError, Error, Step};
+use crate::hook::{Hook, HookSite, IntoHookResult};
+use crate::level::{AbandonFlag, Level};
+use crate::run::{run_async, run_sync};
+use crate::stack::HookStack;
+
+/// A database connection that knows its transaction depth and holds the hooks waiting for
+/// the outermost COMMIT.
+///
+/// `Conn` derefs to the connection it wraps, so sqlx code writes `&mut **conn` as it does with
+/// `sqlx::Transaction`. Transactions are opened with `#[atomic]`, or without macros with
+/// [`atomic`](Conn::atomic) / [`atomic_async`](Conn::atomic_async); hooks are registered with
+/// `enqueue!` or [`on_commit`](Conn::on_commit).
+///
+/// ```
+/// use oncommit::{Conn, Error, memory::Memory};
+/// use std::sync::{Arc, Mutex};
+///
+/// let sent = Arc::new(Mutex::new(Vec::new()));
+/// let mut conn = Conn::new(Memory::new());
+/// conn.atomic(|conn| {
+///     for id in [1, 2, 3] {
+///         let sent = sent.clone();
+///         conn.on_commit(move || sent.lock().unwrap().push(id))?;
+///     }
+///     assert!(sent.lock().unwrap().is_empty()); // nothing runs before COMMIT
+///     Ok::<_, Error>(())
+/// })?;
+/// assert_eq!(*sent.lock().unwrap(), [1, 2, 3]);
+/// # Ok::<(), Error>(())
+/// ```
+pub struct Conn<C> {
+    /// Always `Some` until `into_inner` takes it.
+    inner: Option<C>,
+    stack: HookStack,
+    abandoned: AbandonFlag,
+    start_rollback: fn(&mut C),
+    capture: Option<Vec<Hook>>,
+}
+
+impl<C> Conn<C> {
+    /// Wraps a connection. It should not be inside a transaction: oncommit cannot tell when a
+    /// transaction it did not open commits, so it refuses to defer hooks into one
+    /// ([`Step::ForeignTransaction`]).
+    pub fn new(conn: C) -> Self
+    where
+        C: Backend,
+    {
+        Conn {
+            inner: Some(conn),
+            stack: HookStack::default(),
+            abandoned: AbandonFlag::default(),
+            start_rollback: C::start_rollback,
+            capture: None,
+        }
+    }
+
+    /// Gives the connection back, first rolling back any abandoned transaction level.
+    ///
+    /// ```
+    /// use oncommit::{Conn, memory::Memory};
+    /// let conn = Conn::new(Memory::new());
+    /// let memory: Memory = conn.into_inner();
+    /// assert!(memory.statements().is_empty());
+    /// ```
+    pub fn into_inner(mut self) -> C {
+        self.settle();
+        self.inner
+            .take()
+            .expect("Conn holds its connection until into_inner")
+    }
+
+    /// Open transaction levels as oncommit tracks them: 0 outside a transaction, 1 in the
+    /// outermost, 2 or more in savepoints. Abandoned levels are not counted.
+    pub fn depth(&self) -> usize {
+        let depth = self.stack.depth();
+        match self.abandoned.peek() {
+            Some(abandoned) => depth.min(abandoned.saturating_sub(1)),
+            None => depth,
+        }
+    }
+
+    /// True inside a transaction opened through oncommit.
+    pub fn in_transaction(&self) -> bool {
+        self.depth() > 0
+    }
+
+    /// Hooks registered and waiting for the outermost COMMIT.
+    pub fn pending_hooks(&self) -> usize {
+        self.stack.pending()
+    }
+
+    fn conn(&self) -> &C {
+        self.inner
+            .as_ref()
+            .expect("Conn holds its connection until into_inner")
+    }
+
+    fn conn_mut(&mut self) -> &mut C {
+        self.inner
+            .as_mut()
+            .expect("Conn holds its connection until into_inner")
+    }
+
+    /// Rolls back the levels whose guards were dropped unfinished (panic, cancellation).
+    fn settle(&mut self) {
+        let Some(from) = self.abandoned.take() else {
+            return;
+        };
+        let start_rollback = self.start_rollback;
+        while self.stack.depth() >= from.max(1) {
+            tracing::debug!(
+                depth = self.stack.depth(),
+                "rolling back an abandoned block"
+            );
+            if let Some(inner) = self.inner.as_mut() {
+                start_rollback(inner);
+            }
+            self.stack.rollback();
+        }
+    }
+
+    /// Rolls back levels deeper than `depth` that were left open (a leaked inner guard).
+    fn unwind_to(&mut self, depth: usize) {
+        let start_rollback = self.start_rollback;
+        while self.stack.depth() > depth {
+            tracing::warn!(
+                depth = self.stack.depth(),
+                "an inner transaction block was never finished; rolling it back"
+            );
+            start_rollback(self.conn_mut());
+            self.stack.rollback();
+        }
+    }
+
+    /// After a failed COMMIT/ROLLBACK: forget the level's hooks and make sure the connection
+    /// leaves the level too.
+    fn abort_level(&mut self, depth: usize)
+    where
+        C: Backend,
+    {
+        self.stack.rollback();
+        if self.conn().transaction_depth() >= depth {
+            (self.start_rollback)(self.conn_mut());
+        }
+    }
+
+    pub(crate) fn set_capture(&mut self, capture: Option<Vec<Hook>>) -> Option<Vec<Hook>> {
+        std::mem::replace(&mut self.capture, capture)
+    }
+
+    /// Hooks that may run now: to the capture buffer under `testing::capture`, or `None` when
+    /// they must be run by the caller.
+    fn captured(&mut self, hooks: Vec<Hook>) -> Option<Vec<Hook>> {
+        match &mut self.capture {
+            Some(buffer) => {
+                buffer.extend(hooks);
+                None
+            }
+            None => Some(hooks),
+        }
+    }
+}
+
+/// Checks and bookkeeping shared by the sync and async paths.
+impl<C: Backend> Conn<C> {
+    /// Returns the depth before the new level.
+    fn prepare_begin(&mut self, durable: bool) -> Result<usize, Error> {
+        self.settle();
+        self.check_tracked()?;
+        let depth = self.stack.depth();
+        if durable && depth > 0 {
+            return Err(Error::not_outermost(depth));
+        }
+        Ok(depth)
+    }
+
+    fn opened(&mut self) -> Level {
+        self.stack.begin();
+        Level::new(self.abandoned.clone(), self.stack.depth())
+    }
+
+    fn check_tracked(&self) -> Result<(), Error> {
+        let backend = self.conn().transaction_depth();
+        let tracked = self.stack.depth();
+        if backend == tracked {
+            Ok(())
+        } else {
+            Err(Error::foreign(backend, tracked))
+        }
+    }
+
+    /// Before finishing `level`: settle abandoned inner levels.
+    fn prepare_finish(&mut self, level: &Level) {
+        self.settle();
+        self.unwind_to(level.depth());
+    }
+
+    /// The backend committed the innermost level: release its hooks to the parent, or take
+    /// them all when it was the outermost.
+    fn committed(&mut self, depth: usize) -> Option<Vec<Hook>> {
+        if depth == 1 {
+            let hooks = self.stack.commit_outermost().collect();
+            self.captured(hooks)
+        } else {
+            self.stack.release();
+            None
+        }
+    }
+
+    fn commit_failed(&mut self, depth: usize, source: BoxError) -> Error {
+        self.abort_level(depth);
+        let step = if depth == 1 {
+            Step::Commit
+        } else {
+            Step::Release
+        };
+        Error::statement(step, depth, source)
+    }
+
+    fn rollback_failed(&mut self, depth: usize, source: BoxError) {
+        let step = if depth == 1 {
+            Step::Rollback
+        } else {
+            Step::RollbackToSavepoint
+        };
+        tracing::error!(depth, error = %source, "{step} failed; the body's error is returned");
+        if self.conn().transaction_depth() >= depth {
+            (self.start_rollback)(self.conn_mut());
+        }
+    }
+
+    /// Where a hook goes when it is registered: deferred inside a transaction, or back to
+    /// the caller to run now.
+    fn defer_or_return(&mut self, hook: Hook) -> Result<Option<Hook>, Error> {
+        self.settle();
+        self.check_tracked()?;
+        if self.stack.depth() > 0 {
+            self.stack.push(hook);
+            return Ok(None);
+        }
+        Ok(self.captured(vec![hook]).and_then(|mut hooks| hooks.pop()))
+    }
+
+    /// Defers `hook` (the `enqueue!` path inside an `#[atomic]` body, where a transaction is
+    /// known to be open).
+    pub(crate) fn defer(&mut self, hook: Hook) {
+        self.settle();
+        if self.stack.depth() == 0 {
+            // `#[atomic]` registers only while its own level is open, so this is unreachable
+            // through the macros; say so loudly rather than run the hook at the wrong time.
+            debug_assert!(false, "enqueue! outside its transaction block");
+            tracing::error!(hook = %hook.site(), "hook registered outside its transaction block was dropped");
+            return;
+        }
+        self.stack.push(hook);
+    }
+
+    pub(crate) fn enqueue_sync(&mut self, hook: Hook) -> Result<(), Error> {
+        match self.defer_or_return(hook)? {
+            Some(hook) => run_sync([hook]),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) async fn enqueue_async(&mut self, hook: Hook) -> Result<(), Error> {
+        match self.defer_or_return(hook)? {
+            Some(hook) => run_async([hook]).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `hook` after the outermost COMMIT, or now when no transaction is open.
+    ///
+    /// The hook's value may be `()` or a `Result`; an `Err` (or a panic) after COMMIT comes
+    /// back from the commit as an [`Error`] with [`committed`](Error::committed) true, once
+    /// every other hook has run. When the hook runs at once, its failure is returned here.
+    ///
+    /// ```
+    /// use oncommit::{Conn, memory::Memory};
+    /// let mut conn = Conn::new(Memory::new());
+    /// // outside a transaction: runs at once
+    /// let err = conn.on_commit(|| Err::<(), _>("queue down")).unwrap_err();
+    /// assert!(err.committed());
+    /// ```
+    #[track_caller]
+    pub fn on_commit<F, R>(&mut self, hook: F) -> Result<(), Error>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: IntoHookResult,
+    {
+        let site = HookSite::from_location(Location::caller());
+        self.enqueue_sync(Hook::sync(site, false, hook))
+    }
+
+    /// Like [`on_commit`](Conn::on_commit), but a failure is only logged (`tracing`), never
+    /// returned.
+    ///
+    /// ```
+    /// use oncommit::{Conn, memory::Memory};
+    /// let mut conn = Conn::new(Memory::new());
+    /// conn.on_commit_robust(|| Err::<(), _>("metrics down")).unwrap();
+    /// ```
+    #[track_caller]
+    pub fn on_commit_robust<F, R>(&mut self, hook: F) -> Result<(), Error>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: IntoHookResult,
+    {
+        let site = HookSite::from_location(Location::caller());
+        self.enqueue_sync(Hook::sync(site, true, hook))
+    }
+}
+
+impl<C: Backend + Send> Conn<C> {
+    /// Runs the future `hook()` makes after the outermost COMMIT (awaited in order with the
+    /// other hooks), or now when no transaction is open.
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, memory::Memory};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+    /// let mut conn = Conn::new(Memory::new());
+    /// conn.atomic_async(async |conn| {
+    ///     conn.on_commit_async(|| async { Ok::<_, std::io::Error>(()) }).await?;
+    ///     Ok::<_, Error>(())
+    /// })
+    /// .await?;
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn on_commit_async<F, Fut>(
+        &mut self,
+        hook: F,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHookResult,
+    {
+        let site = HookSite::from_location(Location::caller());
+        self.enqueue_async(Hook::future(site, false, hook))
+    }
+
+    /// Like [`on_commit_async`](Conn::on_commit_async), but a failure is only logged.
+    #[track_caller]
+    pub fn on_commit_async_robust<F, Fut>(
+        &mut self,
+        hook: F,
+    ) -> impl Future<Output = Result<(), Error>> + Send + '_
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHookResult,
+    {
+        let site = HookSite::from_location(Location::caller());
+        self.enqueue_async(Hook::future(site, true, hook))
+    }
+}
+
+impl<C: SyncBackend> Conn<C> {
+    pub(crate) fn begin_sync(&mut self, durable: bool) -> Result<Level, Error> {
+        let depth = self.prepare_begin(durable)?;
+        SyncBackend::begin(self.conn_mut()).map_err(|e| begin_error(depth, e))?;
+        Ok(self.opened())
+    }
+
+    pub(crate) fn finish_sync<T, E: From<Error>>(
+        &mut self,
+        level: Level,
+        result: Result<T, E>,
+    ) -> Result<T, E> {
+        self.prepare_finish(&level);
+        let depth = self.stack.depth();
+        match result {
+            Ok(value) => {
+                let committed = SyncBackend::commit(self.conn_mut());
+                level.disarm();
+                match committed {
+                    Ok(()) => match self.committed(depth) {
+                        Some(hooks) => run_sync(hooks).map(|()| value).map_err(E::from),
+                        None => Ok(value),
+                    },
+                    Err(source) => Err(self.commit_failed(depth, source).into()),
+                }
+            }
+            Err(error) => {
+                self.stack.rollback();
+                let rolled_back = SyncBackend::rollback(self.conn_mut());
+                level.disarm();
+                if let Err(source) = rolled_back {
+                    self.rollback_failed(depth, source);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs `body` as one transaction: BEGIN (or SAVEPOINT when already inside one), COMMIT
+    /// (or RELEASE) when it returns `Ok`, ROLLBACK (to the savepoint) when it returns `Err` or
+    /// panics. Hooks run after the outermost COMMIT.
+    ///
+    /// ```
+    /// use oncommit::{BoxError, Conn, memory::Memory};
+    ///
+    /// let db = Memory::new();
+    /// let mut conn = Conn::new(db.clone());
+    /// conn.atomic(|conn| {
+    ///     let inner = conn.atomic(|_| Err::<(), BoxError>("invalid input".into()));
+    ///     assert!(inner.is_err()); // only the savepoint is rolled back
+    ///     Ok::<_, BoxError>(())
+    /// })?;
+    /// assert_eq!(
+    ///     db.statements(),
+    ///     ["BEGIN", "SAVEPOINT oncommit_1", "ROLLBACK TO SAVEPOINT oncommit_1", "COMMIT"]
+    /// );
+    /// # Ok::<(), BoxError>(())
+    /// ```
+    pub fn atomic<T, E, F>(&mut self, body: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.atomic_sync(false, body)
+    }
+
+    /// Like [`atomic`](Conn::atomic), but the block must be the outermost transaction:
+    /// nested inside another, it returns `Err` ([`Step::Durable`]) without running `body`.
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, Step, memory::Memory};
+    /// let mut conn = Conn::new(Memory::new());
+    /// let nested = conn.atomic(|conn| conn.durable(|_| Ok::<_, Error>(())));
+    /// assert_eq!(nested.unwrap_err().step(), Step::Durable);
+    /// ```
+    pub fn durable<T, E, F>(&mut self, body: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.atomic_sync(true, body)
+    }
+
+    fn atomic_sync<T, E, F>(&mut self, durable: bool, body: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let level = self.begin_sync(durable)?;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(self))) {
+            Ok(result) => self.finish_sync(level, result),
+            Err(panic) => {
+                drop(level);
+                self.settle();
+                std::panic::resume_unwind(panic)
+            }
+        }
+    }
+}
+
+impl<C: AsyncBackend> Conn<C> {
+    pub(crate) async fn begin_async(&mut self, durable: bool) -> Result<Level, Error> {
+        let depth = self.prepare_begin(durable)?;
+        // If this future is dropped mid-BEGIN, the backend's own guard undoes the statement
+        // (sqlx does); our stack is only pushed once BEGIN succeeded.
+        AsyncBackend::begin_async(self.conn_mut())
+            .await
+            .map_err(|e| begin_error(depth, e))?;
+        Ok(self.opened())
+    }
+
+    pub(crate) async fn finish_async<T, E: From<Error>>(
+        &mut self,
+        level: Level,
+        result: Result<T, E>,
+    ) -> Result<T, E> {
+        self.prepare_finish(&level);
+        let depth = self.stack.depth();
+        match result {
+            Ok(value) => {
+                // The level stays armed until COMMIT returns: dropping this future mid-COMMIT
+                // rolls the level back and discards its hooks.
+                let committed = AsyncBackend::commit_async(self.conn_mut()).await;
+                level.disarm();
+                match committed {
+                    Ok(()) => match self.committed(depth) {
+                        Some(hooks) => run_async(hooks).await.map(|()| value).map_err(E::from),
+                        None => Ok(value),
+                    },
+                    Err(source) => Err(self.commit_failed(depth, source).into()),
+                }
+            }
+            Err(error) => {
+                self.stack.rollback();
+                let rolled_back = AsyncBackend::rollback_async(self.conn_mut()).await;
+                level.disarm();
+                if let Err(source) = rolled_back {
+                    self.rollback_failed(depth, source);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The async form of [`atomic`](Conn::atomic): `body` is an async closure given the
+    /// connection. Dropping the returned future (cancellation) rolls the block back at the
+    /// connection's next use and discards its hooks.
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, memory::Memory};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+    /// let db = Memory::new();
+    /// let mut conn = Conn::new(db.clone());
+    /// let id = conn
+    ///     .atomic_async(async |conn| {
+    ///         conn.execute("INSERT INTO users VALUES (7)");
+    ///         conn.on_commit(|| println!("welcome 7"))?;
+    ///         Ok::<_, Error>(7)
+    ///     })
+    ///     .await?;
+    /// assert_eq!(id, 7);
+    /// assert_eq!(db.statements(), ["BEGIN", "INSERT INTO users VALUES (7)", "COMMIT"]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn atomic_async<T, E, F>(&mut self, body: F) -> Result<T, E>
+    where
+        F: AsyncFnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let level = self.begin_async(false).await?;
+        let result = body(self).await;
+        self.finish_async(level, result).await
+    }
+
+    /// The async form of [`durable`](Conn::durable).
+    pub async fn durable_async<T, E, F>(&mut self, body: F) -> Result<T, E>
+    where
+        F: AsyncFnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let level = self.begin_async(true).await?;
+        let result = body(self).await;
+        self.finish_async(level, result).await
+    }
+}
+
+fn begin_error(depth: usize, source: BoxError) -> Error {
+    let step = if depth == 0 {
+        Step::Begin
+    } else {
+        Step::Savepoint
+    };
+    Error::statement(step, depth + 1, source)
+}
+
+impl<C> Deref for Conn<C> {
+    type Target = C;
+
+    fn deref(&self) -> &C {
+        self.conn()
+    }
+}
+
+impl<C> DerefMut for Conn<C> {
+    /// Rolls back abandoned levels first, so a statement never runs inside a block that a
+    /// panic or a cancellation already left.
+    fn deref_mut(&mut self) -> &mut C {
+        self.settle();
+        self.conn_mut()
+    }
+}
+
+impl<C> Drop for Conn<C> {
+    fn drop(&mut self) {
+        self.settle();
+    }
+}
+
+impl<C: fmt::Debug> fmt::Debug for Conn<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Conn")
+            .field("conn", &self.inner)
+            .field("depth", &self.depth())
+            .field("pending_hooks", &self.pending_hooks())
+            .finish()
+    }
+}

@@ -1,0 +1,74 @@
+//! Enqueue background jobs only after the database transaction commits.
+//!
+//! A job enqueued inside a transaction can be picked up before COMMIT (the worker sees a
+//! missing or stale row), or run although the transaction rolled back. `oncommit` holds every
+//! such call until the outermost COMMIT of the connection, and drops it on ROLLBACK:
+//!
+//! - [`Conn`] wraps a connection and owns its transaction depth and the pending hooks;
+//! - `#[atomic]` makes a function body one transaction on a `&mut Conn<_>`;
+//! - `enqueue!(call)` inside it evaluates the call's receiver and arguments now, moves the
+//!   values into a hook, and runs the call after COMMIT; a compile-time check rejects an
+//!   `enqueue!` that would capture a borrow of a loop variable.
+//!
+//! Without macros, [`Conn::atomic`], [`Conn::atomic_async`] and [`Conn::on_commit`] do the same
+//! at run time:
+//!
+//! ```
+//! use oncommit::{Conn, Error, memory::Memory};
+//! use std::sync::mpsc;
+//!
+//! let (queue, worker) = mpsc::channel();
+//! let mut conn = Conn::new(Memory::new());
+//! conn.atomic(|conn| {
+//!     conn.execute("INSERT INTO users (id) VALUES (42)");
+//!     let queue = queue.clone();
+//!     conn.on_commit(move || queue.send(42))?;
+//!     assert!(worker.try_recv().is_err()); // not before COMMIT
+//!     Ok::<_, Error>(())
+//! })?;
+//! assert_eq!(worker.try_recv(), Ok(42));
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! # Backends
+//!
+//! | feature | connection types |
+//! |---|---|
+//! | (always) | [`memory::Memory`] |
+//! | `sqlx-postgres` | `sqlx::PgConnection`, `PoolConnection<Postgres>` |
+//! | `sqlx-sqlite` | `sqlx::SqliteConnection`, `PoolConnection<Sqlite>` |
+//! | `sqlx-mysql` | `sqlx::MySqlConnection`, `PoolConnection<MySql>` |
+//! | `diesel` | diesel's sync connections |
+//!
+//! Other connections implement [`Backend`] and [`SyncBackend`] or [`AsyncBackend`].
+
+#![warn(missing_docs)]
+
+mod backend;
+mod conn;
+mod error;
+mod hook;
+mod level;
+pub mod memory;
+mod run;
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-sqlite",
+    feature = "sqlx-mysql"
+))]
+mod sqlx;
+mod stack;
+pub mod testing;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use backend::{AsyncBackend, Backend, SyncBackend};
+pub use conn::Conn;
+pub use error::{BoxError, Error, HookFailure, HookPanicked, Step};
+pub use hook::{Hook, HookSite, IntoHookResult};
+pub use level::Level;
+
+#[cfg(feature = "macros")]
+pub use oncommit_macros::{atomic, enqueue};

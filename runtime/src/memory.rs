@@ -1,0 +1,198 @@
+//! [`Memory`]: a backend with no database that records the statements it was asked to run.
+
+use std::fmt;
+use std::future::{Future, ready};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::backend::{AsyncBackend, Backend, SyncBackend};
+use crate::error::BoxError;
+
+/// An in-memory stand-in for a database connection, sync and async.
+///
+/// It keeps the transaction depth and a log of the statements it was asked to run
+/// (`BEGIN`, `SAVEPOINT oncommit_N`, `RELEASE SAVEPOINT oncommit_N`,
+/// `ROLLBACK TO SAVEPOINT oncommit_N`, `COMMIT`, `ROLLBACK`, and whatever you pass to
+/// [`execute`](Memory::execute)), so tests can assert the exact sequence. Clones share the
+/// same state: keep one to look at the log while a `Conn` owns the other.
+///
+/// ```
+/// use oncommit::{Conn, Error, memory::Memory};
+///
+/// let db = Memory::new();
+/// let mut conn = Conn::new(db.clone());
+/// conn.atomic(|conn| {
+///     conn.execute("INSERT INTO users VALUES (1)");
+///     Ok::<_, Error>(())
+/// })?;
+/// assert_eq!(db.statements(), ["BEGIN", "INSERT INTO users VALUES (1)", "COMMIT"]);
+/// # Ok::<(), Error>(())
+/// ```
+#[derive(Clone, Default)]
+pub struct Memory {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Default)]
+struct State {
+    depth: usize,
+    statements: Vec<String>,
+    fail_next: Vec<Fail>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fail {
+    Begin,
+    Commit,
+    Rollback,
+}
+
+/// The error [`Memory`] returns for a statement it was told to fail.
+#[derive(Debug, thiserror::Error)]
+#[error("memory backend: `{statement}` failed as requested")]
+pub struct InjectedFailure {
+    statement: String,
+}
+
+impl Memory {
+    /// A fresh connection outside any transaction, with an empty log.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock is held cannot leave `State` half-updated: every update is
+        // one push or one assignment.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Records a statement of your own (an INSERT, say) in the log.
+    pub fn execute(&self, statement: impl Into<String>) {
+        self.state().statements.push(statement.into());
+    }
+
+    /// Every statement so far, oldest first.
+    pub fn statements(&self) -> Vec<String> {
+        self.state().statements.clone()
+    }
+
+    /// Empties the log.
+    pub fn clear(&self) {
+        self.state().statements.clear();
+    }
+
+    /// The current transaction depth (0 outside a transaction).
+    pub fn depth(&self) -> usize {
+        self.state().depth
+    }
+
+    /// Makes the next `COMMIT` or `RELEASE SAVEPOINT` fail. The statement is still logged and
+    /// the depth is left unchanged, as sqlx leaves it when the server rejects a COMMIT.
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, Step, memory::Memory};
+    /// let db = Memory::new();
+    /// db.fail_next_commit();
+    /// let mut conn = Conn::new(db.clone());
+    /// let err = conn.atomic(|conn| {
+    ///     conn.on_commit(|| -> Result<(), Error> { unreachable!("no hook runs after a failed COMMIT") })?;
+    ///     Ok::<_, Error>(())
+    /// });
+    /// assert_eq!(err.unwrap_err().step(), Step::Commit);
+    /// assert_eq!(db.statements(), ["BEGIN", "COMMIT", "ROLLBACK"]);
+    /// ```
+    pub fn fail_next_commit(&self) {
+        self.state().fail_next.push(Fail::Commit);
+    }
+
+    /// Makes the next `BEGIN` or `SAVEPOINT` fail.
+    pub fn fail_next_begin(&self) {
+        self.state().fail_next.push(Fail::Begin);
+    }
+
+    /// Makes the next `ROLLBACK` or `ROLLBACK TO SAVEPOINT` fail.
+    pub fn fail_next_rollback(&self) {
+        self.state().fail_next.push(Fail::Rollback);
+    }
+
+    fn run(&self, kind: Fail) -> Result<(), BoxError> {
+        let mut state = self.state();
+        let depth = state.depth;
+        let statement = match (kind, depth) {
+            (Fail::Begin, 0) => "BEGIN".to_owned(),
+            (Fail::Begin, d) => format!("SAVEPOINT oncommit_{d}"),
+            (_, 0) => return Ok(()),
+            (Fail::Commit, 1) => "COMMIT".to_owned(),
+            (Fail::Commit, d) => format!("RELEASE SAVEPOINT oncommit_{}", d - 1),
+            (Fail::Rollback, 1) => "ROLLBACK".to_owned(),
+            (Fail::Rollback, d) => format!("ROLLBACK TO SAVEPOINT oncommit_{}", d - 1),
+        };
+        state.statements.push(statement.clone());
+        if let Some(at) = state.fail_next.iter().position(|f| *f == kind) {
+            state.fail_next.remove(at);
+            return Err(Box::new(InjectedFailure { statement }));
+        }
+        state.depth = match kind {
+            Fail::Begin => depth + 1,
+            Fail::Commit | Fail::Rollback => depth - 1,
+        };
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Memory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.state();
+        f.debug_struct("Memory")
+            .field("depth", &state.depth)
+            .field("statements", &state.statements.len())
+            .finish()
+    }
+}
+
+impl Backend for Memory {
+    fn transaction_depth(&self) -> usize {
+        self.depth()
+    }
+
+    fn start_rollback(&mut self) {
+        let mut state = self.state();
+        match state.depth {
+            0 => {}
+            1 => state.statements.push("ROLLBACK".to_owned()),
+            d => state
+                .statements
+                .push(format!("ROLLBACK TO SAVEPOINT oncommit_{}", d - 1)),
+        }
+        state.depth = state.depth.saturating_sub(1);
+    }
+}
+
+impl SyncBackend for Memory {
+    fn begin(&mut self) -> Result<(), BoxError> {
+        self.run(Fail::Begin)
+    }
+
+    fn commit(&mut self) -> Result<(), BoxError> {
+        self.run(Fail::Commit)
+    }
+
+    fn rollback(&mut self) -> Result<(), BoxError> {
+        self.run(Fail::Rollback)
+    }
+}
+
+impl AsyncBackend for Memory {
+    fn begin_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        ready(self.run(Fail::Begin))
+    }
+
+    fn commit_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        ready(self.run(Fail::Commit))
+    }
+
+    fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        ready(self.run(Fail::Rollback))
+    }
+}

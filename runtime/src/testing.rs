@@ -1,0 +1,90 @@
+//! Helpers for your own tests: see which hooks a piece of code registers, without running
+//! them (Django's `captureOnCommitCallbacks`).
+
+use crate::Conn;
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::hook::Hook;
+use crate::run::{run_async, run_sync};
+
+/// The hooks captured by [`capture`] or [`capture_async`], in the order they would have run.
+#[derive(Debug, Default)]
+#[must_use = "captured hooks do nothing unless you inspect or run them"]
+pub struct Captured {
+    hooks: Vec<Hook>,
+}
+
+impl Captured {
+    /// The captured hooks.
+    pub fn hooks(&self) -> &[Hook] {
+        &self.hooks
+    }
+
+    /// How many hooks were captured.
+    pub fn len(&self) -> usize {
+        self.hooks.len()
+    }
+
+    /// True when no hook was captured.
+    pub fn is_empty(&self) -> bool {
+        self.hooks.is_empty()
+    }
+
+    /// The source text of each hook's call (`None` for hooks registered with a closure).
+    pub fn calls(&self) -> Vec<Option<&'static str>> {
+        self.hooks.iter().map(|h| h.site().call()).collect()
+    }
+
+    /// Runs the hooks now, in order, as a COMMIT would (sync hooks only; an async hook
+    /// fails). Failures come back as one [`Error`] after all ran.
+    pub fn run(self) -> Result<(), Error> {
+        run_sync(self.hooks)
+    }
+
+    /// Runs the hooks now, in order, awaiting async ones.
+    pub async fn run_async(self) -> Result<(), Error> {
+        run_async(self.hooks).await
+    }
+}
+
+/// Runs `body` on `conn`, and returns what it returned together with the hooks that would
+/// have run during it (after a COMMIT inside `body`, or at once outside a transaction),
+/// instead of running them.
+///
+/// ```
+/// use oncommit::{Conn, Error, memory::Memory, testing};
+///
+/// fn sign_up(conn: &mut Conn<Memory>, email: &str) -> Result<(), Error> {
+///     conn.atomic(|conn| {
+///         let email = email.to_owned();
+///         conn.on_commit(move || println!("welcome {email}"))
+///     })
+/// }
+///
+/// let mut conn = Conn::new(Memory::new());
+/// let (result, captured) = testing::capture(&mut conn, |conn| sign_up(conn, "a@example.com"));
+/// result?;
+/// assert_eq!(captured.len(), 1);
+/// captured.run()?; // prints "welcome a@example.com"
+/// # Ok::<(), Error>(())
+/// ```
+pub fn capture<C: Backend, T>(
+    conn: &mut Conn<C>,
+    body: impl FnOnce(&mut Conn<C>) -> T,
+) -> (T, Captured) {
+    let outer = conn.set_capture(Some(Vec::new()));
+    let value = body(conn);
+    let hooks = conn.set_capture(outer).unwrap_or_default();
+    (value, Captured { hooks })
+}
+
+/// The async form of [`capture`].
+pub async fn capture_async<C: Backend, T>(
+    conn: &mut Conn<C>,
+    body: impl AsyncFnOnce(&mut Conn<C>) -> T,
+) -> (T, Captured) {
+    let outer = conn.set_capture(Some(Vec::new()));
+    let value = body(conn).await;
+    let hooks = conn.set_capture(outer).unwrap_or_default();
+    (value, Captured { hooks })
+}
