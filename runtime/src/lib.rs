@@ -72,3 +72,8 @@ pub use level::Level;
 
 #[cfg(feature = "macros")]
 pub use oncommit_macros::{atomic, enqueue};
+
+/// The README's Rust snippets, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
