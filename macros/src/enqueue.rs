@@ -1,0 +1,476 @@
+//! Parsing of the `enqueue!` input.
+//!
+//! Accepted forms (`CALL` is a path call `f(a, b)` or a method call `x.m(a)`, optionally
+//! followed by `.await` and then `?`):
+//!
+//! ```text
+//! enqueue!(CALL)
+//! enqueue!(CALL, robust)
+//! enqueue!(conn => CALL)
+//! enqueue!(conn => CALL, robust)
+//! ```
+//!
+//! Only `proc_macro2` is used here (never `proc_macro`), so the module can be included by
+//! `#[path]` outside a proc-macro crate.
+
+use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{AngleBracketedGenericArguments, Expr, Ident, Token};
+
+/// The accepted forms, quoted in every parse error.
+pub const ACCEPTED_FORMS: &str = "accepted forms: `enqueue!(CALL)`, `enqueue!(CALL, robust)`, \
+     `enqueue!(conn => CALL)`, `enqueue!(conn => CALL, robust)`, where CALL is a function call \
+     `path(args)` or a method call `receiver.method(args)`, optionally followed by `.await` \
+     and/or `?`";
+
+/// A parsed `enqueue!(...)` input.
+#[derive(Debug, Clone)]
+pub struct EnqueueInput {
+    /// The explicit connection of `enqueue!(conn => CALL)`.
+    pub conn: Option<Expr>,
+    /// The deferred call.
+    pub call: Call,
+    /// `enqueue!(CALL, robust)`: failures are logged, never returned.
+    pub robust: bool,
+    /// The call's source text as the user wrote it (whitespace normalised), e.g.
+    /// `mailer.send(id)`.
+    pub text: String,
+    /// A span inside the `enqueue!` input (the first token of `CALL`), used for errors and
+    /// for the hook's location when the macro's own span is not known.
+    pub span: Span,
+}
+
+/// What is called: the callee shape with the values to capture.
+#[derive(Debug, Clone)]
+pub enum CallKind {
+    /// `receiver.method::<T>(args)`.
+    Method {
+        /// The receiver expression.
+        receiver: Box<Expr>,
+        /// The method name.
+        method: Ident,
+        /// `::<...>` after the method name.
+        turbofish: Option<AngleBracketedGenericArguments>,
+        /// The arguments, in order.
+        args: Vec<Expr>,
+    },
+    /// `path::to::f(args)`.
+    Path {
+        /// The callee (an `Expr::Path`).
+        func: Box<Expr>,
+        /// The arguments, in order.
+        args: Vec<Expr>,
+    },
+}
+
+/// The call inside `enqueue!`.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The callee shape and the values to capture.
+    pub kind: CallKind,
+    /// The call ends in `.await`: the hook is async.
+    pub awaited: bool,
+    /// The call ends in `?`: an error propagates into the hook's `Result`.
+    pub tried: bool,
+    /// The whole call expression as written (with `.await` / `?`).
+    pub expr: Expr,
+}
+
+impl Call {
+    /// The values evaluated at the `enqueue!` and moved into the hook: the receiver (method
+    /// calls) then each argument, left to right.
+    pub fn captured(&self) -> Vec<&Expr> {
+        match &self.kind {
+            CallKind::Method { receiver, args, .. } => {
+                std::iter::once(&**receiver).chain(args.iter()).collect()
+            }
+            CallKind::Path { args, .. } => args.iter().collect(),
+        }
+    }
+
+    /// The receiver of a method call.
+    pub fn receiver(&self) -> Option<&Expr> {
+        match &self.kind {
+            CallKind::Method { receiver, .. } => Some(receiver),
+            CallKind::Path { .. } => None,
+        }
+    }
+
+    /// The arguments, in order.
+    pub fn args(&self) -> &[Expr] {
+        match &self.kind {
+            CallKind::Method { args, .. } | CallKind::Path { args, .. } => args,
+        }
+    }
+}
+
+/// Parses the tokens inside `enqueue!(...)`.
+pub fn parse(tokens: TokenStream) -> syn::Result<EnqueueInput> {
+    let text_tokens = tokens.clone();
+    let first_span = tokens
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |tt| tt.span());
+    let parsed = (|input: ParseStream| parse_input(input, first_span)).parse2(tokens);
+    parsed.map(|(conn, call, robust, call_tokens)| EnqueueInput {
+        conn,
+        call,
+        robust,
+        text: source_text(if call_tokens.is_empty() {
+            text_tokens
+        } else {
+            call_tokens
+        }),
+        span: first_span,
+    })
+}
+
+fn form_error(span: Span, what: &str) -> syn::Error {
+    syn::Error::new(span, format!("{what}; {ACCEPTED_FORMS}"))
+}
+
+type Parsed = (Option<Expr>, Call, bool, TokenStream);
+
+fn parse_input(input: ParseStream, first_span: Span) -> syn::Result<Parsed> {
+    if input.is_empty() {
+        return Err(form_error(
+            first_span,
+            "`enqueue!` needs a call to defer until after COMMIT",
+        ));
+    }
+    let first: Expr = input
+        .parse()
+        .map_err(|e| form_error(e.span(), "`enqueue!` expects a call"))?;
+    let (conn, call_expr, call_tokens) = if input.peek(Token![=>]) {
+        input.parse::<Token![=>]>()?;
+        if input.is_empty() {
+            return Err(form_error(input.span(), "missing the call after `conn =>`"));
+        }
+        let fork = input.fork();
+        let expr: Expr = input
+            .parse()
+            .map_err(|e| form_error(e.span(), "`enqueue!` expects a call after `conn =>`"))?;
+        let tokens = tokens_between(&fork, input);
+        (Some(first), expr, tokens)
+    } else {
+        let tokens = quote::ToTokens::to_token_stream(&first);
+        (None, first, tokens)
+    };
+    let mut robust = false;
+    if input.peek(Token![,]) {
+        input.parse::<Token![,]>()?;
+        if !input.is_empty() {
+            let option: Ident = input.parse().map_err(|e| {
+                form_error(
+                    e.span(),
+                    "expected `robust` after the call (the only option of `enqueue!`)",
+                )
+            })?;
+            if option != "robust" {
+                return Err(form_error(
+                    option.span(),
+                    &format!("unknown `enqueue!` option `{option}`: the only option is `robust`"),
+                ));
+            }
+            robust = true;
+            if input.peek(Token![,]) {
+                input.parse::<Token![,]>()?;
+            }
+        }
+    }
+    if !input.is_empty() {
+        return Err(form_error(
+            input.span(),
+            "unexpected tokens after the call in `enqueue!`",
+        ));
+    }
+    let call = classify(call_expr)?;
+    Ok((conn, call, robust, call_tokens))
+}
+
+fn tokens_between(start: &syn::parse::ParseBuffer, end: ParseStream) -> TokenStream {
+    let mut out = TokenStream::new();
+    let end_cursor = end.cursor();
+    let _ = start.step(|cursor| {
+        let mut rest = *cursor;
+        while rest != end_cursor {
+            match rest.token_tree() {
+                Some((tt, next)) => {
+                    out.extend(std::iter::once(tt));
+                    rest = next;
+                }
+                None => break,
+            }
+        }
+        Ok(((), rest))
+    });
+    out
+}
+
+/// Splits `CALL[.await][?]` into its parts, or explains why it is not a call.
+pub fn classify(expr: Expr) -> syn::Result<Call> {
+    let whole = expr.clone();
+    let mut inner = expr;
+    let mut tried = false;
+    let mut awaited = false;
+    if let Expr::Try(t) = inner {
+        tried = true;
+        inner = *t.expr;
+    }
+    if let Expr::Await(a) = inner {
+        awaited = true;
+        inner = *a.base;
+    }
+    let kind = match inner {
+        Expr::MethodCall(m) => CallKind::Method {
+            receiver: m.receiver,
+            method: m.method,
+            turbofish: m.turbofish,
+            args: punctuated_vec(m.args),
+        },
+        Expr::Call(c) => match *c.func {
+            Expr::Path(_) => CallKind::Path {
+                func: c.func,
+                args: punctuated_vec(c.args),
+            },
+            other => {
+                return Err(form_error(
+                    other.span(),
+                    "the function of an enqueued call must be a path (`send_welcome(id)`, \
+                     `Mailer::send(m, id)`); bind other callees to a variable first",
+                ));
+            }
+        },
+        other => return Err(not_a_call(&other, tried, awaited)),
+    };
+    Ok(Call {
+        kind,
+        awaited,
+        tried,
+        expr: whole,
+    })
+}
+
+fn punctuated_vec(args: Punctuated<Expr, Token![,]>) -> Vec<Expr> {
+    args.into_iter().collect()
+}
+
+fn not_a_call(expr: &Expr, tried: bool, awaited: bool) -> syn::Error {
+    let what = match expr {
+        Expr::Block(_) | Expr::Unsafe(_) => "a block",
+        Expr::Closure(_) => "a closure",
+        Expr::Async(_) => "an async block",
+        Expr::Lit(_) => "a literal",
+        Expr::Field(_) => "a field access",
+        Expr::Path(_) => "a bare path",
+        Expr::Macro(_) => "a macro call",
+        Expr::Try(_) => "`?` before `.await`",
+        Expr::Await(_) => "a doubled `.await`",
+        Expr::Reference(_) => "a reference",
+        Expr::Binary(_) | Expr::Unary(_) => "an operator expression",
+        Expr::If(_) | Expr::Match(_) => "a branch",
+        Expr::Struct(_) | Expr::Tuple(_) | Expr::Array(_) => "a value",
+        _ => "an expression that is not a call",
+    };
+    let suffix = match (awaited, tried) {
+        (true, true) => " (before `.await?`)",
+        (true, false) => " (before `.await`)",
+        (false, true) => " (before `?`)",
+        (false, false) => "",
+    };
+    form_error(
+        expr.span(),
+        &format!("`enqueue!` defers a call, found {what}{suffix}"),
+    )
+}
+
+/// Source text of a token stream, with the whitespace rustfmt would use for a call:
+/// `mailer.send(id, &name)`, `queue.push(Job { id }).await?`.
+pub fn source_text(tokens: TokenStream) -> String {
+    let mut out = String::new();
+    write_tokens(&mut out, tokens);
+    out
+}
+
+fn write_tokens(out: &mut String, tokens: TokenStream) {
+    // `prev_glue`: the previous token forbids a space after it.
+    let mut prev_glue = true;
+    let mut prev_ident_like = false;
+    let mut prev_colon = false;
+    // `<` `>` of a turbofish (`::<T>`).
+    let mut angle_depth = 0usize;
+    let mut prev_path_sep = false;
+    for tt in tokens {
+        match tt {
+            TokenTree::Group(g) => {
+                let (open, close) = match g.delimiter() {
+                    Delimiter::Parenthesis => ("(", ")"),
+                    Delimiter::Bracket => ("[", "]"),
+                    Delimiter::Brace => ("{", "}"),
+                    Delimiter::None => ("", ""),
+                };
+                // `f(` and `x[` glue to what precedes; `{` gets a space.
+                if matches!(g.delimiter(), Delimiter::Brace | Delimiter::None) && !prev_glue {
+                    out.push(' ');
+                }
+                out.push_str(open);
+                let inner = g.stream();
+                let brace = g.delimiter() == Delimiter::Brace && !inner.is_empty();
+                if brace {
+                    out.push(' ');
+                }
+                write_tokens(out, inner);
+                if brace {
+                    out.push(' ');
+                }
+                out.push_str(close);
+                prev_glue = false;
+                prev_ident_like = true;
+            }
+            TokenTree::Ident(i) => {
+                if !prev_glue {
+                    out.push(' ');
+                }
+                out.push_str(&i.to_string());
+                prev_glue = false;
+                prev_ident_like = true;
+            }
+            TokenTree::Literal(l) => {
+                if !prev_glue {
+                    out.push(' ');
+                }
+                out.push_str(&l.to_string());
+                prev_glue = false;
+                prev_ident_like = true;
+            }
+            TokenTree::Punct(p) => {
+                let c = p.as_char();
+                let joint = p.spacing() == Spacing::Joint;
+                match c {
+                    // no space before, no space after
+                    '<' if prev_path_sep => {
+                        out.push(c);
+                        angle_depth += 1;
+                        prev_glue = true;
+                    }
+                    '>' if angle_depth > 0 && !joint => {
+                        out.push(c);
+                        angle_depth -= 1;
+                        prev_glue = false;
+                    }
+                    '.' => {
+                        out.push(c);
+                        prev_glue = true;
+                    }
+                    // `::` glues; a lone `:` (struct field) is followed by a space
+                    ':' => {
+                        out.push(c);
+                        prev_glue = joint || prev_colon;
+                        prev_path_sep = prev_colon;
+                        prev_colon = joint;
+                        prev_ident_like = false;
+                        continue;
+                    }
+                    // no space before, space after
+                    ',' | ';' => {
+                        out.push(c);
+                        prev_glue = false;
+                    }
+                    '?' => {
+                        out.push(c);
+                        prev_glue = false;
+                    }
+                    '!' if prev_ident_like && !joint => {
+                        // a macro call: `vec!`
+                        out.push(c);
+                        prev_glue = true;
+                    }
+                    // prefix operators when they start an operand
+                    '&' | '*' | '-' | '!' if !prev_ident_like => {
+                        if !prev_glue {
+                            out.push(' ');
+                        }
+                        out.push(c);
+                        prev_glue = true;
+                    }
+                    '\'' => {
+                        if !prev_glue {
+                            out.push(' ');
+                        }
+                        out.push(c);
+                        prev_glue = true;
+                    }
+                    _ => {
+                        if !prev_glue {
+                            out.push(' ');
+                        }
+                        out.push(c);
+                        prev_glue = joint;
+                    }
+                }
+                prev_ident_like = false;
+                prev_colon = false;
+                prev_path_sep = false;
+                continue;
+            }
+        }
+        prev_colon = false;
+        prev_path_sep = false;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn ok(tokens: TokenStream) -> EnqueueInput {
+        match parse(tokens) {
+            Ok(input) => input,
+            Err(e) => panic!("parse failed: {e}"),
+        }
+    }
+
+    fn err(tokens: TokenStream) -> String {
+        match parse(tokens) {
+            Ok(input) => panic!("parsed: {input:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn method_call() {
+        let input = ok(quote!(mailer.send(id, &name)));
+        assert!(input.conn.is_none());
+        assert!(!input.robust);
+        assert!(!input.call.awaited && !input.call.tried);
+        assert_eq!(input.call.captured().len(), 3);
+        assert_eq!(input.text, "mailer.send(id, &name)");
+    }
+
+    #[test]
+    fn path_call_with_conn_await_try_robust() {
+        let input = ok(quote!(conn => jobs::push::<Job>(Job { id }, 3).await?, robust));
+        assert!(input.conn.is_some());
+        assert!(input.robust);
+        assert!(input.call.awaited && input.call.tried);
+        assert_eq!(input.call.captured().len(), 2);
+        assert_eq!(input.text, "jobs::push::<Job>(Job { id }, 3).await?");
+    }
+
+    #[test]
+    fn rejected_forms() {
+        assert!(err(quote!({ send(id) })).contains("found a block"));
+        assert!(err(quote!(|| send(id))).contains("found a closure"));
+        assert!(err(quote!(42)).contains("found a literal"));
+        assert!(err(quote!(user.email)).contains("found a field access"));
+        assert!(err(quote!(send(id), fast)).contains("unknown `enqueue!` option `fast`"));
+        assert!(err(quote!(send(id)?.await)).contains("`?` before `.await`"));
+        assert!(err(quote!()).contains("needs a call"));
+        assert!(err(quote!(conn =>)).contains("missing the call"));
+        assert!(err(quote!(x)).contains(ACCEPTED_FORMS));
+    }
+}
