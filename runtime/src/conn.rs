@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
+use std::sync::Arc;
 
 use crate::backend::{AsyncBackend, Backend, SyncBackend};
 use crate::error::{BoxError, Error, Step};
@@ -11,6 +12,7 @@ use crate::hook::{Hook, HookSite, IntoHookResult};
 use crate::level::{AbandonFlag, Level};
 use crate::run::{run_async, run_sync};
 use crate::stack::HookStack;
+use crate::testing::CaptureBuf;
 
 /// A database connection that knows its transaction depth and holds the hooks waiting for
 /// the outermost COMMIT.
@@ -43,7 +45,8 @@ pub struct Conn<C> {
     stack: HookStack,
     abandoned: AbandonFlag,
     start_rollback: fn(&mut C),
-    capture: Option<Vec<Hook>>,
+    /// Open `testing::capture` buffers, innermost last.
+    capture: Vec<Arc<CaptureBuf>>,
 }
 
 impl<C> Conn<C> {
@@ -59,7 +62,7 @@ impl<C> Conn<C> {
             stack: HookStack::default(),
             abandoned: AbandonFlag::default(),
             start_rollback: C::start_rollback,
-            capture: None,
+            capture: Vec::new(),
         }
     }
 
@@ -153,14 +156,24 @@ impl<C> Conn<C> {
         }
     }
 
-    pub(crate) fn set_capture(&mut self, capture: Option<Vec<Hook>>) -> Option<Vec<Hook>> {
-        std::mem::replace(&mut self.capture, capture)
+    /// Starts capturing the hooks that would run (see `testing::capture`).
+    pub(crate) fn push_capture(&mut self, buffer: Arc<CaptureBuf>) {
+        self.capture.push(buffer);
     }
 
-    /// Hooks that may run now: to the capture buffer under `testing::capture`, or `None` when
-    /// they must be run by the caller.
+    /// Forgets capture buffers that were closed (their `capture` returned, panicked or was
+    /// dropped).
+    pub(crate) fn pop_closed_captures(&mut self) {
+        while self.capture.last().is_some_and(|buffer| !buffer.is_open()) {
+            self.capture.pop();
+        }
+    }
+
+    /// Hooks that may run now: to the innermost open capture buffer under
+    /// `testing::capture`, or `None` when they must be run by the caller.
     fn captured(&mut self, hooks: Vec<Hook>) -> Option<Vec<Hook>> {
-        match &mut self.capture {
+        self.pop_closed_captures();
+        match self.capture.last() {
             Some(buffer) => {
                 buffer.extend(hooks);
                 None
@@ -392,8 +405,11 @@ impl<C: SyncBackend> Conn<C> {
                 }
             }
             Err(error) => {
-                self.stack.rollback();
+                // The level's hooks are dropped only once ROLLBACK returns: if this is
+                // abandoned mid-ROLLBACK (a dropped future), the level is still on the stack
+                // and `settle` rolls the connection back with it, so the two depths agree.
                 let rolled_back = SyncBackend::rollback(self.conn_mut());
+                self.stack.rollback();
                 level.disarm();
                 if let Err(source) = rolled_back {
                     self.rollback_failed(depth, source);
@@ -498,8 +514,11 @@ impl<C: AsyncBackend> Conn<C> {
                 }
             }
             Err(error) => {
-                self.stack.rollback();
+                // The level's hooks are dropped only once ROLLBACK returns: if this is
+                // abandoned mid-ROLLBACK (a dropped future), the level is still on the stack
+                // and `settle` rolls the connection back with it, so the two depths agree.
                 let rolled_back = AsyncBackend::rollback_async(self.conn_mut()).await;
+                self.stack.rollback();
                 level.disarm();
                 if let Err(source) = rolled_back {
                     self.rollback_failed(depth, source);

@@ -1,7 +1,9 @@
 //! [`Memory`]: a backend with no database that records the statements it was asked to run.
 
 use std::fmt;
-use std::future::{Future, ready};
+use std::future::Future;
+
+use futures_util::future::{Either, pending, ready};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::{AsyncBackend, Backend, SyncBackend};
@@ -37,6 +39,7 @@ struct State {
     depth: usize,
     statements: Vec<String>,
     fail_next: Vec<Fail>,
+    stall_next: Vec<Fail>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,17 +119,58 @@ impl Memory {
         self.state().fail_next.push(Fail::Rollback);
     }
 
+    /// Makes the next async `COMMIT` or `RELEASE SAVEPOINT` never complete, like a server
+    /// that does not answer: the statement is logged, the depth is left unchanged, and the
+    /// future stays pending until it is dropped. For testing cancellation mid-COMMIT.
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, memory::Memory};
+    /// use futures_util::FutureExt;
+    /// let db = Memory::new();
+    /// db.stall_next_commit();
+    /// let mut conn = Conn::new(db.clone());
+    /// let stalled = conn.atomic_async(async |_| Ok::<_, Error>(())).now_or_never();
+    /// assert!(stalled.is_none()); // dropped while waiting for COMMIT
+    /// assert_eq!(conn.depth(), 0);
+    /// drop(conn);
+    /// assert_eq!(db.statements(), ["BEGIN", "COMMIT", "ROLLBACK"]);
+    /// ```
+    pub fn stall_next_commit(&self) {
+        self.state().stall_next.push(Fail::Commit);
+    }
+
+    /// Makes the next async `ROLLBACK` or `ROLLBACK TO SAVEPOINT` never complete (see
+    /// [`stall_next_commit`](Memory::stall_next_commit)).
+    pub fn stall_next_rollback(&self) {
+        self.state().stall_next.push(Fail::Rollback);
+    }
+
+    /// The async form of `run`: a stalled statement is logged and never completes.
+    fn run_async(&self, kind: Fail) -> impl Future<Output = Result<(), BoxError>> + Send + use<> {
+        let stalled = {
+            let mut state = self.state();
+            match state.stall_next.iter().position(|f| *f == kind) {
+                Some(at) if state.depth > 0 => {
+                    state.stall_next.remove(at);
+                    let statement = statement(kind, state.depth);
+                    state.statements.extend(statement);
+                    true
+                }
+                _ => false,
+            }
+        };
+        if stalled {
+            Either::Left(pending())
+        } else {
+            Either::Right(ready(self.run(kind)))
+        }
+    }
+
     fn run(&self, kind: Fail) -> Result<(), BoxError> {
         let mut state = self.state();
         let depth = state.depth;
-        let statement = match (kind, depth) {
-            (Fail::Begin, 0) => "BEGIN".to_owned(),
-            (Fail::Begin, d) => format!("SAVEPOINT oncommit_{d}"),
-            (_, 0) => return Ok(()),
-            (Fail::Commit, 1) => "COMMIT".to_owned(),
-            (Fail::Commit, d) => format!("RELEASE SAVEPOINT oncommit_{}", d - 1),
-            (Fail::Rollback, 1) => "ROLLBACK".to_owned(),
-            (Fail::Rollback, d) => format!("ROLLBACK TO SAVEPOINT oncommit_{}", d - 1),
+        let Some(statement) = statement(kind, depth) else {
+            return Ok(());
         };
         state.statements.push(statement.clone());
         if let Some(at) = state.fail_next.iter().position(|f| *f == kind) {
@@ -139,6 +183,19 @@ impl Memory {
         };
         Ok(())
     }
+}
+
+/// The statement `kind` runs at `depth`; `None` for COMMIT/ROLLBACK outside a transaction.
+fn statement(kind: Fail, depth: usize) -> Option<String> {
+    Some(match (kind, depth) {
+        (Fail::Begin, 0) => "BEGIN".to_owned(),
+        (Fail::Begin, d) => format!("SAVEPOINT oncommit_{d}"),
+        (_, 0) => return None,
+        (Fail::Commit, 1) => "COMMIT".to_owned(),
+        (Fail::Commit, d) => format!("RELEASE SAVEPOINT oncommit_{}", d - 1),
+        (Fail::Rollback, 1) => "ROLLBACK".to_owned(),
+        (Fail::Rollback, d) => format!("ROLLBACK TO SAVEPOINT oncommit_{}", d - 1),
+    })
 }
 
 impl fmt::Debug for Memory {
@@ -185,14 +242,14 @@ impl SyncBackend for Memory {
 
 impl AsyncBackend for Memory {
     fn begin_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        ready(self.run(Fail::Begin))
+        self.run_async(Fail::Begin)
     }
 
     fn commit_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        ready(self.run(Fail::Commit))
+        self.run_async(Fail::Commit)
     }
 
     fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        ready(self.run(Fail::Rollback))
+        self.run_async(Fail::Rollback)
     }
 }

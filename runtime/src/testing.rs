@@ -1,6 +1,9 @@
 //! Helpers for your own tests: see which hooks a piece of code registers, without running
 //! them (Django's `captureOnCommitCallbacks`).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
 use crate::Conn;
 use crate::backend::Backend;
 use crate::error::Error;
@@ -47,6 +50,57 @@ impl Captured {
     }
 }
 
+/// The buffer of one `capture` call, shared by the `Conn` and the call's guard.
+pub(crate) struct CaptureBuf {
+    hooks: Mutex<Vec<Hook>>,
+    open: AtomicBool,
+}
+
+impl CaptureBuf {
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn extend(&self, hooks: Vec<Hook>) {
+        self.lock().extend(hooks);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Hook>> {
+        // A panic cannot leave the vector half-updated.
+        self.hooks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Closes its buffer when dropped, also when `body` panics or the future is dropped, so the
+/// `Conn` stops capturing and runs hooks again.
+struct CaptureGuard(Arc<CaptureBuf>);
+
+impl CaptureGuard {
+    fn start<C>(conn: &mut Conn<C>) -> Self {
+        let buffer = Arc::new(CaptureBuf {
+            hooks: Mutex::new(Vec::new()),
+            open: AtomicBool::new(true),
+        });
+        conn.push_capture(buffer.clone());
+        CaptureGuard(buffer)
+    }
+
+    fn finish<C>(self, conn: &mut Conn<C>) -> Captured {
+        self.0.open.store(false, Ordering::Release);
+        conn.pop_closed_captures();
+        let hooks = std::mem::take(&mut *self.0.lock());
+        Captured { hooks }
+    }
+}
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        self.0.open.store(false, Ordering::Release);
+    }
+}
+
 /// Runs `body` on `conn`, and returns what it returned together with the hooks that would
 /// have run during it (after a COMMIT inside `body`, or at once outside a transaction),
 /// instead of running them.
@@ -72,10 +126,9 @@ pub fn capture<C: Backend, T>(
     conn: &mut Conn<C>,
     body: impl FnOnce(&mut Conn<C>) -> T,
 ) -> (T, Captured) {
-    let outer = conn.set_capture(Some(Vec::new()));
+    let guard = CaptureGuard::start(conn);
     let value = body(conn);
-    let hooks = conn.set_capture(outer).unwrap_or_default();
-    (value, Captured { hooks })
+    (value, guard.finish(conn))
 }
 
 /// The async form of [`capture`].
@@ -83,8 +136,7 @@ pub async fn capture_async<C: Backend, T>(
     conn: &mut Conn<C>,
     body: impl AsyncFnOnce(&mut Conn<C>) -> T,
 ) -> (T, Captured) {
-    let outer = conn.set_capture(Some(Vec::new()));
+    let guard = CaptureGuard::start(conn);
     let value = body(conn).await;
-    let hooks = conn.set_capture(outer).unwrap_or_default();
-    (value, Captured { hooks })
+    (value, guard.finish(conn))
 }
