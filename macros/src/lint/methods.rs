@@ -1,0 +1,271 @@
+//! Method names the analysis knows (std conventions; no types are available in a macro).
+//!
+//! A method not listed anywhere is assumed to return an owned value (`x.len()`,
+//! `x.to_string()`, `user.id()`), so the check never rejects code it does not understand.
+
+/// The result borrows the receiver: `x.as_str()` holds a borrow of `x`.
+const BORROWING: &[&str] = &[
+    "as_str",
+    "as_mut_str",
+    "as_ref",
+    "as_mut",
+    "borrow",
+    "borrow_mut",
+    "as_slice",
+    "as_mut_slice",
+    "as_bytes",
+    "as_bytes_mut",
+    "as_path",
+    "as_os_str",
+    "as_c_str",
+    "as_deref",
+    "as_deref_mut",
+    "deref",
+    "deref_mut",
+    "get",
+    "get_mut",
+    "get_unchecked",
+    "first",
+    "first_mut",
+    "last",
+    "last_mut",
+    "split_first",
+    "split_last",
+    "split_at",
+    "split_at_mut",
+    "trim",
+    "trim_start",
+    "trim_end",
+    "trim_matches",
+    "trim_start_matches",
+    "trim_end_matches",
+    "strip_prefix",
+    "strip_suffix",
+    "lock",
+    "try_lock",
+    "read",
+    "write",
+    "try_borrow",
+    "try_borrow_mut",
+    "entry",
+    "get_or_insert",
+    "get_or_insert_with",
+    "by_ref",
+];
+
+/// The result is an iterator borrowing the receiver whose items are references:
+/// `x.iter()`, `map.keys()`, `text.lines()`.
+const ITER_OF_REFS: &[&str] = &[
+    "iter",
+    "iter_mut",
+    "keys",
+    "values",
+    "values_mut",
+    "lines",
+    "split",
+    "rsplit",
+    "splitn",
+    "rsplitn",
+    "split_terminator",
+    "split_whitespace",
+    "split_ascii_whitespace",
+    "split_inclusive",
+    "matches",
+    "windows",
+    "chunks",
+    "chunks_mut",
+    "chunks_exact",
+    "rchunks",
+];
+
+/// The result is an iterator borrowing the receiver whose items are owned: `x.chars()`.
+const ITER_OF_VALUES: &[&str] = &[
+    "chars",
+    "char_indices",
+    "bytes",
+    "encode_utf16",
+    "drain",
+];
+
+/// On a value that already is a borrow, these keep holding it: `x.get(0).unwrap()`.
+const KEEPS_BORROW: &[&str] = &[
+    "unwrap",
+    "expect",
+    "unwrap_or",
+    "unwrap_or_default",
+    "unwrap_or_else",
+    "unwrap_unchecked",
+    "ok",
+    "err",
+    "ok_or",
+    "ok_or_else",
+    "filter",
+    "or",
+    "or_else",
+    "xor",
+    "take",
+    "as_deref",
+    "as_deref_mut",
+];
+
+/// Iterator to iterator, same items: `x.iter().filter(..)`.
+const ITER_SAME_ITEMS: &[&str] = &[
+    "filter",
+    "skip",
+    "take",
+    "rev",
+    "peekable",
+    "chain",
+    "step_by",
+    "skip_while",
+    "take_while",
+    "inspect",
+    "fuse",
+    "cycle",
+    "by_ref",
+    "into_iter",
+    "iter",
+];
+
+/// Iterator to iterator with owned items: `x.iter().cloned()`, `x.iter().map(f)`.
+const ITER_OWNED_ITEMS: &[&str] = &[
+    "cloned",
+    "copied",
+    "map",
+    "filter_map",
+    "flat_map",
+    "flatten",
+    "map_while",
+    "scan",
+];
+
+/// Iterator to one of its items (in an `Option`): `x.iter().next()`.
+const ITER_ONE_ITEM: &[&str] = &[
+    "next",
+    "next_back",
+    "last",
+    "nth",
+    "nth_back",
+    "max",
+    "min",
+    "max_by",
+    "min_by",
+    "max_by_key",
+    "min_by_key",
+    "find",
+    "reduce",
+];
+
+/// Methods that take a closure called once per item (or per element of an `Option`): their
+/// closure's parameters are loop variables, and its body a loop body.
+const ADAPTERS: &[&str] = &[
+    "for_each",
+    "try_for_each",
+    "map",
+    "filter_map",
+    "flat_map",
+    "filter",
+    "inspect",
+    "any",
+    "all",
+    "find",
+    "find_map",
+    "position",
+    "rposition",
+    "fold",
+    "try_fold",
+    "rfold",
+    "reduce",
+    "scan",
+    "take_while",
+    "skip_while",
+    "map_while",
+    "partition",
+    "max_by_key",
+    "min_by_key",
+    "max_by",
+    "min_by",
+    "sort_by_key",
+    "sort_by",
+    "sort_unstable_by_key",
+    "sort_unstable_by",
+    "retain",
+    "retain_mut",
+    "dedup_by_key",
+    "for_each_concurrent",
+    "try_for_each_concurrent",
+    "then",
+    "and_then",
+];
+
+/// Adapters whose closure's first parameter is an accumulator, not an item.
+const ACCUMULATING: &[&str] = &["fold", "try_fold", "rfold", "scan"];
+
+/// `x.as_str()`: the result borrows `x`.
+pub(crate) fn borrowing(method: &str) -> bool {
+    BORROWING.contains(&method)
+}
+
+/// `x.iter()`: an iterator borrowing `x`, items are references.
+pub(crate) fn iter_of_refs(method: &str) -> bool {
+    ITER_OF_REFS.contains(&method)
+}
+
+/// `x.chars()`: an iterator borrowing `x`, items are owned.
+pub(crate) fn iter_of_values(method: &str) -> bool {
+    ITER_OF_VALUES.contains(&method)
+}
+
+/// `borrow.unwrap()`: still the same borrow.
+pub(crate) fn keeps_borrow(method: &str) -> bool {
+    KEEPS_BORROW.contains(&method) || BORROWING.contains(&method)
+}
+
+/// `iter.filter(..)`: same iterator items.
+pub(crate) fn iter_same_items(method: &str) -> bool {
+    ITER_SAME_ITEMS.contains(&method)
+}
+
+/// `iter.cloned()`: owned items, the iterator itself still borrows.
+pub(crate) fn iter_owned_items(method: &str) -> bool {
+    ITER_OWNED_ITEMS.contains(&method)
+}
+
+/// `iter.next()`: one item.
+pub(crate) fn iter_one_item(method: &str) -> bool {
+    ITER_ONE_ITEM.contains(&method)
+}
+
+/// `iter.for_each(|x| ..)`: the closure is a loop body.
+pub(crate) fn adapter(method: &str) -> bool {
+    ADAPTERS.contains(&method)
+}
+
+/// `iter.fold(init, |acc, x| ..)`: the first closure parameter is not an item.
+pub(crate) fn accumulating(method: &str) -> bool {
+    ACCUMULATING.contains(&method)
+}
+
+/// `Box::new(&x)`, `Some(&x)`, `Wrapper(&x)`: a call whose result holds its arguments.
+pub(crate) fn constructor(path: &syn::Path) -> bool {
+    let mut segments = path.segments.iter().rev();
+    let Some(last) = segments.next() else {
+        return false;
+    };
+    let last_name = last.ident.to_string();
+    if last_name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        return true;
+    }
+    if last_name == "once" || last_name == "from_ref" {
+        return true;
+    }
+    let Some(owner) = segments.next() else {
+        return false;
+    };
+    let owner = owner.ident.to_string();
+    last_name == "new"
+        && matches!(
+            owner.as_str(),
+            "Box" | "Rc" | "Arc" | "Cell" | "RefCell" | "Mutex" | "RwLock" | "Pin" | "Some"
+        )
+}

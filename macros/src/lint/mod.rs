@@ -1,0 +1,155 @@
+//! The loop-borrow check of `#[atomic]` (DESIGN.md, "Compile-time checks").
+//!
+//! An `enqueue!` evaluates its receiver and arguments at once and moves them into a hook that
+//! runs after COMMIT. If one of those values holds a borrow of a loop variable, the hook
+//! would outlive the iteration: rustc rejects it with a lifetime error far from the cause,
+//! and in languages without a borrow checker it is the "every callback sees the last user"
+//! bug. This module finds those captures and explains them at the borrow:
+//!
+//! ```text
+//! error: `enqueue!` would capture a borrow of loop variable `user`; the hook runs after
+//!        COMMIT, when the loop has moved on
+//!   --> &user.email
+//!   = help: capture by value: pass `user.email.clone()` instead of `&user.email`
+//! ```
+//!
+//! Stages: [`walk`] visits the body in binding order with real scopes ([`scope`]) and finds
+//! every `enqueue!`; [`value`] decides, for each captured expression, which borrows of loop
+//! variables its value would hold; [`methods`] lists the std methods whose result borrows
+//! their receiver. The analysis is syntactic (no types): a method it does not know is
+//! assumed to return an owned value, so unknown code is left to rustc rather than rejected.
+//!
+//! Only `proc_macro2` is used, never `proc_macro`.
+
+mod methods;
+mod scope;
+mod value;
+mod walk;
+
+#[cfg(test)]
+mod tests;
+
+use proc_macro2::TokenStream;
+
+/// Every capture of a borrow of a loop variable by an `enqueue!` in `body`, one error per
+/// borrow, in source order, each on the borrow's own tokens.
+///
+/// `body` is the `#[atomic]` function's block; parameters and other names bound outside it
+/// are not loop variables.
+pub(crate) fn loop_borrows(body: &syn::Block) -> Vec<syn::Error> {
+    let mut walker = walk::Walker::new();
+    walker.fn_body(body);
+    walker
+        .into_findings()
+        .into_iter()
+        .map(|finding| finding.into_error())
+        .collect()
+}
+
+/// How the captured value comes to hold the borrow; picks the wording of the error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `&place` / `&mut place`; `place` is its source text (`user`, `user.email`, `ids[..]`).
+    Reference { place: String, indexed: bool },
+    /// A borrowing method: `user.as_str()`, `user.tags.iter()`; `receiver` is its source
+    /// text.
+    Method { receiver: String },
+    /// A binding that holds a borrow (`let y = &x;`), captured by value.
+    Alias,
+    /// A `ref` binding into a loop variable.
+    RefBinding,
+    /// A non-`move` closure (or `async` block when `is_async`) that mentions the variable.
+    Closure { is_async: bool },
+}
+
+/// One borrow of a loop variable that an `enqueue!` would capture.
+#[derive(Clone, Debug)]
+pub(crate) struct Finding {
+    /// The tokens the error points at.
+    pub tokens: TokenStream,
+    /// The loop variable that would be borrowed.
+    pub var: String,
+    /// The binding the borrow goes through (`y` in `let y = &x;`), if not `var` itself.
+    pub via: Option<String>,
+    /// How the borrow arises.
+    pub kind: Kind,
+}
+
+const AFTER_COMMIT: &str = "the hook runs after COMMIT, when the loop has moved on";
+
+impl Finding {
+    /// The first line of the error.
+    pub(crate) fn message(&self) -> String {
+        let var = &self.var;
+        let what = match (&self.kind, self.via.as_deref()) {
+            (Kind::Closure { is_async: false }, _) => {
+                format!("a closure that borrows loop variable `{var}`")
+            }
+            (Kind::Closure { is_async: true }, _) => {
+                format!("an `async` block that borrows loop variable `{var}`")
+            }
+            (Kind::RefBinding, Some(via)) if via != var => {
+                format!("`{via}`, a `ref` binding into loop variable `{var}`")
+            }
+            (Kind::RefBinding, _) => {
+                format!("`{var}`, a `ref` binding: a borrow of the loop variable")
+            }
+            (_, Some(via)) if via != var => {
+                format!("`{via}`, a borrow of loop variable `{var}`")
+            }
+            _ => format!("a borrow of loop variable `{var}`"),
+        };
+        format!("`enqueue!` would capture {what}; {AFTER_COMMIT}")
+    }
+
+    /// The `help:` line: the by-value fix for this case.
+    pub(crate) fn help(&self) -> String {
+        let var = &self.var;
+        match (&self.kind, self.via.as_deref()) {
+            (Kind::Reference { place, indexed }, None) if place == var => {
+                let _ = indexed;
+                format!(
+                    "capture by value: pass `{var}` (moved into the hook) or `{var}.clone()` \
+                     instead of `&{var}`"
+                )
+            }
+            (Kind::Reference { place, indexed: true }, _) => {
+                format!("capture by value: pass `{place}.to_owned()` instead of `&{place}`")
+            }
+            (Kind::Reference { place, .. }, _) => {
+                format!("capture by value: pass `{place}.clone()` instead of `&{place}`")
+            }
+            (Kind::Method { receiver }, _) => format!(
+                "capture by value: pass an owned value, e.g. `{receiver}.clone()` or the \
+                 borrowed result's `.to_owned()`"
+            ),
+            (Kind::Closure { is_async: false }, _) => format!(
+                "capture by value: make it a `move` closure so it owns `{var}` (clone `{var}` \
+                 first if the loop still needs it)"
+            ),
+            (Kind::Closure { is_async: true }, _) => format!(
+                "capture by value: make it an `async move` block so it owns `{var}` (clone \
+                 `{var}` first if the loop still needs it)"
+            ),
+            (Kind::RefBinding, Some(via)) if via != var => format!(
+                "capture by value: pass `{via}.clone()`, or bind `{via}` without `ref` so it \
+                 is moved"
+            ),
+            (Kind::RefBinding, _) => format!(
+                "capture by value: bind `{var}` without `ref` so it is moved, or pass \
+                 `{var}.clone()`"
+            ),
+            (_, Some(via)) => format!(
+                "capture by value: pass `{via}.clone()` (an owned copy), or move `{var}` \
+                 itself into the hook"
+            ),
+            (Kind::Alias, None) => format!("capture by value: move or clone `{var}`"),
+        }
+    }
+
+    /// The error, on the borrow's tokens, with the help as a second line.
+    pub(crate) fn into_error(self) -> syn::Error {
+        let text = format!("{}\n\n= help: {}", self.message(), self.help());
+        syn::Error::new_spanned(&self.tokens, text)
+    }
+}

@@ -1,0 +1,570 @@
+//! Unit tests of the loop-borrow check on `parse_quote!` bodies: every loop form, adapters,
+//! aliases, shadowing, nested closures, match arms, let-else; what is found and what is not.
+
+use super::walk::Walker;
+use super::{Finding, Kind, loop_borrows};
+use crate::enqueue::source_text;
+
+/// Each finding as "`var` at `tokens`" or "`var` via `alias` at `tokens`".
+fn found(body: syn::Block) -> Vec<String> {
+    let mut walker = Walker::new();
+    walker.fn_body(&body);
+    walker.into_findings().iter().map(describe).collect()
+}
+
+fn describe(f: &Finding) -> String {
+    let at = source_text(f.tokens.clone());
+    match &f.via {
+        Some(via) => format!("{} via {via} at {at}", f.var),
+        None => format!("{} at {at}", f.var),
+    }
+}
+
+fn kinds(body: syn::Block) -> Vec<Kind> {
+    let mut walker = Walker::new();
+    walker.fn_body(&body);
+    walker.into_findings().into_iter().map(|f| f.kind).collect()
+}
+
+fn none(body: syn::Block) {
+    let found = found(body);
+    assert!(found.is_empty(), "unexpected findings: {found:?}");
+}
+
+// ---- the borrow forms ----
+
+#[test]
+fn reference_to_for_variable() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(mailer.send(&user));
+            }
+        })),
+        ["user at &user"]
+    );
+}
+
+#[test]
+fn mutable_reference() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for mut user in users {
+                enqueue!(audit(&mut user));
+            }
+        })),
+        ["user at &mut user"]
+    );
+}
+
+#[test]
+fn reference_to_field_and_slice() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(mailer.send(&user.email, &user.tags[..]));
+            }
+        })),
+        ["user at &user.email", "user at &user.tags[..]"]
+    );
+}
+
+#[test]
+fn borrowing_methods() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for name in names {
+                enqueue!(greet(name.as_str()));
+                enqueue!(greet(name.trim().as_ref()));
+                enqueue!(tag(name.chars()));
+                enqueue!(first(name.lines().next()));
+            }
+        })),
+        [
+            "name at name.as_str()",
+            "name at name.trim().as_ref()",
+            "name at name.chars()",
+            "name at name.lines().next()",
+        ]
+    );
+}
+
+#[test]
+fn receiver_is_checked_like_the_arguments() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(user.email.as_str().to_uppercase_later());
+            }
+        })),
+        ["user at user.email.as_str()"]
+    );
+}
+
+#[test]
+fn alias_through_let() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let u = &user;
+                let again = u;
+                enqueue!(mailer.send(u));
+                enqueue!(mailer.send(again));
+                enqueue!(mailer.send(u.email.as_str()));
+                enqueue!(mailer.send(&u.email));
+            }
+        })),
+        [
+            "user via u at u",
+            "user via again at again",
+            "user via u at u.email.as_str()",
+            "user via u at &u.email",
+        ]
+    );
+    assert_eq!(
+        kinds(syn::parse_quote!({
+            for user in users {
+                let u = &user;
+                enqueue!(mailer.send(u));
+            }
+        })),
+        [Kind::Alias]
+    );
+}
+
+#[test]
+fn ref_bindings() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let ref u = user;
+                enqueue!(mailer.send(u));
+                match user {
+                    User { ref email, id } => enqueue!(mailer.send(email, id)),
+                }
+            }
+            for ref item in items {
+                enqueue!(process(item));
+            }
+        })),
+        ["user via u at u", "user via email at email", "item via item at item"]
+    );
+}
+
+#[test]
+fn tuple_struct_array_literals() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(send((user.id, &user.email)));
+                enqueue!(send(Job { id: user.id, email: &user.email }));
+                enqueue!(send([&user.email, &user.name]));
+                enqueue!(send(vec![&user.email]));
+                enqueue!(send(Some(&user)));
+                enqueue!(send(Box::new(&user)));
+            }
+        })),
+        [
+            "user at &user.email",
+            "user at &user.email",
+            "user at &user.email",
+            "user at &user.name",
+            "user at &user.email",
+            "user at &user",
+            "user at &user",
+        ]
+    );
+}
+
+#[test]
+fn closures_and_async_blocks() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(run(|| user.id));
+                enqueue!(run(move || user.id));
+                enqueue!(spawn(async { notify(user).await }));
+                enqueue!(spawn(async move { notify(user).await }));
+                enqueue!(run(|| println!("{user:?}")));
+            }
+        })),
+        ["user at user", "user at user", "user at \"{user:?}\""]
+    );
+    assert_eq!(
+        kinds(syn::parse_quote!({
+            for user in users {
+                enqueue!(run(|| user.id));
+                enqueue!(spawn(async { user }));
+            }
+        })),
+        [
+            Kind::Closure { is_async: false },
+            Kind::Closure { is_async: true }
+        ]
+    );
+}
+
+#[test]
+fn move_closure_still_carries_an_alias() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let email = &user.email;
+                enqueue!(run(move || email.len()));
+            }
+        })),
+        ["user via email at email"]
+    );
+}
+
+#[test]
+fn closure_parameter_shadows_loop_variable() {
+    none(syn::parse_quote!({
+        for user in users {
+            enqueue!(run(|user: &str| user.len()));
+            enqueue!(run(|| {
+                let user = 3;
+                user + 1
+            }));
+        }
+    }));
+}
+
+// ---- the loop forms ----
+
+#[test]
+fn while_let_binding() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            while let Some(job) = queue.pop() {
+                enqueue!(run(&job));
+            }
+        })),
+        ["job at &job"]
+    );
+}
+
+#[test]
+fn while_let_ref_binding_borrows_the_item() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            while let Some(ref job) = queue.pop() {
+                enqueue!(run(job));
+            }
+        })),
+        ["job via job at job"]
+    );
+}
+
+#[test]
+fn binding_inside_loop_body() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            loop {
+                let name = next_name();
+                enqueue!(greet(&name));
+            }
+            let mut n = 0;
+            while n < 3 {
+                n += 1;
+                let label = format!("{n}");
+                enqueue!(greet(&label));
+                enqueue!(count(&n));
+            }
+        })),
+        ["name at &name", "label at &label"]
+    );
+}
+
+#[test]
+fn iterator_adapter_closures() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            users.into_iter().for_each(|user| {
+                enqueue!(mailer.send(&user));
+            });
+            ids.iter().map(|id| enqueue!(touch(id.as_ref()))).count();
+            names.iter().try_for_each(|name| {
+                let upper = name.to_uppercase();
+                enqueue!(greet(&upper));
+                Ok(())
+            });
+            totals.iter().fold(0, |acc, x| {
+                enqueue!(log(&acc));
+                acc + x
+            });
+        })),
+        ["user at &user", "id at id.as_ref()", "upper at &upper", "acc at &acc"]
+    );
+}
+
+#[test]
+fn adapter_items_borrow_a_loop_variable() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for team in teams {
+                team.members.iter().for_each(|m| enqueue!(notify(m)));
+            }
+        })),
+        ["team via m at m"]
+    );
+}
+
+#[test]
+fn nested_loops_name_the_right_variable() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for team in teams {
+                for member in team.members {
+                    enqueue!(notify(member, &team.name));
+                }
+                for member in &team.members {
+                    enqueue!(notify(member));
+                }
+                for (i, tag) in team.tags.iter().enumerate() {
+                    enqueue!(tagged(i, tag));
+                }
+            }
+        })),
+        ["team at &team.name", "team via member at member", "team via tag at tag"]
+    );
+}
+
+#[test]
+fn if_let_and_let_else() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                if let Some(email) = &user.email {
+                    enqueue!(send(email));
+                }
+                if let Some(email) = user.email.clone() {
+                    enqueue!(send(email));
+                }
+                let Some(phone) = user.phone.as_ref() else {
+                    continue;
+                };
+                enqueue!(sms(phone));
+                let Some(owned) = user.phone else {
+                    continue;
+                };
+                enqueue!(sms(owned));
+            }
+        })),
+        ["user via email at email", "user via phone at phone"]
+    );
+}
+
+#[test]
+fn match_arms_bind_per_arm() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            let email = outer_email();
+            for user in users {
+                match &user.contact {
+                    Contact::Email(email) => enqueue!(send(email)),
+                    Contact::Phone(p) if p.len() > 3 => enqueue!(sms(p.clone())),
+                    _ => enqueue!(send(&email)),
+                }
+            }
+        })),
+        ["user via email at email"]
+    );
+}
+
+#[test]
+fn several_enqueues_give_several_findings_in_order() {
+    let errors = loop_borrows(&syn::parse_quote!({
+        for user in users {
+            enqueue!(a(&user));
+            enqueue!(b(user.as_str()));
+            enqueue!(c(user.clone()));
+            enqueue!(conn => d(&user.id), robust);
+        }
+    }));
+    assert_eq!(errors.len(), 3);
+    for e in &errors {
+        let text = e.to_string();
+        assert!(text.contains("loop variable `user`"), "{text}");
+        assert!(text.contains("\n= help: capture by value"), "{text}");
+    }
+}
+
+#[test]
+fn enqueue_inside_other_macros_and_blocks() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let _ = vec![enqueue!(send(&user))];
+                {
+                    unsafe {
+                        enqueue!(send(&user.id));
+                    }
+                }
+                if ready {
+                    enqueue!(send(user.name.as_str()));
+                }
+            }
+        })),
+        ["user at &user", "user at &user.id", "user at user.name.as_str()"]
+    );
+}
+
+// ---- what is accepted ----
+
+#[test]
+fn consumed_borrows_are_not_captures() {
+    none(syn::parse_quote!({
+        for user in users {
+            enqueue!(send(format!("{}", user.name)));
+            enqueue!(send(user.name.len()));
+            enqueue!(send(render(&user)));
+            enqueue!(send(user.clone()));
+            enqueue!(send(user.name.to_string()));
+            enqueue!(send(user.name.as_str().to_owned()));
+            enqueue!(send(user.id));
+            enqueue!(send(user.tags.iter().cloned().collect::<Vec<_>>()));
+            enqueue!(send(user.tags.iter().map(|t| t.len()).sum::<usize>()));
+            enqueue!(send(user.tags.first().cloned()));
+            enqueue!(send(&user == &other));
+            enqueue!(send(user));
+        }
+    }));
+}
+
+#[test]
+fn variables_bound_outside_loops_are_not_loop_variables() {
+    none(syn::parse_quote!({
+        let config = load();
+        let name = String::from("x");
+        enqueue!(send(&name));
+        for user in users {
+            enqueue!(send(&config, user));
+            enqueue!(send(config.as_str()));
+            enqueue!(run(|| config.len()));
+        }
+        let x = 1;
+        for x in xs {
+            drop(x);
+        }
+        enqueue!(send(&x));
+    }));
+}
+
+#[test]
+fn shadowing_with_an_owned_value() {
+    none(syn::parse_quote!({
+        for user in &batch {
+            let email = &user.email;
+            let email = email.clone();
+            enqueue!(send(email));
+        }
+        for user in users {
+            let user_ref = &user;
+            let user_ref = user_ref.id;
+            enqueue!(send(user_ref));
+        }
+    }));
+}
+
+#[test]
+fn scopes_end_where_rust_ends_them() {
+    none(syn::parse_quote!({
+        let email = outer();
+        for user in users {
+            if let Some(email) = &user.email {
+                drop(email);
+            }
+            enqueue!(send(email.clone(), &email));
+            {
+                let email = &user.email;
+                drop(email);
+            }
+            enqueue!(send(&email));
+            match &user {
+                User { email, .. } => drop(email),
+            }
+            enqueue!(send(&email));
+        }
+    }));
+}
+
+#[test]
+fn for_pattern_binds_only_for_the_body() {
+    none(syn::parse_quote!({
+        let user = me();
+        for user in more(&user) {
+            drop(user);
+        }
+        enqueue!(send(&user));
+    }));
+}
+
+#[test]
+fn nested_items_are_skipped() {
+    none(syn::parse_quote!({
+        for user in users {
+            fn helper(user: &User) {
+                enqueue!(send(user.as_str()));
+            }
+            helper(&user);
+        }
+    }));
+}
+
+#[test]
+fn closures_outside_loops_are_not_adapters() {
+    none(syn::parse_quote!({
+        let f = |u: User| enqueue!(send(&u));
+        let g = move || enqueue!(send(&config));
+    }));
+}
+
+#[test]
+fn copying_out_through_a_reference_pattern() {
+    none(syn::parse_quote!({
+        for &id in &ids {
+            enqueue!(touch(id));
+        }
+        for (i, tag) in tags.iter().enumerate() {
+            enqueue!(index(i));
+        }
+        for batch in batches {
+            for &id in batch.iter() {
+                enqueue!(touch(id));
+            }
+        }
+    }));
+}
+
+#[test]
+fn unparseable_enqueue_is_left_to_the_expansion() {
+    none(syn::parse_quote!({
+        for user in users {
+            enqueue!({ send(&user) });
+        }
+    }));
+}
+
+#[test]
+fn messages_name_the_variable_and_the_fix() {
+    let errors = loop_borrows(&syn::parse_quote!({
+        for user in users {
+            enqueue!(send(&user.email));
+            let u = &user;
+            enqueue!(send(u));
+            enqueue!(run(|| user.id));
+        }
+    }));
+    let texts: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        texts[0],
+        "`enqueue!` would capture a borrow of loop variable `user`; the hook runs after \
+         COMMIT, when the loop has moved on\n\n= help: capture by value: pass \
+         `user.email.clone()` instead of `&user.email`"
+    );
+    assert!(texts[1].starts_with("`enqueue!` would capture `u`, a borrow of loop variable `user`"));
+    assert!(texts[1].contains("pass `u.clone()`"));
+    assert!(texts[2].starts_with("`enqueue!` would capture a closure that borrows loop variable `user`"));
+    assert!(texts[2].contains("make it a `move` closure"));
+}

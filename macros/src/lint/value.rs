@@ -1,0 +1,512 @@
+//! What a captured expression's value would hold: the abstract value [`Val`] and the
+//! evaluation of an expression to it, given the scopes at the `enqueue!`.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::{Expr, Member, Stmt, UnOp};
+
+use super::methods;
+use super::scope::Binding;
+use super::walk::Walker;
+use super::{Finding, Kind};
+use crate::enqueue::source_text;
+
+/// The abstract value of an expression, as far as borrows of loop variables go.
+#[derive(Clone, Debug)]
+pub(crate) enum Val {
+    /// Holds no borrow of a loop variable (a temporary, a call's result, a variable bound
+    /// outside every loop, a literal).
+    Owned,
+    /// A place: a loop variable or a field/element of one, or a place reached through a
+    /// reference into one. Moving or copying it out is fine; borrowing it (`&`, autoref of
+    /// a borrowing method) is what the check rejects.
+    Place(Place),
+    /// A reference (or a value containing one) into loop variables.
+    Borrow(Vec<Finding>),
+    /// An iterator borrowing loop variables, with the value of its items.
+    Iter(Vec<Finding>, Box<Val>),
+    /// Several values held together: a tuple, array or struct literal, a constructor's
+    /// arguments, the arms of a branch.
+    Many(Vec<Val>),
+}
+
+/// Where a place lives.
+#[derive(Clone, Debug)]
+pub(crate) enum Place {
+    /// In the loop variable of this name (owned by the iteration).
+    Var(String),
+    /// Behind these borrows of loop variables (`y.field` with `let y = &x;`).
+    Through(Vec<Finding>),
+}
+
+impl Val {
+    /// Every borrow of a loop variable the value holds.
+    pub(crate) fn findings(&self) -> Vec<Finding> {
+        let mut out = Vec::new();
+        self.collect_findings(&mut out);
+        out
+    }
+
+    fn collect_findings(&self, out: &mut Vec<Finding>) {
+        match self {
+            Val::Owned | Val::Place(_) => {}
+            Val::Borrow(found) | Val::Iter(found, _) => out.extend(found.iter().cloned()),
+            Val::Many(vals) => vals.iter().for_each(|val| val.collect_findings(out)),
+        }
+    }
+
+    /// The value once bound to a name by value: a place is moved (or copied) out, so the
+    /// new binding owns it; borrows stay borrows.
+    pub(crate) fn held(self) -> Val {
+        match self {
+            Val::Place(_) | Val::Owned => Val::Owned,
+            Val::Many(vals) => Val::Many(vals.into_iter().map(Val::held).collect()),
+            other => other,
+        }
+    }
+
+    /// The value of one item when iterating over this value (`for x in VALUE`).
+    pub(crate) fn items(self) -> Val {
+        match self {
+            Val::Iter(_, item) => *item,
+            Val::Borrow(found) => Val::Borrow(found),
+            Val::Many(_) => match self.findings() {
+                found if found.is_empty() => Val::Owned,
+                found => Val::Borrow(found),
+            },
+            Val::Place(_) | Val::Owned => Val::Owned,
+        }
+    }
+
+    /// `Owned` when the value holds nothing, itself otherwise.
+    fn or_owned(self) -> Val {
+        if self.findings().is_empty() {
+            Val::Owned
+        } else {
+            self
+        }
+    }
+
+    /// The same borrows, reported at `tokens`.
+    fn at(self, tokens: &TokenStream) -> Val {
+        self.map_findings(&mut |f| Finding {
+            tokens: tokens.clone(),
+            ..f
+        })
+    }
+
+    fn map_findings(self, map: &mut impl FnMut(Finding) -> Finding) -> Val {
+        match self {
+            Val::Owned => Val::Owned,
+            Val::Place(Place::Var(var)) => Val::Place(Place::Var(var)),
+            Val::Place(Place::Through(found)) => {
+                Val::Place(Place::Through(found.into_iter().map(&mut *map).collect()))
+            }
+            Val::Borrow(found) => Val::Borrow(found.into_iter().map(&mut *map).collect()),
+            Val::Iter(found, item) => Val::Iter(
+                found.into_iter().map(&mut *map).collect(),
+                Box::new(item.map_findings(map)),
+            ),
+            Val::Many(vals) => Val::Many(vals.into_iter().map(|v| v.map_findings(map)).collect()),
+        }
+    }
+}
+
+/// The value of a binding read by name at `tokens`: its borrows, now reported as going
+/// through `name`.
+pub(crate) fn read_binding(binding: &Binding, tokens: &TokenStream) -> Val {
+    match &binding.held {
+        Val::Owned if binding.loop_var => Val::Place(Place::Var(binding.name.clone())),
+        Val::Owned => Val::Owned,
+        held => held.clone().map_findings(&mut |f| Finding {
+            tokens: tokens.clone(),
+            via: Some(binding.name.clone()),
+            kind: if f.kind == Kind::RefBinding {
+                Kind::RefBinding
+            } else {
+                Kind::Alias
+            },
+            var: f.var,
+        }),
+    }
+}
+
+/// The borrows a `ref` binding of `name` holds when matched against `val`.
+pub(crate) fn ref_binding(val: Val, name: &syn::Ident, loop_item: bool) -> Val {
+    let tokens = name.to_token_stream();
+    let found = match val {
+        Val::Place(Place::Var(var)) => vec![Finding {
+            tokens,
+            var,
+            via: None,
+            kind: Kind::RefBinding,
+        }],
+        other => other.findings(),
+    };
+    if !found.is_empty() {
+        let found = found
+            .into_iter()
+            .map(|f| Finding {
+                kind: Kind::RefBinding,
+                ..f
+            })
+            .collect();
+        return Val::Borrow(found);
+    }
+    if loop_item {
+        // `for ref u in users`: `u` borrows the iteration's own item.
+        return Val::Borrow(vec![Finding {
+            tokens: name.to_token_stream(),
+            var: name.to_string(),
+            via: None,
+            kind: Kind::RefBinding,
+        }]);
+    }
+    Val::Owned
+}
+
+fn strip(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(p) => strip(&p.expr),
+        Expr::Group(g) => strip(&g.expr),
+        other => other,
+    }
+}
+
+impl Walker {
+    /// The abstract value of `expr` in the current scopes. Never reports anything itself;
+    /// nested blocks are walked quietly, only for their bindings.
+    pub(crate) fn value(&mut self, expr: &Expr) -> Val {
+        match expr {
+            Expr::Paren(p) => self.value(&p.expr),
+            Expr::Group(g) => self.value(&g.expr),
+            Expr::Path(p) => {
+                if p.qself.is_some() || p.path.leading_colon.is_some() {
+                    return Val::Owned;
+                }
+                let Some(ident) = p.path.get_ident() else {
+                    return Val::Owned;
+                };
+                let tokens = p.to_token_stream();
+                match self.scopes.lookup(&ident.to_string()) {
+                    Some((_, binding)) => read_binding(binding, &tokens),
+                    None => Val::Owned,
+                }
+            }
+            Expr::Reference(r) => self.reference(expr, &r.expr),
+            Expr::RawAddr(r) => self.reference(expr, &r.expr),
+            Expr::Field(f) => match self.value(&f.base) {
+                Val::Place(place) => Val::Place(place),
+                Val::Borrow(found) => Val::Place(Place::Through(found)),
+                Val::Many(mut vals) => match &f.member {
+                    Member::Unnamed(index) if (index.index as usize) < vals.len() => {
+                        vals.swap_remove(index.index as usize)
+                    }
+                    _ => Val::Owned,
+                },
+                _ => Val::Owned,
+            },
+            Expr::Index(i) => match self.value(&i.expr) {
+                Val::Place(place) => Val::Place(place),
+                Val::Borrow(found) => Val::Place(Place::Through(found)),
+                many @ Val::Many(_) => many.or_owned(),
+                _ => Val::Owned,
+            },
+            Expr::Unary(u) => match (&u.op, self.value(&u.expr)) {
+                (UnOp::Deref(_), Val::Place(place)) => Val::Place(place),
+                (UnOp::Deref(_), Val::Borrow(found)) => Val::Place(Place::Through(found)),
+                _ => Val::Owned,
+            },
+            Expr::MethodCall(m) => {
+                let receiver = self.value(&m.receiver);
+                let other = match m.args.first() {
+                    Some(arg) if m.method == "zip" => self.value(arg),
+                    _ => Val::Owned,
+                };
+                method_value(
+                    receiver,
+                    &m.method.to_string(),
+                    &expr.to_token_stream(),
+                    &m.receiver,
+                    other,
+                )
+            }
+            Expr::Call(c) => match strip(&c.func) {
+                Expr::Path(p) if methods::constructor(&p.path) => {
+                    let vals = c.args.iter().map(|arg| self.value(arg)).collect();
+                    Val::Many(vals).or_owned()
+                }
+                _ => Val::Owned,
+            },
+            Expr::Tuple(t) => self.many(t.elems.iter()),
+            Expr::Array(a) => self.many(a.elems.iter()),
+            Expr::Repeat(r) => self.value(&r.expr),
+            Expr::Struct(s) => {
+                let mut vals: Vec<Val> = s.fields.iter().map(|f| self.value(&f.expr)).collect();
+                if let Some(rest) = &s.rest {
+                    vals.push(self.value(rest).held());
+                }
+                Val::Many(vals).or_owned()
+            }
+            Expr::Range(r) => {
+                let vals = [&r.start, &r.end]
+                    .into_iter()
+                    .flatten()
+                    .map(|e| self.value(e))
+                    .collect();
+                Val::Many(vals).or_owned()
+            }
+            Expr::Cast(c) => self.value(&c.expr),
+            Expr::Try(t) => self.value(&t.expr),
+            Expr::Block(b) => self.block_value(&b.block),
+            Expr::Unsafe(u) => self.block_value(&u.block),
+            Expr::If(i) => {
+                self.scopes.push();
+                self.quietly(|w| w.expr(&i.cond));
+                let then = self.block_value(&i.then_branch);
+                self.scopes.pop();
+                let otherwise = match &i.else_branch {
+                    Some((_, e)) => self.value(e),
+                    None => Val::Owned,
+                };
+                Val::Many(vec![then, otherwise]).or_owned()
+            }
+            Expr::Match(m) => {
+                let scrutinee = self.value(&m.expr);
+                let mut vals = Vec::new();
+                for arm in &m.arms {
+                    self.scopes.push();
+                    self.quietly(|w| w.arm_pattern(&arm.pat, scrutinee.clone()));
+                    vals.push(self.value(&arm.body));
+                    self.scopes.pop();
+                }
+                Val::Many(vals).or_owned()
+            }
+            Expr::Closure(c) => {
+                let found = self.mentions_in(|w| {
+                    w.scopes.push();
+                    for input in &c.inputs {
+                        w.bind_pat(input, Val::Owned, false, false);
+                    }
+                    w.expr(&c.body);
+                    w.scopes.pop();
+                });
+                captured_by(found, c.capture.is_some(), false)
+            }
+            Expr::Async(a) => {
+                let found = self.mentions_in(|w| w.block(&a.block));
+                captured_by(found, a.capture.is_some(), true)
+            }
+            Expr::Macro(m) => self.macro_value(&m.mac),
+            _ => Val::Owned,
+        }
+    }
+
+    fn many<'a>(&mut self, exprs: impl Iterator<Item = &'a Expr>) -> Val {
+        let vals = exprs.map(|e| self.value(e)).collect();
+        Val::Many(vals)
+    }
+
+    /// `&inner` / `&mut inner` / `&raw const inner`, the whole being `expr`.
+    fn reference(&mut self, expr: &Expr, inner: &Expr) -> Val {
+        let tokens = expr.to_token_stream();
+        let place = source_text(inner.to_token_stream());
+        let indexed = matches!(strip(inner), Expr::Index(_));
+        let kind = Kind::Reference { place, indexed };
+        match self.value(inner) {
+            Val::Place(Place::Var(var)) => Val::Borrow(vec![Finding {
+                tokens,
+                var,
+                via: None,
+                kind,
+            }]),
+            Val::Place(Place::Through(found)) => Val::Borrow(
+                found
+                    .into_iter()
+                    .map(|f| Finding {
+                        tokens: tokens.clone(),
+                        kind: kind.clone(),
+                        ..f
+                    })
+                    .collect(),
+            ),
+            Val::Borrow(found) => Val::Borrow(found).at(&tokens),
+            Val::Iter(found, item) => Val::Iter(found, item).at(&tokens),
+            many @ Val::Many(_) => many.or_owned(),
+            Val::Owned => Val::Owned,
+        }
+    }
+
+    /// The value of a block: its tail expression, after its statements' bindings.
+    fn block_value(&mut self, block: &syn::Block) -> Val {
+        self.scopes.push();
+        let mut val = Val::Owned;
+        for (i, stmt) in block.stmts.iter().enumerate() {
+            match stmt {
+                Stmt::Expr(e, None) if i + 1 == block.stmts.len() => val = self.value(e),
+                other => self.quietly(|w| w.stmt(other)),
+            }
+        }
+        self.scopes.pop();
+        val
+    }
+
+    /// `vec![a, b]` and `vec![a; n]` hold their elements; other macros (`format!`) produce
+    /// owned values.
+    fn macro_value(&mut self, mac: &syn::Macro) -> Val {
+        let is_vec = mac.path.segments.last().is_some_and(|s| s.ident == "vec");
+        if !is_vec {
+            return Val::Owned;
+        }
+        if let Ok(elems) = mac.parse_body_with(
+            syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated,
+        ) {
+            return self.many(elems.iter()).or_owned();
+        }
+        if let Ok(elem) = mac.parse_body_with(|input: syn::parse::ParseStream| {
+            let elem: Expr = input.parse()?;
+            input.parse::<syn::Token![;]>()?;
+            let _len: Expr = input.parse()?;
+            Ok(elem)
+        }) {
+            return self.value(&elem);
+        }
+        Val::Owned
+    }
+}
+
+/// A method call's value from its receiver's.
+fn method_value(
+    receiver: Val,
+    method: &str,
+    tokens: &TokenStream,
+    receiver_expr: &Expr,
+    other: Val,
+) -> Val {
+    let kind = Kind::Method {
+        receiver: source_text(receiver_expr.to_token_stream()),
+    };
+    match receiver {
+        Val::Place(place) => {
+            let found = match place {
+                Place::Var(var) => vec![Finding {
+                    tokens: tokens.clone(),
+                    var,
+                    via: None,
+                    kind,
+                }],
+                Place::Through(found) => found
+                    .into_iter()
+                    .map(|f| Finding {
+                        tokens: tokens.clone(),
+                        kind: kind.clone(),
+                        ..f
+                    })
+                    .collect(),
+            };
+            borrowed_method(found, method)
+        }
+        Val::Borrow(found) => {
+            let found: Vec<Finding> = found
+                .into_iter()
+                .map(|f| Finding {
+                    tokens: tokens.clone(),
+                    ..f
+                })
+                .collect();
+            if methods::keeps_borrow(method) {
+                Val::Borrow(found)
+            } else if method == "into_iter" {
+                Val::Iter(found.clone(), Box::new(Val::Borrow(found)))
+            } else {
+                borrowed_method(found, method)
+            }
+        }
+        many @ Val::Many(_) => {
+            let found = many.findings();
+            if found.is_empty() {
+                return Val::Owned;
+            }
+            let found: Vec<Finding> = found
+                .into_iter()
+                .map(|f| Finding {
+                    tokens: tokens.clone(),
+                    ..f
+                })
+                .collect();
+            if method == "into_iter" || methods::iter_of_refs(method) {
+                Val::Iter(found.clone(), Box::new(Val::Borrow(found)))
+            } else {
+                Val::Owned
+            }
+        }
+        Val::Iter(found, item) => {
+            let found: Vec<Finding> = found
+                .into_iter()
+                .map(|f| Finding {
+                    tokens: tokens.clone(),
+                    ..f
+                })
+                .collect();
+            let item = item.at(tokens);
+            if method == "enumerate" {
+                Val::Iter(found, Box::new(Val::Many(vec![Val::Owned, item])))
+            } else if method == "zip" {
+                let mut all = found;
+                all.extend(other.findings());
+                let other_item = other.items();
+                Val::Iter(all, Box::new(Val::Many(vec![item, other_item])))
+            } else if methods::iter_same_items(method) {
+                Val::Iter(found, Box::new(item))
+            } else if methods::iter_owned_items(method) {
+                Val::Iter(found, Box::new(Val::Owned))
+            } else if methods::iter_one_item(method) || method == "collect" {
+                item.or_owned()
+            } else {
+                Val::Owned
+            }
+        }
+        Val::Owned => Val::Owned,
+    }
+}
+
+/// A method called on (a place behind) borrows `found`.
+fn borrowed_method(found: Vec<Finding>, method: &str) -> Val {
+    if methods::borrowing(method) {
+        Val::Borrow(found)
+    } else if methods::iter_of_refs(method) {
+        Val::Iter(found.clone(), Box::new(Val::Borrow(found)))
+    } else if methods::iter_of_values(method) {
+        Val::Iter(found, Box::new(Val::Owned))
+    } else {
+        Val::Owned
+    }
+}
+
+/// What a closure or `async` block holds, from the outside bindings it mentions.
+fn captured_by(mentions: Vec<(TokenStream, Binding)>, is_move: bool, is_async: bool) -> Val {
+    let mut seen: Vec<String> = Vec::new();
+    let mut found = Vec::new();
+    for (tokens, binding) in mentions {
+        if seen.contains(&binding.name) {
+            continue;
+        }
+        seen.push(binding.name.clone());
+        if !is_move && binding.loop_var {
+            found.push(Finding {
+                tokens,
+                var: binding.name.clone(),
+                via: None,
+                kind: Kind::Closure { is_async },
+            });
+        } else {
+            // By value: only what the binding itself holds is captured.
+            found.extend(read_binding(&binding, &tokens).findings());
+        }
+    }
+    if found.is_empty() {
+        Val::Owned
+    } else {
+        Val::Borrow(found)
+    }
+}

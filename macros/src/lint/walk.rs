@@ -1,0 +1,489 @@
+//! The body walk: visits an `#[atomic]` body in binding order with real scopes, tracks
+//! which bindings are loop variables, and checks every `enqueue!` it meets.
+//!
+//! syn's default visitor order is not binding order, so the walk is written out: a `for`
+//! visits its iterator expression before binding its pattern for the body only; `if let` /
+//! `while let` bind for the branch / body only; `let` binds after its initializer and its
+//! `else` block; match arms bind per arm; closures bind their parameters for their body;
+//! nested items are skipped. `enqueue!` is found as a statement, as an expression, and
+//! inside other macros' tokens when those parse as expressions (`vec![..]`, `format!`
+//! arguments) or statements.
+
+use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
+use syn::punctuated::Punctuated;
+use syn::{Expr, ExprClosure, Pat, Stmt, Token};
+
+use super::Finding;
+use super::methods;
+use super::scope::{Binding, Scopes};
+use super::value::{Val, ref_binding};
+
+/// Collects the outside bindings mentioned inside a closure or `async` block.
+struct MentionFrame {
+    /// Scopes at an index below this were opened outside the closure.
+    boundary: usize,
+    found: Vec<(TokenStream, Binding)>,
+}
+
+/// The walker's state: scopes, how deep in loops the current point is, and what was found.
+pub(crate) struct Walker {
+    pub(crate) scopes: Scopes,
+    loop_depth: usize,
+    /// > 0 while walking only for bindings or mentions: `enqueue!` is not checked then (it is
+    /// checked by the main walk, once).
+    quiet: usize,
+    /// > 0 while walking a `while` condition: a `ref` binding there borrows the iteration's
+    /// own value.
+    loop_pattern: usize,
+    mentions: Vec<MentionFrame>,
+    findings: Vec<Finding>,
+}
+
+impl Walker {
+    pub(crate) fn new() -> Self {
+        Self {
+            scopes: Scopes::new(),
+            loop_depth: 0,
+            quiet: 0,
+            loop_pattern: 0,
+            mentions: Vec::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Walks a function body.
+    pub(crate) fn fn_body(&mut self, body: &syn::Block) {
+        self.block(body);
+    }
+
+    /// What was found, in source order of the `enqueue!`s.
+    pub(crate) fn into_findings(self) -> Vec<Finding> {
+        self.findings
+    }
+
+    /// Runs `f` without checking `enqueue!`s (used to replay bindings).
+    pub(crate) fn quietly(&mut self, f: impl FnOnce(&mut Self)) {
+        self.quiet += 1;
+        f(self);
+        self.quiet -= 1;
+    }
+
+    /// Runs `f` (which opens the closure's own scopes) and returns the bindings from
+    /// outside that it mentions, in order.
+    pub(crate) fn mentions_in(&mut self, f: impl FnOnce(&mut Self)) -> Vec<(TokenStream, Binding)> {
+        self.mentions.push(MentionFrame {
+            boundary: self.scopes.depth(),
+            found: Vec::new(),
+        });
+        self.quietly(f);
+        self.mentions.pop().map(|frame| frame.found).unwrap_or_default()
+    }
+
+    fn mention(&mut self, name: &str, tokens: impl FnOnce() -> TokenStream) {
+        if self.mentions.is_empty() {
+            return;
+        }
+        let Some((depth, binding)) = self.scopes.lookup(name) else {
+            return;
+        };
+        let binding = binding.clone();
+        let tokens = tokens();
+        for frame in &mut self.mentions {
+            if depth < frame.boundary {
+                frame.found.push((tokens.clone(), binding.clone()));
+            }
+        }
+    }
+
+    pub(crate) fn block(&mut self, block: &syn::Block) {
+        self.scopes.push();
+        for stmt in &block.stmts {
+            self.stmt(stmt);
+        }
+        self.scopes.pop();
+    }
+
+    pub(crate) fn stmt(&mut self, stmt: &Stmt) {
+        match stmt {
+            Stmt::Local(local) => {
+                let val = match &local.init {
+                    Some(init) => {
+                        self.expr(&init.expr);
+                        if let Some((_, diverge)) = &init.diverge {
+                            self.expr(diverge);
+                        }
+                        self.value(&init.expr)
+                    }
+                    None => Val::Owned,
+                };
+                let loop_var = self.loop_depth > 0;
+                self.bind_pat(&local.pat, val, loop_var, false);
+            }
+            Stmt::Item(_) => {}
+            Stmt::Expr(expr, _) => self.expr(expr),
+            Stmt::Macro(m) => self.mac(&m.mac),
+        }
+    }
+
+    /// Binds every name of `pat`, matched against a value `val`. `loop_item`: the pattern
+    /// binds a loop's item (`for`, `while let`, adapter closure), so a `ref` binding in it
+    /// borrows the iteration's own value.
+    pub(crate) fn bind_pat(&mut self, pat: &Pat, val: Val, loop_var: bool, loop_item: bool) {
+        match pat {
+            Pat::Ident(p) => {
+                if let Some((_, sub)) = &p.subpat {
+                    self.bind_pat(sub, val.clone(), loop_var, loop_item);
+                }
+                let name = p.ident.to_string();
+                // `None`, `Ordering::Less`-style unit variants and consts parse as idents.
+                if p.subpat.is_none()
+                    && p.by_ref.is_none()
+                    && p.mutability.is_none()
+                    && name.starts_with(|c: char| c.is_ascii_uppercase())
+                {
+                    return;
+                }
+                let held = if p.by_ref.is_some() {
+                    ref_binding(val, &p.ident, loop_item)
+                } else {
+                    val.held()
+                };
+                self.scopes.bind(Binding {
+                    name,
+                    loop_var,
+                    held,
+                });
+            }
+            Pat::Reference(p) => {
+                let inner = match val {
+                    Val::Borrow(found) => Val::Place(super::value::Place::Through(found)),
+                    other => other,
+                };
+                self.bind_pat(&p.pat, inner, loop_var, false);
+            }
+            Pat::Tuple(p) => self.bind_elems(p.elems.iter(), val, loop_var, loop_item),
+            Pat::TupleStruct(p) => self.bind_elems(p.elems.iter(), val, loop_var, loop_item),
+            Pat::Slice(p) => {
+                for elem in &p.elems {
+                    self.bind_pat(elem, val.clone(), loop_var, loop_item);
+                }
+            }
+            Pat::Struct(p) => {
+                for field in &p.fields {
+                    self.bind_pat(&field.pat, val.clone(), loop_var, loop_item);
+                }
+            }
+            Pat::Or(p) => {
+                for case in &p.cases {
+                    self.bind_pat(case, val.clone(), loop_var, loop_item);
+                }
+            }
+            Pat::Paren(p) => self.bind_pat(&p.pat, val, loop_var, loop_item),
+            Pat::Type(p) => self.bind_pat(&p.pat, val, loop_var, loop_item),
+            Pat::Guard(p) => {
+                self.bind_pat(&p.pat, val, loop_var, loop_item);
+                self.expr(&p.guard);
+            }
+            _ => {}
+        }
+    }
+
+    /// Tuple-like patterns: element by element when the value is a tuple of the same arity
+    /// (`let (a, b) = (&x, 1);`, `for (i, u) in x.iter().enumerate()`), else all of it.
+    fn bind_elems<'a>(
+        &mut self,
+        elems: impl ExactSizeIterator<Item = &'a Pat>,
+        val: Val,
+        loop_var: bool,
+        loop_item: bool,
+    ) {
+        match val {
+            Val::Many(vals) if vals.len() == elems.len() => {
+                let pairs: Vec<(&Pat, Val)> = elems.zip(vals).collect();
+                if pairs.iter().any(|(p, _)| matches!(p, Pat::Rest(_))) {
+                    let all = Val::Many(pairs.iter().map(|(_, v)| v.clone()).collect());
+                    for (pat, _) in pairs {
+                        self.bind_pat(pat, all.clone(), loop_var, loop_item);
+                    }
+                } else {
+                    for (pat, val) in pairs {
+                        self.bind_pat(pat, val, loop_var, loop_item);
+                    }
+                }
+            }
+            other => {
+                for pat in elems {
+                    self.bind_pat(pat, other.clone(), loop_var, loop_item);
+                }
+            }
+        }
+    }
+
+    /// A match arm's pattern (with its guard) against the scrutinee's value.
+    pub(crate) fn arm_pattern(&mut self, pat: &Pat, scrutinee: Val) {
+        let loop_var = self.loop_depth > 0;
+        self.bind_pat(pat, scrutinee, loop_var, false);
+    }
+
+    /// A closure; `adapter` is `Some((items, accumulating))` when it is passed to an
+    /// iterator adapter, whose items are its parameters' values.
+    fn closure(&mut self, closure: &ExprClosure, adapter: Option<(Val, bool)>) {
+        self.scopes.push();
+        let outer_depth = self.loop_depth;
+        if adapter.is_some() {
+            self.loop_depth += 1;
+        }
+        let loop_var = self.loop_depth > 0;
+        for (i, input) in closure.inputs.iter().enumerate() {
+            let val = match &adapter {
+                Some((_, true)) if i == 0 => Val::Owned,
+                Some((items, _)) => items.clone(),
+                None => Val::Owned,
+            };
+            self.bind_pat(input, val, loop_var, adapter.is_some());
+        }
+        self.expr(&closure.body);
+        self.loop_depth = outer_depth;
+        self.scopes.pop();
+    }
+
+    fn loop_body(&mut self, f: impl FnOnce(&mut Self)) {
+        self.loop_depth += 1;
+        f(self);
+        self.loop_depth -= 1;
+    }
+
+    pub(crate) fn expr(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Array(e) => e.elems.iter().for_each(|e| self.expr(e)),
+            Expr::Assign(e) => {
+                self.expr(&e.left);
+                self.expr(&e.right);
+            }
+            Expr::Async(e) => self.block(&e.block),
+            Expr::Await(e) => self.expr(&e.base),
+            Expr::Binary(e) => {
+                // `let` chains bind left to right into the enclosing `if`/`while` scope.
+                self.expr(&e.left);
+                self.expr(&e.right);
+            }
+            Expr::Block(e) => self.block(&e.block),
+            Expr::Break(e) => e.expr.iter().for_each(|e| self.expr(e)),
+            Expr::Call(e) => {
+                self.expr(&e.func);
+                e.args.iter().for_each(|e| self.expr(e));
+            }
+            Expr::Cast(e) => self.expr(&e.expr),
+            Expr::Closure(e) => self.closure(e, None),
+            Expr::Const(e) => self.block(&e.block),
+            Expr::Field(e) => self.expr(&e.base),
+            Expr::ForLoop(e) => {
+                self.expr(&e.expr);
+                let items = self.value(&e.expr).items();
+                self.scopes.push();
+                self.loop_body(|w| {
+                    w.bind_pat(&e.pat, items, true, true);
+                    w.block(&e.body);
+                });
+                self.scopes.pop();
+            }
+            Expr::Group(e) => self.expr(&e.expr),
+            Expr::If(e) => {
+                self.scopes.push();
+                self.expr(&e.cond);
+                self.block(&e.then_branch);
+                self.scopes.pop();
+                if let Some((_, otherwise)) = &e.else_branch {
+                    self.expr(otherwise);
+                }
+            }
+            Expr::Index(e) => {
+                self.expr(&e.expr);
+                self.expr(&e.index);
+            }
+            Expr::Let(e) => {
+                self.expr(&e.expr);
+                let val = self.value(&e.expr);
+                let loop_var = self.loop_depth > 0;
+                let loop_item = self.loop_pattern > 0;
+                self.bind_pat(&e.pat, val, loop_var, loop_item);
+            }
+            Expr::Loop(e) => self.loop_body(|w| w.block(&e.body)),
+            Expr::Macro(e) => self.mac(&e.mac),
+            Expr::Match(e) => {
+                self.expr(&e.expr);
+                let scrutinee = self.value(&e.expr);
+                for arm in &e.arms {
+                    self.scopes.push();
+                    self.arm_pattern(&arm.pat, scrutinee.clone());
+                    self.expr(&arm.body);
+                    self.scopes.pop();
+                }
+            }
+            Expr::MethodCall(e) => {
+                self.expr(&e.receiver);
+                let method = e.method.to_string();
+                if methods::adapter(&method) {
+                    let items = self.value(&e.receiver).items();
+                    let accumulating = methods::accumulating(&method);
+                    for arg in &e.args {
+                        match strip_parens(arg) {
+                            Expr::Closure(c) => self.closure(c, Some((items.clone(), accumulating))),
+                            other => self.expr(other),
+                        }
+                    }
+                } else {
+                    e.args.iter().for_each(|e| self.expr(e));
+                }
+            }
+            Expr::Paren(e) => self.expr(&e.expr),
+            Expr::Path(e) => {
+                if e.qself.is_none()
+                    && let Some(ident) = e.path.get_ident()
+                {
+                    self.mention(&ident.to_string(), || ident.to_token_stream());
+                }
+            }
+            Expr::Range(e) => {
+                e.start.iter().for_each(|e| self.expr(e));
+                e.end.iter().for_each(|e| self.expr(e));
+            }
+            Expr::RawAddr(e) => self.expr(&e.expr),
+            Expr::Reference(e) => self.expr(&e.expr),
+            Expr::Repeat(e) => {
+                self.expr(&e.expr);
+                self.expr(&e.len);
+            }
+            Expr::Return(e) => e.expr.iter().for_each(|e| self.expr(e)),
+            Expr::Struct(e) => {
+                e.fields.iter().for_each(|f| self.expr(&f.expr));
+                e.rest.iter().for_each(|e| self.expr(e));
+            }
+            Expr::Try(e) => self.expr(&e.expr),
+            Expr::TryBlock(e) => self.block(&e.block),
+            Expr::Tuple(e) => e.elems.iter().for_each(|e| self.expr(e)),
+            Expr::Unary(e) => self.expr(&e.expr),
+            Expr::Unsafe(e) => self.block(&e.block),
+            Expr::While(e) => {
+                self.scopes.push();
+                self.loop_body(|w| {
+                    w.loop_pattern += 1;
+                    w.expr(&e.cond);
+                    w.loop_pattern -= 1;
+                    w.block(&e.body);
+                });
+                self.scopes.pop();
+            }
+            Expr::Yield(e) => e.expr.iter().for_each(|e| self.expr(e)),
+            _ => {}
+        }
+    }
+
+    /// A macro call: checks `enqueue!`, and looks for `enqueue!`s (and mentions) in the
+    /// tokens of other macros.
+    pub(crate) fn mac(&mut self, mac: &syn::Macro) {
+        if !self.mentions.is_empty() {
+            self.mention_tokens(mac.tokens.clone());
+        }
+        if is_enqueue(mac) {
+            if self.quiet == 0
+                && let Ok(input) = crate::enqueue::parse(mac.tokens.clone())
+            {
+                for captured in input.call.captured() {
+                    let found = self.value(captured).findings();
+                    self.findings.extend(found);
+                }
+            }
+            return;
+        }
+        if let Ok(exprs) = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
+            exprs.iter().for_each(|e| self.expr(e));
+        } else if let Ok((elem, len)) = mac.parse_body_with(|input: syn::parse::ParseStream| {
+            let elem: Expr = input.parse()?;
+            input.parse::<Token![;]>()?;
+            let len: Expr = input.parse()?;
+            Ok((elem, len))
+        }) {
+            self.expr(&elem);
+            self.expr(&len);
+        } else if let Ok(stmts) = mac.parse_body_with(syn::Block::parse_within) {
+            self.scopes.push();
+            stmts.iter().for_each(|s| self.stmt(s));
+            self.scopes.pop();
+        }
+    }
+
+    /// Records every name in raw macro tokens (and `{name}` in format strings) that resolves
+    /// outside the closure being examined. Over-approximates on purpose: a closure that
+    /// formats `user` does borrow it.
+    fn mention_tokens(&mut self, tokens: TokenStream) {
+        let mut after_dot = false;
+        for tt in tokens {
+            match tt {
+                TokenTree::Ident(ident) => {
+                    if !after_dot {
+                        self.mention(&ident.to_string(), || ident.to_token_stream());
+                    }
+                    after_dot = false;
+                }
+                TokenTree::Group(group) => {
+                    self.mention_tokens(group.stream());
+                    after_dot = false;
+                }
+                TokenTree::Punct(punct) => after_dot = punct.as_char() == '.',
+                TokenTree::Literal(lit) => {
+                    after_dot = false;
+                    let text = lit.to_string();
+                    if text.starts_with('"') || text.starts_with('r') {
+                        for name in inline_format_args(&text) {
+                            self.mention(&name, || lit.to_token_stream());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn strip_parens(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Paren(p) => strip_parens(&p.expr),
+        Expr::Group(g) => strip_parens(&g.expr),
+        other => other,
+    }
+}
+
+/// `enqueue!` or `path::to::enqueue!`.
+fn is_enqueue(mac: &syn::Macro) -> bool {
+    mac.path.segments.last().is_some_and(|s| s.ident == "enqueue")
+}
+
+/// The names in `{name}` / `{name:?}` of a string literal's source text.
+fn inline_format_args(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '{' {
+            continue;
+        }
+        if chars.peek() == Some(&'{') {
+            chars.next();
+            continue;
+        }
+        let mut name = String::new();
+        while let Some(&c) = chars.peek() {
+            if c.is_alphanumeric() || c == '_' {
+                name.push(c);
+                chars.next();
+            } else {
+                break;
+            }
+        }
+        let ends = matches!(chars.peek(), Some('}') | Some(':'));
+        if ends && name.starts_with(|c: char| c.is_alphabetic() || c == '_') {
+            names.push(name);
+        }
+    }
+    names
+}
