@@ -1,0 +1,231 @@
+//! `oncommit::testing::capture` / `capture_async`: Django's `captureOnCommitCallbacks`.
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use common::{TestError, hooks_ran, note, note_async};
+use futures_util::FutureExt;
+use oncommit::__private::v1;
+use oncommit::memory::Memory;
+use oncommit::testing::{capture, capture_async};
+use oncommit::{Conn, Error, Step};
+
+fn conn() -> (Memory, Conn<Memory>) {
+    let db = Memory::new();
+    (db.clone(), Conn::new(db))
+}
+
+#[test]
+fn capture_returns_the_hooks_that_would_have_run_without_running_them() {
+    let (db, mut conn) = conn();
+    let (result, captured) = capture(&mut conn, |conn| {
+        conn.atomic(|conn| {
+            conn.on_commit(note(&db, "a"))?;
+            conn.atomic(|conn| conn.on_commit_robust(note(&db, "b")))?;
+            Ok::<_, Error>(42)
+        })
+    });
+    assert_eq!(result.unwrap(), 42);
+    assert_eq!(captured.len(), 2);
+    assert!(!captured.is_empty());
+    assert!(!captured.hooks()[0].is_robust());
+    assert!(captured.hooks()[1].is_robust());
+    // committed, nothing ran
+    assert_eq!(
+        db.statements(),
+        [
+            "BEGIN",
+            "SAVEPOINT oncommit_1",
+            "RELEASE SAVEPOINT oncommit_1",
+            "COMMIT"
+        ]
+    );
+    assert_eq!(conn.pending_hooks(), 0);
+    // `.run()` runs them, in order
+    captured.run().unwrap();
+    assert_eq!(hooks_ran(&db), ["hook a", "hook b"]);
+}
+
+#[test]
+fn capture_outside_a_transaction_holds_the_immediate_hook() {
+    let (db, mut conn) = conn();
+    let (result, captured) = capture(&mut conn, |conn| conn.on_commit(note(&db, "now")));
+    result.unwrap();
+    assert!(hooks_ran(&db).is_empty());
+    assert_eq!(captured.len(), 1);
+    captured.run().unwrap();
+    assert_eq!(hooks_ran(&db), ["hook now"]);
+}
+
+#[test]
+fn capture_leaves_out_rolled_back_hooks() {
+    let (db, mut conn) = conn();
+    let (_, captured) = capture(&mut conn, |conn| {
+        conn.atomic(|conn| {
+            conn.on_commit(note(&db, "kept"))?;
+            let _ = conn.atomic(|conn| {
+                conn.on_commit(note(&db, "savepoint rolled back"))?;
+                Err::<(), _>(TestError::Body("no"))
+            });
+            Ok::<_, Error>(())
+        })
+        .unwrap();
+        let _ = conn.atomic(|conn| {
+            conn.on_commit(note(&db, "rolled back"))?;
+            Err::<(), _>(TestError::Body("no"))
+        });
+    });
+    assert_eq!(captured.len(), 1);
+    captured.run().unwrap();
+    assert_eq!(hooks_ran(&db), ["hook kept"]);
+}
+
+#[test]
+fn captured_run_reports_failures_after_running_every_hook() {
+    let (db, mut conn) = conn();
+    let (_, captured) = capture(&mut conn, |conn| {
+        conn.atomic(|conn| {
+            conn.on_commit(|| Err::<(), _>("first fails"))?;
+            conn.on_commit(note(&db, "second"))
+        })
+    });
+    let err = captured.run().unwrap_err();
+    assert!(err.committed());
+    assert_eq!(err.step(), Step::Hook);
+    assert_eq!(err.hook_failures()[0].error().to_string(), "first fails");
+    assert_eq!(hooks_ran(&db), ["hook second"]);
+}
+
+#[test]
+fn capture_inside_an_open_transaction_leaves_the_hooks_pending() {
+    // The hooks would not have run during the capture: they wait for the outer COMMIT.
+    let (db, mut conn) = conn();
+    conn.atomic(|conn| {
+        let (_, captured) = capture(conn, |conn| conn.on_commit(note(&db, "outer commit")));
+        assert!(captured.is_empty());
+        assert_eq!(conn.pending_hooks(), 1);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(hooks_ran(&db), ["hook outer commit"]);
+}
+
+#[test]
+fn nested_captures_each_get_their_own_hooks() {
+    let (db, mut conn) = conn();
+    let ((), outer) = capture(&mut conn, |conn| {
+        conn.on_commit(note(&db, "outer 1")).unwrap();
+        let ((), inner) = capture(conn, |conn| {
+            conn.atomic(|conn| conn.on_commit(note(&db, "inner")))
+                .unwrap();
+        });
+        assert_eq!(inner.len(), 1);
+        inner.run().unwrap();
+        conn.on_commit(note(&db, "outer 2")).unwrap();
+    });
+    assert_eq!(hooks_ran(&db), ["hook inner"]);
+    assert_eq!(outer.len(), 2);
+    outer.run().unwrap();
+    assert_eq!(
+        hooks_ran(&db),
+        ["hook inner", "hook outer 1", "hook outer 2"]
+    );
+    // after the captures, hooks run again
+    conn.on_commit(note(&db, "free")).unwrap();
+    assert_eq!(hooks_ran(&db).last().unwrap(), "hook free");
+}
+
+#[test]
+fn calls_gives_the_source_text_of_macro_hooks_and_none_for_closures() {
+    static SITE: v1::StaticSite = v1::StaticSite {
+        call: "mailer.send(user_id)",
+        location: v1::Location::caller(),
+    };
+    let (db, mut conn) = conn();
+    let (result, captured) = capture(&mut conn, |conn| {
+        conn.atomic(|conn| {
+            v1::defer(conn, v1::sync_hook(&SITE, false, note(&db, "macro")));
+            conn.on_commit(note(&db, "closure"))
+        })
+    });
+    result.unwrap();
+    assert_eq!(captured.calls(), [Some("mailer.send(user_id)"), None]);
+    let site = captured.hooks()[0].site();
+    assert_eq!(site.call(), Some("mailer.send(user_id)"));
+    assert!(
+        site.to_string().starts_with("`mailer.send(user_id)` at "),
+        "{site}"
+    );
+    captured.run().unwrap();
+    assert_eq!(hooks_ran(&db), ["hook macro", "hook closure"]);
+}
+
+#[test]
+fn a_panic_inside_capture_stops_the_capture() {
+    // Regression: the Conn stayed in capture mode after a panic in the body, so every later
+    // hook was silently swallowed.
+    let (db, mut conn) = conn();
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        capture(&mut conn, |conn| {
+            conn.on_commit(note(&db, "captured")).unwrap();
+            panic!("test body panics");
+        })
+    }));
+    assert!(panicked.is_err());
+    conn.atomic(|conn| conn.on_commit(note(&db, "after")))
+        .unwrap();
+    assert_eq!(hooks_ran(&db), ["hook after"]);
+}
+
+#[test]
+fn captured_run_fails_an_async_hook() {
+    let (db, mut conn) = conn();
+    let (_, captured) = capture(&mut conn, |conn| {
+        conn.on_commit_async(note_async(&db, "async"))
+            .now_or_never()
+            .unwrap()
+    });
+    assert!(captured.hooks()[0].is_async());
+    let err = captured.run().unwrap_err();
+    assert!(err.to_string().contains("async"), "{err}");
+    assert!(hooks_ran(&db).is_empty());
+}
+
+#[tokio::test]
+async fn capture_async_returns_hooks_and_run_async_awaits_them_in_order() {
+    let (db, mut conn) = conn();
+    let log = db.clone();
+    let (result, captured) = capture_async(&mut conn, async |conn| {
+        conn.atomic_async(async |conn| {
+            conn.on_commit_async(note_async(&log, "1")).await?;
+            conn.on_commit(note(&log, "2"))?;
+            conn.atomic_async(async |conn| conn.on_commit_async(note_async(&log, "3")).await)
+                .await
+        })
+        .await
+    })
+    .await;
+    result.unwrap();
+    assert_eq!(captured.len(), 3);
+    assert_eq!(captured.calls(), [None, None, None]);
+    assert!(hooks_ran(&db).is_empty());
+    captured.run_async().await.unwrap();
+    assert_eq!(hooks_ran(&db), ["hook 1", "hook 2", "hook 3"]);
+}
+
+#[tokio::test]
+async fn a_dropped_capture_async_future_stops_the_capture() {
+    let (db, mut conn) = conn();
+    let log = db.clone();
+    let dropped = capture_async(&mut conn, async |conn| {
+        conn.on_commit(note(&log, "captured")).unwrap();
+        std::future::pending::<()>().await;
+    })
+    .now_or_never();
+    assert!(dropped.is_none());
+    conn.on_commit_async(note_async(&db, "after"))
+        .await
+        .unwrap();
+    assert_eq!(hooks_ran(&db), ["hook after"]);
+}
