@@ -79,13 +79,7 @@ const ITER_OF_REFS: &[&str] = &[
 ];
 
 /// The result is an iterator borrowing the receiver whose items are owned: `x.chars()`.
-const ITER_OF_VALUES: &[&str] = &[
-    "chars",
-    "char_indices",
-    "bytes",
-    "encode_utf16",
-    "drain",
-];
+const ITER_OF_VALUES: &[&str] = &["chars", "char_indices", "bytes", "encode_utf16", "drain"];
 
 /// On a value that already is a borrow, these keep holding it: `x.get(0).unwrap()`.
 const KEEPS_BORROW: &[&str] = &[

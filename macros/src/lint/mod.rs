@@ -113,7 +113,13 @@ impl Finding {
                      instead of `&{var}`"
                 )
             }
-            (Kind::Reference { place, indexed: true }, _) => {
+            (
+                Kind::Reference {
+                    place,
+                    indexed: true,
+                },
+                _,
+            ) => {
                 format!("capture by value: pass `{place}.to_owned()` instead of `&{place}`")
             }
             (Kind::Reference { place, .. }, _) => {

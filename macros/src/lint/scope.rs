@@ -100,9 +100,15 @@ mod tests {
         scopes.bind(binding("x", false));
         scopes.push();
         scopes.bind(binding("x", true));
-        assert_eq!(scopes.lookup("x").map(|(d, b)| (d, b.loop_var)), Some((1, true)));
+        assert_eq!(
+            scopes.lookup("x").map(|(d, b)| (d, b.loop_var)),
+            Some((1, true))
+        );
         scopes.pop();
-        assert_eq!(scopes.lookup("x").map(|(d, b)| (d, b.loop_var)), Some((0, false)));
+        assert_eq!(
+            scopes.lookup("x").map(|(d, b)| (d, b.loop_var)),
+            Some((0, false))
+        );
         assert!(scopes.lookup("y").is_none());
     }
 

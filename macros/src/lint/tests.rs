@@ -102,6 +102,23 @@ fn receiver_is_checked_like_the_arguments() {
 }
 
 #[test]
+fn place_receivers_are_cloned_by_the_expansion() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let u = &user;
+                enqueue!(u.notify());
+                enqueue!(u.email.send());
+                enqueue!(user.notify());
+                enqueue!((&user).notify());
+                enqueue!(user.name.as_str().send());
+            }
+        })),
+        ["user at &user", "user at user.name.as_str()"]
+    );
+}
+
+#[test]
 fn alias_through_let() {
     assert_eq!(
         found(syn::parse_quote!({
@@ -147,7 +164,11 @@ fn ref_bindings() {
                 enqueue!(process(item));
             }
         })),
-        ["user via u at u", "user via email at email", "item via item at item"]
+        [
+            "user via u at u",
+            "user via email at email",
+            "item via item at item"
+        ]
     );
 }
 
@@ -157,7 +178,10 @@ fn tuple_struct_array_literals() {
         found(syn::parse_quote!({
             for user in users {
                 enqueue!(send((user.id, &user.email)));
-                enqueue!(send(Job { id: user.id, email: &user.email }));
+                enqueue!(send(Job {
+                    id: user.id,
+                    email: &user.email
+                }));
                 enqueue!(send([&user.email, &user.name]));
                 enqueue!(send(vec![&user.email]));
                 enqueue!(send(Some(&user)));
@@ -294,7 +318,12 @@ fn iterator_adapter_closures() {
                 acc + x
             });
         })),
-        ["user at &user", "id at id.as_ref()", "upper at &upper", "acc at &acc"]
+        [
+            "user at &user",
+            "id at id.as_ref()",
+            "upper at &upper",
+            "acc at &acc"
+        ]
     );
 }
 
@@ -326,7 +355,11 @@ fn nested_loops_name_the_right_variable() {
                 }
             }
         })),
-        ["team at &team.name", "team via member at member", "team via tag at tag"]
+        [
+            "team at &team.name",
+            "team via member at member",
+            "team via tag at tag"
+        ]
     );
 }
 
@@ -406,7 +439,11 @@ fn enqueue_inside_other_macros_and_blocks() {
                 }
             }
         })),
-        ["user at &user", "user at &user.id", "user at user.name.as_str()"]
+        [
+            "user at &user",
+            "user at &user.id",
+            "user at user.name.as_str()"
+        ]
     );
 }
 
@@ -565,6 +602,9 @@ fn messages_name_the_variable_and_the_fix() {
     );
     assert!(texts[1].starts_with("`enqueue!` would capture `u`, a borrow of loop variable `user`"));
     assert!(texts[1].contains("pass `u.clone()`"));
-    assert!(texts[2].starts_with("`enqueue!` would capture a closure that borrows loop variable `user`"));
+    assert!(
+        texts[2]
+            .starts_with("`enqueue!` would capture a closure that borrows loop variable `user`")
+    );
     assert!(texts[2].contains("make it a `move` closure"));
 }

@@ -358,9 +358,9 @@ impl Walker {
         if !is_vec {
             return Val::Owned;
         }
-        if let Ok(elems) = mac.parse_body_with(
-            syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated,
-        ) {
+        if let Ok(elems) = mac
+            .parse_body_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+        {
             return self.many(elems.iter()).or_owned();
         }
         if let Ok(elem) = mac.parse_body_with(|input: syn::parse::ParseStream| {

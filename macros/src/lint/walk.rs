@@ -77,7 +77,10 @@ impl Walker {
             found: Vec::new(),
         });
         self.quietly(f);
-        self.mentions.pop().map(|frame| frame.found).unwrap_or_default()
+        self.mentions
+            .pop()
+            .map(|frame| frame.found)
+            .unwrap_or_default()
     }
 
     fn mention(&mut self, name: &str, tokens: impl FnOnce() -> TokenStream) {
@@ -329,7 +332,9 @@ impl Walker {
                     let accumulating = methods::accumulating(&method);
                     for arg in &e.args {
                         match strip_parens(arg) {
-                            Expr::Closure(c) => self.closure(c, Some((items.clone(), accumulating))),
+                            Expr::Closure(c) => {
+                                self.closure(c, Some((items.clone(), accumulating)))
+                            }
                             other => self.expr(other),
                         }
                     }
@@ -390,9 +395,22 @@ impl Walker {
             if self.quiet == 0
                 && let Ok(input) = crate::enqueue::parse(mac.tokens.clone())
             {
+                let receiver = match &input.call.kind {
+                    crate::enqueue::CallKind::Method { receiver, .. } => Some(&**receiver),
+                    crate::enqueue::CallKind::Path { .. } => None,
+                };
                 for captured in input.call.captured() {
-                    let found = self.value(captured).findings();
-                    self.findings.extend(found);
+                    let val = self.value(captured);
+                    let is_receiver = receiver.is_some_and(|r| std::ptr::eq(r, captured));
+                    // The expansion clones a place receiver (`u.send()`, `self.mailer`) to
+                    // the type behind its references: one level of borrow is cloned away.
+                    if is_receiver
+                        && is_place(captured)
+                        && matches!(val, Val::Owned | Val::Place(_) | Val::Borrow(_))
+                    {
+                        continue;
+                    }
+                    self.findings.extend(val.findings());
                 }
             }
             return;
@@ -454,9 +472,23 @@ fn strip_parens(expr: &Expr) -> &Expr {
     }
 }
 
+/// A place expression, as the expansion decides whether to clone a receiver.
+fn is_place(expr: &Expr) -> bool {
+    match expr {
+        Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => true,
+        Expr::Unary(unary) => matches!(unary.op, syn::UnOp::Deref(_)),
+        Expr::Paren(paren) => is_place(&paren.expr),
+        Expr::Group(group) => is_place(&group.expr),
+        _ => false,
+    }
+}
+
 /// `enqueue!` or `path::to::enqueue!`.
 fn is_enqueue(mac: &syn::Macro) -> bool {
-    mac.path.segments.last().is_some_and(|s| s.ident == "enqueue")
+    mac.path
+        .segments
+        .last()
+        .is_some_and(|s| s.ident == "enqueue")
 }
 
 /// The names in `{name}` / `{name:?}` of a string literal's source text.
