@@ -12,7 +12,10 @@ use crate::error::BoxError;
 pub trait Backend {
     /// Open transaction levels as the connection counts them: 0 outside a transaction, 1 in a
     /// transaction, 2 or more inside savepoints.
-    fn transaction_depth(&self) -> usize;
+    ///
+    /// Takes `&mut self` because diesel exposes its transaction status only through `&mut`
+    /// access to the connection.
+    fn transaction_depth(&mut self) -> usize;
 
     /// Starts rolling back the innermost level without waiting (sqlx queues the statement for
     /// the next use of the connection). Called when a transaction block is abandoned by a

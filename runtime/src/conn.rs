@@ -151,7 +151,7 @@ impl<C> Conn<C> {
         C: Backend,
     {
         self.stack.rollback();
-        if self.conn().transaction_depth() >= depth {
+        if self.conn_mut().transaction_depth() >= depth {
             (self.start_rollback)(self.conn_mut());
         }
     }
@@ -201,8 +201,8 @@ impl<C: Backend> Conn<C> {
         Level::new(self.abandoned.clone(), self.stack.depth())
     }
 
-    fn check_tracked(&self) -> Result<(), Error> {
-        let backend = self.conn().transaction_depth();
+    fn check_tracked(&mut self) -> Result<(), Error> {
+        let backend = self.conn_mut().transaction_depth();
         let tracked = self.stack.depth();
         if backend == tracked {
             Ok(())
@@ -246,7 +246,7 @@ impl<C: Backend> Conn<C> {
             Step::RollbackToSavepoint
         };
         tracing::error!(depth, error = %source, "{step} failed; the body's error is returned");
-        if self.conn().transaction_depth() >= depth {
+        if self.conn_mut().transaction_depth() >= depth {
             (self.start_rollback)(self.conn_mut());
         }
     }

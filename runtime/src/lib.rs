@@ -46,6 +46,8 @@
 
 mod backend;
 mod conn;
+#[cfg(any(feature = "diesel-postgres", feature = "diesel-sqlite"))]
+mod diesel;
 mod error;
 mod hook;
 mod level;

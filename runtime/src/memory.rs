@@ -209,7 +209,7 @@ impl fmt::Debug for Memory {
 }
 
 impl Backend for Memory {
-    fn transaction_depth(&self) -> usize {
+    fn transaction_depth(&mut self) -> usize {
         self.depth()
     }
 

@@ -19,7 +19,7 @@ macro_rules! sqlx_backend {
     ($(#[$cfg:meta])* $db:ty, $conn:ty) => {
         $(#[$cfg])*
         impl Backend for $conn {
-            fn transaction_depth(&self) -> usize {
+            fn transaction_depth(&mut self) -> usize {
                 <<$db as Database>::TransactionManager>::get_transaction_depth(self)
             }
 
@@ -65,7 +65,7 @@ impl<DB: Database> Backend for PoolConnection<DB>
 where
     DB::Connection: Backend,
 {
-    fn transaction_depth(&self) -> usize {
+    fn transaction_depth(&mut self) -> usize {
         (**self).transaction_depth()
     }
 

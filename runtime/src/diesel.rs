@@ -1,0 +1,105 @@
+//! diesel's synchronous connections as backends, through diesel's own
+//! `AnsiTransactionManager`: diesel issues `BEGIN` / `SAVEPOINT diesel_savepoint_N`, keeps the
+//! depth, and oncommit reads that depth back, so the two never disagree (a transaction opened
+//! with diesel's own `conn.transaction(..)` is seen as foreign, not miscounted).
+//!
+//! Features: `diesel-postgres` (`diesel::PgConnection`), `diesel-sqlite`
+//! (`diesel::SqliteConnection`), or `diesel` for both. diesel's `MysqlConnection` is not
+//! supported (its backend needs the system `libmysqlclient`).
+//!
+//! ```
+//! # #[cfg(feature = "diesel-sqlite")] {
+//! use diesel::{Connection, RunQueryDsl, SqliteConnection};
+//! use oncommit::{BoxError, Conn};
+//! use std::sync::mpsc;
+//!
+//! let (queue, worker) = mpsc::channel();
+//! let mut conn = Conn::new(SqliteConnection::establish(":memory:")?);
+//! diesel::sql_query("CREATE TABLE users (id INTEGER PRIMARY KEY)").execute(&mut *conn)?;
+//! conn.atomic(|conn| {
+//!     diesel::sql_query("INSERT INTO users (id) VALUES (7)").execute(&mut **conn)?;
+//!     let queue = queue.clone();
+//!     conn.on_commit(move || queue.send(7))?;
+//!     assert!(worker.try_recv().is_err()); // not before COMMIT
+//!     Ok::<_, BoxError>(())
+//! })?;
+//! assert_eq!(worker.try_recv(), Ok(7));
+//! # }
+//! # Ok::<(), oncommit::BoxError>(())
+//! ```
+//!
+//! A block abandoned by a panic is rolled back synchronously (diesel has no way to queue a
+//! statement); a failing ROLLBACK there is logged with `tracing` and left to diesel's
+//! transaction manager, which marks the connection broken when it cannot recover.
+
+use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
+
+use crate::backend::{Backend, SyncBackend};
+use crate::error::BoxError;
+
+fn depth<C>(conn: &mut C) -> usize
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    match AnsiTransactionManager::transaction_manager_status_mut(conn).transaction_depth() {
+        Ok(depth) => depth.map_or(0, |depth| depth.get() as usize),
+        Err(error) => {
+            // A broken transaction manager refuses every transaction statement; reporting 0
+            // lets the next BEGIN reach diesel and return its error to the caller.
+            tracing::error!(%error, "diesel's transaction manager is broken");
+            0
+        }
+    }
+}
+
+fn start_rollback<C>(conn: &mut C)
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    let depth = depth(conn);
+    if depth == 0 {
+        return;
+    }
+    if let Err(error) = AnsiTransactionManager::rollback_transaction(conn) {
+        tracing::error!(depth, %error, "rolling back an abandoned diesel transaction failed");
+    }
+}
+
+macro_rules! diesel_backend {
+    ($(#[$cfg:meta])* $conn:ty) => {
+        $(#[$cfg])*
+        impl Backend for $conn {
+            fn transaction_depth(&mut self) -> usize {
+                depth(self)
+            }
+
+            fn start_rollback(&mut self) {
+                start_rollback(self)
+            }
+        }
+
+        $(#[$cfg])*
+        impl SyncBackend for $conn {
+            fn begin(&mut self) -> Result<(), BoxError> {
+                AnsiTransactionManager::begin_transaction(self).map_err(Into::into)
+            }
+
+            fn commit(&mut self) -> Result<(), BoxError> {
+                AnsiTransactionManager::commit_transaction(self).map_err(Into::into)
+            }
+
+            fn rollback(&mut self) -> Result<(), BoxError> {
+                AnsiTransactionManager::rollback_transaction(self).map_err(Into::into)
+            }
+        }
+    };
+}
+
+diesel_backend!(
+    #[cfg(feature = "diesel-postgres")]
+    diesel::PgConnection
+);
+diesel_backend!(
+    #[cfg(feature = "diesel-sqlite")]
+    diesel::SqliteConnection
+);
