@@ -90,14 +90,6 @@ impl Call {
         }
     }
 
-    /// The receiver of a method call.
-    pub fn receiver(&self) -> Option<&Expr> {
-        match &self.kind {
-            CallKind::Method { receiver, .. } => Some(receiver),
-            CallKind::Path { .. } => None,
-        }
-    }
-
     /// The arguments, in order.
     pub fn args(&self) -> &[Expr] {
         match &self.kind {

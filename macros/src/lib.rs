@@ -1,18 +1,29 @@
-//! Procedural macros of `oncommit`. Use them through the `oncommit` crate.
+//! Procedural macros of `oncommit`. Use them through the `oncommit` crate, which documents
+//! `#[atomic]` and `enqueue!` with examples.
+//!
+//! Stages, each in its own module using only `proc_macro2`: [`attr`] parses the options of
+//! `#[atomic]`, [`enqueue`] parses the input of `enqueue!`, [`body`] finds every `enqueue!` in
+//! a body, [`lint`] is the loop-borrow check, and [`expand`] generates the code.
 
 use proc_macro::TokenStream;
 
-#[allow(dead_code)] // used by expand.rs (in progress)
+mod attr;
+mod body;
 mod enqueue;
+mod expand;
+mod lint;
 
-/// Makes the function body one transaction (placeholder until the macro crate lands).
+/// Makes the function body one transaction on its `&mut Conn<..>` parameter (or on
+/// `#[atomic(conn = EXPR)]`), and defers each `enqueue!(CALL)` in it until the outermost
+/// COMMIT. See the `oncommit` crate.
 #[proc_macro_attribute]
-pub fn atomic(_args: TokenStream, item: TokenStream) -> TokenStream {
-    item
+pub fn atomic(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand_atomic(args.into(), item.into()).into()
 }
 
-/// Defers a call until the outermost COMMIT (placeholder until the macro crate lands).
+/// `enqueue!(conn => CALL)`: defers `CALL` until `conn` commits, or runs it now outside a
+/// transaction. `enqueue!(CALL)` belongs inside an `#[atomic]` fn. See the `oncommit` crate.
 #[proc_macro]
-pub fn enqueue(_input: TokenStream) -> TokenStream {
-    TokenStream::new()
+pub fn enqueue(input: TokenStream) -> TokenStream {
+    expand::expand_enqueue(input.into()).into()
 }

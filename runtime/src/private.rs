@@ -81,4 +81,57 @@ pub mod v1 {
     pub async fn enqueue_async<C: Backend>(conn: &mut Conn<C>, hook: Hook) -> Result<(), Error> {
         conn.enqueue_async(hook).await
     }
+
+    /// Runs the body of a sync `#[atomic]` fn. The body is a closure so that `?` and `return`
+    /// keep their meaning; the explicit `R` gives the closure the fn's return type up front.
+    #[inline(always)]
+    pub fn body<R, F: FnOnce() -> R>(body: F) -> R {
+        body()
+    }
+
+    /// Gives the async block of an async `#[atomic]` fn the fn's return type up front, so
+    /// `?` inside it infers its error type.
+    #[inline(always)]
+    pub fn body_async<R, F: Future<Output = R>>(body: F) -> F {
+        body
+    }
+
+    /// `enqueue!` clones a receiver that is a place (`mailer`, `self.mailer`, `users[0]`) into
+    /// the hook. Called as a method so that autoderef turns `&T` into `T`; the where-clause
+    /// (not checked while the method is looked up) makes a missing `Clone` an error that
+    /// says so, instead of silently capturing the reference.
+    pub trait CaptureReceiver {
+        /// A clone of the receiver, for the hook.
+        fn __oncommit_capture(&self) -> Self
+        where
+            Self: Sized + CloneReceiver;
+    }
+
+    impl<T: ?Sized> CaptureReceiver for T {
+        #[inline(always)]
+        fn __oncommit_capture(&self) -> Self
+        where
+            Self: Sized + CloneReceiver,
+        {
+            CloneReceiver::__oncommit_clone(self)
+        }
+    }
+
+    /// `Clone`, with an error message that explains why `enqueue!` needs it.
+    #[diagnostic::on_unimplemented(
+        message = "`enqueue!` captures the receiver of the call by cloning it, but `{Self}` does not implement `Clone`",
+        label = "this receiver is cloned into the after-commit hook",
+        note = "derive or implement `Clone` for `{Self}`, share it as `Arc<{Self}>`, or move an owned value in with a path call: `enqueue!(Type::method(value, ..))`"
+    )]
+    pub trait CloneReceiver {
+        /// `Clone::clone`.
+        fn __oncommit_clone(&self) -> Self;
+    }
+
+    impl<T: Clone> CloneReceiver for T {
+        #[inline(always)]
+        fn __oncommit_clone(&self) -> Self {
+            self.clone()
+        }
+    }
 }

@@ -1,0 +1,84 @@
+//! The options of `#[atomic(...)]`, parsed with darling: `conn = EXPR` and `durable`.
+
+use darling::FromMeta;
+use darling::ast::NestedMeta;
+use darling::util::Flag;
+use proc_macro2::TokenStream;
+
+/// The accepted forms, quoted in every option error.
+pub const ACCEPTED_OPTIONS: &str = "accepted forms: `#[atomic]`, `#[atomic(durable)]`, \
+     `#[atomic(conn = EXPR)]` (e.g. `conn = self.db`), `#[atomic(conn = EXPR, durable)]`";
+
+/// The options of one `#[atomic]`.
+#[derive(Debug, Default, FromMeta)]
+pub struct AtomicArgs {
+    /// `conn = EXPR`: the place holding the `Conn` (used as `&mut EXPR`), instead of the
+    /// `&mut Conn<..>` parameter.
+    #[darling(default)]
+    pub conn: Option<syn::Expr>,
+    /// `durable`: the block must be the outermost transaction.
+    #[darling(default)]
+    pub durable: Flag,
+}
+
+/// Parses the tokens inside `#[atomic(...)]`; each error has its span and lists the
+/// accepted forms.
+pub fn parse(args: TokenStream) -> syn::Result<AtomicArgs> {
+    if args.is_empty() {
+        return Ok(AtomicArgs::default());
+    }
+    let list = NestedMeta::parse_meta_list(args).map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!("cannot parse the options of #[atomic]: {e}; {ACCEPTED_OPTIONS}"),
+        )
+    })?;
+    AtomicArgs::from_list(&list).map_err(to_syn)
+}
+
+/// darling errors, each with its span, the accepted forms appended.
+fn to_syn(error: darling::Error) -> syn::Error {
+    let mut combined: Option<syn::Error> = None;
+    for e in error.flatten() {
+        let message = e.to_string();
+        let message = message
+            .strip_prefix("Unknown field: ")
+            .map(|field| format!("unknown #[atomic] option {field}"))
+            .unwrap_or(message);
+        let one = syn::Error::new(e.span(), format!("{message}; {ACCEPTED_OPTIONS}"));
+        match &mut combined {
+            Some(all) => all.combine(one),
+            None => combined = Some(one),
+        }
+    }
+    combined.unwrap_or_else(|| {
+        syn::Error::new(
+            proc_macro2::Span::call_site(),
+            format!("invalid #[atomic] options; {ACCEPTED_OPTIONS}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    #[test]
+    fn accepted() {
+        let args = parse(quote!()).map_err(|e| e.to_string());
+        assert!(matches!(args, Ok(ref a) if a.conn.is_none() && !a.durable.is_present()));
+        let args = parse(quote!(conn = self.db, durable)).map_err(|e| e.to_string());
+        assert!(matches!(args, Ok(ref a) if a.conn.is_some() && a.durable.is_present()));
+    }
+
+    #[test]
+    fn unknown_option_lists_forms() {
+        let err = match parse(quote!(durabel)) {
+            Ok(_) => panic!("accepted an unknown option"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("durabel"), "{err}");
+        assert!(err.contains(ACCEPTED_OPTIONS), "{err}");
+    }
+}

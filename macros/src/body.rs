@@ -1,0 +1,218 @@
+//! The body walker: finds every `enqueue!` in an `#[atomic]` body and replaces it.
+//!
+//! `enqueue!` is found as a statement (`Stmt::Macro`), as an expression (`Expr::Macro`: a
+//! match arm, a closure body, an argument), in nested blocks, closures and async blocks, and
+//! inside the token arguments of other macros (`vec![..]`, `println!(..)`) when those parse as
+//! comma-separated expressions. Nested items (`fn`, `impl`, ...) are skipped: their own
+//! `#[atomic]` (if any) handles them.
+//!
+//! Only `proc_macro2` is used, never `proc_macro`.
+
+use proc_macro2::TokenStream;
+use quote::ToTokens;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Expr, Macro, Stmt, Token};
+
+use crate::enqueue::{self, EnqueueInput};
+
+/// True for `enqueue!`, `oncommit::enqueue!` and `::oncommit::enqueue!`.
+pub fn is_enqueue(mac: &Macro) -> bool {
+    mac.path
+        .segments
+        .last()
+        .is_some_and(|segment| segment.ident == "enqueue" && segment.arguments.is_none())
+}
+
+/// What replaces one `enqueue!`.
+pub trait Rewrite {
+    /// The replacement expression for `enqueue!(input)`; `mac` is the original invocation
+    /// (for spans). An `Err` is reported and the invocation replaced by an inert expression.
+    fn rewrite(&mut self, mac: &Macro, input: EnqueueInput) -> syn::Result<Expr>;
+
+    /// What replaces an invocation that failed to parse or rewrite.
+    fn inert(&mut self, mac: &Macro) -> Expr;
+}
+
+/// Replaces every reachable `enqueue!` in `block` through `rewriter`; returns the errors.
+pub fn rewrite_block<R: Rewrite>(block: &mut syn::Block, rewriter: &mut R) -> Vec<syn::Error> {
+    let mut walker = Walker {
+        rewriter,
+        errors: Vec::new(),
+        found: 0,
+    };
+    walker.visit_block_mut(block);
+    walker.errors
+}
+
+struct Walker<'r, R> {
+    rewriter: &'r mut R,
+    errors: Vec<syn::Error>,
+    /// `enqueue!` invocations replaced so far.
+    found: usize,
+}
+
+impl<R: Rewrite> Walker<'_, R> {
+    fn replace(&mut self, mac: &Macro) -> Expr {
+        self.found += 1;
+        let result =
+            enqueue::parse(mac.tokens.clone()).and_then(|input| self.rewriter.rewrite(mac, input));
+        match result {
+            Ok(expr) => expr,
+            Err(error) => {
+                self.errors.push(error);
+                self.rewriter.inert(mac)
+            }
+        }
+    }
+
+    /// Rewrites `enqueue!` inside another macro's arguments, when they parse as
+    /// comma-separated expressions. The tokens are left untouched otherwise.
+    fn rewrite_in_tokens(&mut self, mac: &mut Macro) {
+        if !mentions_enqueue(mac.tokens.clone()) {
+            return;
+        }
+        let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
+        let Ok(mut args) = parser.parse2(mac.tokens.clone()) else {
+            return;
+        };
+        let before = self.found;
+        for arg in args.iter_mut() {
+            self.visit_expr_mut(arg);
+        }
+        if self.found != before {
+            mac.tokens = args.into_token_stream();
+        }
+    }
+}
+
+/// Whether an `enqueue` identifier followed by `!` appears anywhere in `tokens`.
+fn mentions_enqueue(tokens: TokenStream) -> bool {
+    let mut previous_is_enqueue = false;
+    for tt in tokens {
+        match tt {
+            proc_macro2::TokenTree::Ident(ident) => {
+                previous_is_enqueue = ident == "enqueue";
+                continue;
+            }
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == '!' && previous_is_enqueue => {
+                return true;
+            }
+            proc_macro2::TokenTree::Group(group) if mentions_enqueue(group.stream()) => {
+                return true;
+            }
+            _ => {}
+        }
+        previous_is_enqueue = false;
+    }
+    false
+}
+
+impl<R: Rewrite> VisitMut for Walker<'_, R> {
+    fn visit_stmt_mut(&mut self, stmt: &mut Stmt) {
+        if let Stmt::Macro(stmt_mac) = stmt
+            && is_enqueue(&stmt_mac.mac)
+        {
+            let expr = self.replace(&stmt_mac.mac);
+            let semi = stmt_mac
+                .semi_token
+                .unwrap_or_else(|| Token![;](proc_macro2::Span::call_site()));
+            *stmt = Stmt::Expr(expr, Some(semi));
+            return;
+        }
+        visit_mut::visit_stmt_mut(self, stmt);
+    }
+
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        if let Expr::Macro(expr_mac) = expr
+            && is_enqueue(&expr_mac.mac)
+        {
+            *expr = self.replace(&expr_mac.mac);
+            return;
+        }
+        visit_mut::visit_expr_mut(self, expr);
+    }
+
+    fn visit_macro_mut(&mut self, mac: &mut Macro) {
+        // Reached for macros other than `enqueue!` (statement and expression position).
+        self.rewrite_in_tokens(mac);
+    }
+
+    fn visit_item_mut(&mut self, _item: &mut syn::Item) {
+        // A nested item is not part of this transaction.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    struct Mark;
+
+    impl Rewrite for Mark {
+        fn rewrite(&mut self, _mac: &Macro, input: EnqueueInput) -> syn::Result<Expr> {
+            let text = input.text;
+            Ok(syn::parse_quote!(hooked(#text)))
+        }
+        fn inert(&mut self, _mac: &Macro) -> Expr {
+            syn::parse_quote!(())
+        }
+    }
+
+    fn rewrite(tokens: TokenStream) -> (String, Vec<String>) {
+        let mut block: syn::Block = match syn::parse2(tokens) {
+            Ok(block) => block,
+            Err(e) => panic!("{e}"),
+        };
+        let errors = rewrite_block(&mut block, &mut Mark);
+        (
+            block.into_token_stream().to_string(),
+            errors.iter().map(ToString::to_string).collect(),
+        )
+    }
+
+    #[test]
+    fn finds_every_position() {
+        let (out, errors) = rewrite(quote!({
+            enqueue!(a.b(1));
+            let _ = match x {
+                1 => enqueue!(f(1)),
+                _ => (),
+            };
+            xs.iter().for_each(|x| enqueue!(g(*x)));
+            {
+                {
+                    oncommit::enqueue!(h());
+                }
+            }
+            let v = vec![enqueue!(i(1)), enqueue!(j(2))];
+            fn nested() {
+                enqueue!(k());
+            }
+        }));
+        assert!(errors.is_empty(), "{errors:?}");
+        for call in ["a.b(1)", "f(1)", "g(*x)", "h()", "i(1)", "j(2)"] {
+            assert!(
+                out.contains(&format!("hooked (\"{call}\")")),
+                "{call} in {out}"
+            );
+        }
+        assert!(
+            out.contains("enqueue ! (k ())"),
+            "nested fn untouched: {out}"
+        );
+    }
+
+    #[test]
+    fn reports_bad_forms_and_continues() {
+        let (out, errors) = rewrite(quote!({
+            enqueue!({ f() });
+            enqueue!(user.email);
+            enqueue!(ok());
+        }));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(out.contains("hooked (\"ok()\")"), "{out}");
+    }
+}

@@ -1,0 +1,587 @@
+//! Code generation: `#[atomic]` around a fn body, and each `enqueue!` with forced value
+//! capture.
+//!
+//! ```text
+//! // async fn f(conn: &mut Conn<C>, ..) -> Result<T, E> { BODY }
+//! let level = match begin_async(&mut *conn, DURABLE).await { Ok(l) => l, Err(e) => return Err(From::from(e)) };
+//! let result = body_async::<Result<T, E>, _>(async { BODY' }).await;   // sync: body::<R, _>(|| BODY')
+//! finish_async(&mut *conn, level, result).await
+//! ```
+//!
+//! `BODY'` is `BODY` with each `enqueue!(CALL)` replaced by a block that evaluates the
+//! receiver and the arguments into hidden locals, left to right, and moves them into a hook
+//! deferred on the connection.
+//!
+//! Only `proc_macro2` is used, never `proc_macro`, so a bench can include this file (with
+//! `attr.rs`, `body.rs`, `enqueue.rs` and `lint/`) by `#[path]`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Expr, FnArg, Ident, ItemFn, LitStr, Macro, Pat, ReturnType, Signature, Type};
+
+use crate::attr::{self, AtomicArgs};
+use crate::body::{self, Rewrite};
+use crate::enqueue::{self, CallKind, EnqueueInput};
+
+/// `#[atomic(args)] item`: the expanded fn, or the original item with its `enqueue!`s made
+/// inert plus every error found (so an IDE keeps resolving the item).
+pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "#[atomic] goes on a fn with a body (a free fn or a method) that returns \
+                 `Result<T, E>` and takes a `&mut Conn<..>` parameter",
+            );
+            return with_errors(item, error);
+        }
+    };
+    let mut errors = Errors::default();
+    let args = errors.take(attr::parse(args));
+    let ret = errors.take(return_type(&func.sig));
+    let conn = match &args {
+        Some(args) => errors.take(conn_place(&func.sig, args)),
+        None => None,
+    };
+
+    // The loop-borrow check (engineer B's `lint` module) runs on the body as written.
+    errors.extend(crate::lint::loop_borrows(&func.block));
+
+    let mut block = (*func.block).clone();
+    let mut rewriter = Atomic {
+        conn: if errors.is_empty() { conn } else { None },
+        is_async: func.sig.asyncness.is_some(),
+        fn_name: func.sig.ident.clone(),
+    };
+    errors.extend(body::rewrite_block(&mut block, &mut rewriter));
+
+    let (Some(args), Some(ret), Some(conn), None) = (args, ret, rewriter.conn, errors.combined())
+    else {
+        return fallback(func, errors);
+    };
+    generate(func, block, &args, &ret, &conn)
+}
+
+/// The standalone `enqueue!`: `enqueue!(conn => CALL)` anywhere; `enqueue!(CALL)` is an error
+/// outside `#[atomic]` (inside one, the attribute has already replaced it).
+pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
+    if is_used_marker(&tokens) {
+        return TokenStream::new();
+    }
+    let input = match enqueue::parse(tokens) {
+        Ok(input) => input,
+        Err(error) => return error.into_compile_error(),
+    };
+    let Some(conn) = input.conn.clone() else {
+        return syn::Error::new(
+            input.span,
+            "`enqueue!(CALL)` must be inside an #[atomic] fn, which knows the connection; \
+             put it in an #[atomic] fn, or name the connection: `enqueue!(conn => CALL)`",
+        )
+        .into_compile_error();
+    };
+    match capture(&input, Span::call_site(), &Target::Explicit(conn)) {
+        Ok(expr) => expr.into_token_stream(),
+        Err(error) => error.into_compile_error(),
+    }
+}
+
+/// `enqueue!(@used)`: what `#[atomic]` leaves behind for each `enqueue!` it replaced, so the
+/// user's `use oncommit::enqueue;` counts as used. Expands to nothing.
+fn is_used_marker(tokens: &TokenStream) -> bool {
+    let mut iter = tokens.clone().into_iter();
+    matches!(
+        (iter.next(), iter.next(), iter.next()),
+        (
+            Some(proc_macro2::TokenTree::Punct(at)),
+            Some(proc_macro2::TokenTree::Ident(used)),
+            None,
+        ) if at.as_char() == '@' && used == "used"
+    )
+}
+
+/// Collects errors, to report them all at once.
+#[derive(Default)]
+struct Errors(Vec<syn::Error>);
+
+impl Errors {
+    fn take<T>(&mut self, result: syn::Result<T>) -> Option<T> {
+        match result {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.0.push(error);
+                None
+            }
+        }
+    }
+
+    fn extend(&mut self, errors: impl IntoIterator<Item = syn::Error>) {
+        self.0.extend(errors);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn combined(&self) -> Option<syn::Error> {
+        let mut iter = self.0.iter().cloned();
+        let mut first = iter.next()?;
+        for error in iter {
+            first.combine(error);
+        }
+        Some(first)
+    }
+}
+
+fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
+    let mut out = item;
+    out.extend(error.into_compile_error());
+    out
+}
+
+/// The original fn, its `enqueue!`s replaced by inert expressions that still name the
+/// captured values (no cascade of "unused" or "outside #[atomic]" errors), plus the errors.
+fn fallback(mut func: ItemFn, errors: Errors) -> TokenStream {
+    let mut block = (*func.block).clone();
+    let _ = body::rewrite_block(&mut block, &mut Inert);
+    *func.block = block;
+    let errors = errors.combined().map(syn::Error::into_compile_error);
+    quote!(#func #errors)
+}
+
+/// `enqueue!` replaced without running anything: used when the item has errors.
+struct Inert;
+
+impl Rewrite for Inert {
+    fn rewrite(&mut self, mac: &Macro, input: EnqueueInput) -> syn::Result<Expr> {
+        Ok(inert(mac, Some(&input)))
+    }
+
+    fn inert(&mut self, mac: &Macro) -> Expr {
+        inert(mac, None)
+    }
+}
+
+fn inert(_mac: &Macro, input: Option<&EnqueueInput>) -> Expr {
+    let values = input.map(|input| input.call.captured()).unwrap_or_default();
+    let explicit = input.is_some_and(|input| input.conn.is_some());
+    let touch = (!values.is_empty()).then(|| quote!(let _ = || (#(&#values,)*);));
+    if explicit {
+        syn::parse_quote!({ #touch ::core::result::Result::<(), ::oncommit::Error>::Ok(()) })
+    } else {
+        syn::parse_quote!({ #touch })
+    }
+}
+
+/// The return type, checked to be a `Result` (or an alias named `...Result`).
+fn return_type(sig: &Signature) -> syn::Result<Type> {
+    const NEEDS: &str = "an #[atomic] fn must return `Result<T, E>` with \
+                         `E: From<oncommit::Error>` (COMMIT, ROLLBACK and hooks can fail)";
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return Err(syn::Error::new(
+            sig.paren_token.span.close(),
+            format!("{NEEDS}; add a return type, e.g. `-> Result<(), oncommit::Error>`"),
+        ));
+    };
+    let is_result = match &**ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident.to_string().ends_with("Result")),
+        _ => false,
+    };
+    if is_result {
+        Ok((**ty).clone())
+    } else {
+        Err(syn::Error::new_spanned(
+            ty,
+            format!(
+                "{NEEDS}, found `{}`",
+                enqueue::source_text(ty.to_token_stream())
+            ),
+        ))
+    }
+}
+
+/// `&mut *conn` for the single `&mut Conn<..>` parameter, or `&mut EXPR` for `conn = EXPR`.
+fn conn_place(sig: &Signature, args: &AtomicArgs) -> syn::Result<TokenStream> {
+    if let Some(expr) = &args.conn {
+        return Ok(match expr {
+            Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => quote!(&mut #expr),
+            _ => quote!(&mut (#expr)),
+        });
+    }
+    let candidates: Vec<&syn::PatType> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(typed) if is_mut_conn(&typed.ty) => Some(typed),
+            _ => None,
+        })
+        .collect();
+    match candidates.as_slice() {
+        [] => Err(syn::Error::new(
+            sig.paren_token.span.join(),
+            "#[atomic] needs the connection: a parameter of type `&mut Conn<..>`, or \
+             `#[atomic(conn = EXPR)]` naming where it is (e.g. `#[atomic(conn = self.db)]`)",
+        )),
+        [one] => match &*one.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                let ident = &pat.ident;
+                Ok(quote!(&mut *#ident))
+            }
+            other => Err(syn::Error::new_spanned(
+                other,
+                "#[atomic] needs the `&mut Conn<..>` parameter bound to a name, e.g. \
+                 `conn: &mut Conn<C>`",
+            )),
+        },
+        [first, rest @ ..] => {
+            let names: Vec<String> = candidates
+                .iter()
+                .map(|c| enqueue::source_text(c.pat.to_token_stream()))
+                .collect();
+            let message = format!(
+                "#[atomic] found several `&mut Conn<..>` parameters ({}): say which one holds \
+                 the transaction with `#[atomic(conn = {})]`",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                names[0],
+            );
+            let mut error = syn::Error::new_spanned(first, &message);
+            for other in rest {
+                error.combine(syn::Error::new_spanned(other, &message));
+            }
+            Err(error)
+        }
+    }
+}
+
+/// `&mut Conn<..>` or `&mut path::to::Conn<..>`.
+fn is_mut_conn(ty: &Type) -> bool {
+    let Type::Reference(reference) = ty else {
+        return false;
+    };
+    if reference.mutability.is_none() {
+        return false;
+    }
+    let mut elem = &*reference.elem;
+    while let Type::Paren(paren) = elem {
+        elem = &paren.elem;
+    }
+    let Type::Path(path) = elem else {
+        return false;
+    };
+    path.qself.is_none()
+        && path.path.segments.last().is_some_and(|s| {
+            s.ident == "Conn" && matches!(s.arguments, syn::PathArguments::AngleBracketed(_))
+        })
+}
+
+/// `impl Trait` becomes `_`, so the type can be a turbofish argument.
+struct InferImplTrait;
+
+impl VisitMut for InferImplTrait {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(_) = ty {
+            *ty = syn::parse_quote!(_);
+            return;
+        }
+        syn::visit_mut::visit_type_mut(self, ty);
+    }
+}
+
+fn generate(
+    func: ItemFn,
+    block: syn::Block,
+    args: &AtomicArgs,
+    ret: &Type,
+    conn: &TokenStream,
+) -> TokenStream {
+    let ItemFn {
+        attrs, vis, sig, ..
+    } = func;
+    let mut ret_infer = ret.clone();
+    InferImplTrait.visit_type_mut(&mut ret_infer);
+    let durable = args.durable.is_present();
+    let level = Ident::new("__oncommit_level", Span::mixed_site());
+    let result = Ident::new("__oncommit_result", Span::mixed_site());
+    let error = Ident::new("__oncommit_error", Span::mixed_site());
+    // At the return type: a missing `From<oncommit::Error>` is reported there.
+    let from = quote_spanned!(ret.span()=> ::core::convert::From::from(#error));
+    let body = if sig.asyncness.is_some() {
+        quote! {
+            let #level = match ::oncommit::__private::v1::begin_async(#conn, #durable).await {
+                ::core::result::Result::Ok(#level) => #level,
+                ::core::result::Result::Err(#error) => return ::core::result::Result::Err(#from),
+            };
+            let #result = ::oncommit::__private::v1::body_async::<#ret_infer, _>(async #block).await;
+            ::oncommit::__private::v1::finish_async(#conn, #level, #result).await
+        }
+    } else {
+        quote! {
+            let #level = match ::oncommit::__private::v1::begin(#conn, #durable) {
+                ::core::result::Result::Ok(#level) => #level,
+                ::core::result::Result::Err(#error) => return ::core::result::Result::Err(#from),
+            };
+            let #result = ::oncommit::__private::v1::body::<#ret_infer, _>(|| #block);
+            ::oncommit::__private::v1::finish(#conn, #level, #result)
+        }
+    };
+    quote! {
+        #(#attrs)* #vis #sig {
+            #body
+        }
+    }
+}
+
+/// The `enqueue!` rewriter of one `#[atomic]` fn.
+struct Atomic {
+    /// The connection place (`&mut *conn`), or `None` when the item has errors (then every
+    /// `enqueue!` is only checked and made inert).
+    conn: Option<TokenStream>,
+    is_async: bool,
+    fn_name: Ident,
+}
+
+impl Rewrite for Atomic {
+    fn rewrite(&mut self, mac: &Macro, input: EnqueueInput) -> syn::Result<Expr> {
+        if input.call.awaited && !self.is_async {
+            let name = &self.fn_name;
+            return Err(syn::Error::new(
+                await_span(&input.call.expr),
+                format!(
+                    "this after-commit hook is async (its call ends in `.await`), but `fn {name}` \
+                     is not async: hooks run after COMMIT inside `{name}`, so make it an \
+                     `async fn`, or call a sync function"
+                ),
+            ));
+        }
+        let site_span = mac.path.span();
+        let target = match (&input.conn, &self.conn) {
+            (Some(conn), _) => Target::Explicit(conn.clone()),
+            (None, Some(place)) => Target::Defer(place.clone()),
+            (None, None) => return Ok(inert(mac, Some(&input))),
+        };
+        let mut expr = capture(&input, site_span, &target)?;
+        mark_used(&mut expr, mac);
+        Ok(expr)
+    }
+
+    fn inert(&mut self, mac: &Macro) -> Expr {
+        inert(mac, None)
+    }
+}
+
+/// Puts `path!(@used);` (the user's own `enqueue` path) first in the replacement block, so
+/// the import of `enqueue` is used.
+fn mark_used(expr: &mut Expr, mac: &Macro) {
+    if let Expr::Block(block) = expr {
+        let path = &mac.path;
+        block
+            .block
+            .stmts
+            .insert(0, syn::parse_quote!(#path!(@used);));
+    }
+}
+
+/// The span of the `.await` in `CALL.await` / `CALL.await?`.
+fn await_span(expr: &Expr) -> Span {
+    let mut expr = expr;
+    if let Expr::Try(t) = expr {
+        expr = &t.expr;
+    }
+    match expr {
+        Expr::Await(a) => a.await_token.span(),
+        other => other.span(),
+    }
+}
+
+/// Where the hook goes.
+enum Target {
+    /// Inside an `#[atomic]` body: `defer(place, hook)`, evaluates to `()`.
+    Defer(TokenStream),
+    /// `enqueue!(conn => CALL)`: `enqueue(conn, hook)`, evaluates to `Result<(), Error>`.
+    Explicit(Expr),
+}
+
+/// True for expressions that name a place: the receiver is cloned, not moved.
+fn is_place(expr: &Expr) -> bool {
+    match expr {
+        Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => true,
+        Expr::Unary(unary) => matches!(unary.op, syn::UnOp::Deref(_)),
+        Expr::Paren(paren) => is_place(&paren.expr),
+        Expr::Group(group) => is_place(&group.expr),
+        _ => false,
+    }
+}
+
+/// The block that evaluates the captured values now and registers the hook.
+fn capture(input: &EnqueueInput, site_span: Span, target: &Target) -> syn::Result<Expr> {
+    let call = &input.call;
+    let mut lets = Vec::new();
+    let mut uses_capture_trait = false;
+    let arg_idents: Vec<Ident> = (0..call.args().len())
+        .map(|i| format_ident!("__oncommit_arg{}", i, span = Span::mixed_site()))
+        .collect();
+    let deferred = match &call.kind {
+        CallKind::Method {
+            receiver,
+            method,
+            turbofish,
+            ..
+        } => {
+            let recv = Ident::new("__oncommit_receiver", Span::mixed_site());
+            if is_place(receiver) {
+                uses_capture_trait = true;
+                let span = receiver.span();
+                let receiver = match &**receiver {
+                    Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => receiver.to_token_stream(),
+                    other => quote!((#other)),
+                };
+                lets.push(quote_spanned! {span=>
+                    let #recv = #receiver.__oncommit_capture();
+                });
+            } else {
+                lets.push(quote!(let #recv = #receiver;));
+            }
+            quote!(#recv.#method #turbofish (#(#arg_idents),*))
+        }
+        CallKind::Path { func, .. } => quote!(#func(#(#arg_idents),*)),
+    };
+    for (ident, arg) in arg_idents.iter().zip(call.args()) {
+        lets.push(quote!(let #ident = #arg;));
+    }
+    let use_trait = uses_capture_trait.then(
+        || quote_spanned!(call.expr.span()=> use ::oncommit::__private::v1::CaptureReceiver as _;),
+    );
+
+    let call_span = call.expr.span();
+    let closure = match (call.awaited, call.tried) {
+        (false, false) => quote_spanned!(call_span=> move || #deferred),
+        (false, true) => quote_spanned! {call_span=>
+            move || -> ::core::result::Result<_, ::oncommit::BoxError> {
+                ::core::result::Result::Ok(#deferred?)
+            }
+        },
+        (true, false) => quote_spanned!(call_span=> move || async move { #deferred.await }),
+        (true, true) => quote_spanned! {call_span=>
+            move || async move {
+                ::core::result::Result::<_, ::oncommit::BoxError>::Ok(#deferred.await?)
+            }
+        },
+    };
+    let text = LitStr::new(&input.text, site_span);
+    let site = quote_spanned! {site_span=>
+        const {
+            &::oncommit::__private::v1::StaticSite {
+                call: #text,
+                location: ::oncommit::__private::v1::Location::caller(),
+            }
+        }
+    };
+    let robust = input.robust;
+    let make_hook = if call.awaited {
+        quote_spanned!(call_span=> ::oncommit::__private::v1::async_hook)
+    } else {
+        quote_spanned!(call_span=> ::oncommit::__private::v1::sync_hook)
+    };
+    let hook = quote!(#make_hook(#site, #robust, #closure));
+    let register = match target {
+        Target::Defer(place) => quote!(::oncommit::__private::v1::defer(#place, #hook);),
+        Target::Explicit(conn) if call.awaited => {
+            quote!(::oncommit::__private::v1::enqueue_async(#conn, #hook).await)
+        }
+        Target::Explicit(conn) => quote!(::oncommit::__private::v1::enqueue(#conn, #hook)),
+    };
+    syn::parse2(quote!({ #use_trait #(#lets)* #register }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expand(args: TokenStream, item: TokenStream) -> String {
+        expand_atomic(args, item).to_string()
+    }
+
+    #[test]
+    fn sync_fn_wraps_body_and_defers() {
+        let out = expand(
+            quote!(),
+            quote! {
+                fn f(conn: &mut Conn<Memory>, mailer: &Mailer, id: u64) -> Result<(), Error> {
+                    enqueue!(mailer.send(id));
+                    Ok(())
+                }
+            },
+        );
+        assert!(out.contains(":: oncommit :: __private :: v1 :: begin (& mut * conn , false)"));
+        assert!(out.contains("__oncommit_capture ()"), "{out}");
+        assert!(out.contains(":: oncommit :: __private :: v1 :: defer (& mut * conn"));
+        assert!(out.contains("call : \"mailer.send(id)\""), "{out}");
+        assert!(!out.contains("compile_error"), "{out}");
+    }
+
+    #[test]
+    fn errors_keep_the_item() {
+        let out = expand(
+            quote!(durabel),
+            quote! {
+                fn f(conn: &mut Conn<Memory>) -> Result<(), Error> {
+                    enqueue!(send(1));
+                    Ok(())
+                }
+            },
+        );
+        assert!(out.contains("fn f"), "{out}");
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(!out.contains("enqueue !"), "enqueue! made inert: {out}");
+    }
+
+    #[test]
+    fn missing_and_ambiguous_conn() {
+        let none = expand(
+            quote!(),
+            quote!(
+                fn f(x: u8) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(none.contains("conn = EXPR"), "{none}");
+        let two = expand(
+            quote!(),
+            quote!(
+                fn f(a: &mut Conn<M>, b: &mut oncommit::Conn<M>) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(two.contains("several"), "{two}");
+        let with_option = expand(
+            quote!(conn = a),
+            quote!(
+                fn f(a: &mut Conn<M>, b: &mut oncommit::Conn<M>) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(!with_option.contains("compile_error"), "{with_option}");
+    }
+
+    #[test]
+    fn standalone_needs_conn() {
+        let out = expand_enqueue(quote!(send(1))).to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        let out = expand_enqueue(quote!(conn => send(1))).to_string();
+        assert!(out.contains("__private :: v1 :: enqueue (conn"), "{out}");
+    }
+}
