@@ -7,10 +7,12 @@
 //! bug. This module finds those captures and explains them at the borrow:
 //!
 //! ```text
-//! error: `enqueue!` would capture a borrow of loop variable `user`; the hook runs after
-//!        COMMIT, when the loop has moved on
-//!   --> &user.email
-//!   = help: capture by value: pass `user.email.clone()` instead of `&user.email`
+//! error: `enqueue!` would capture a borrow of loop variable `user`; the hook runs after COMMIT, when the loop has moved on
+//!        help: capture by value: pass `user.email.clone()` instead of `&user.email`
+//!   --> src/signup.rs:23:38
+//!    |
+//! 23 |         enqueue!(mailer.send_welcome(&user.email).await);
+//!    |                                      ^^^^^^^^^^^
 //! ```
 //!
 //! Stages: [`walk`] visits the body in binding order with real scopes ([`scope`]) and finds
@@ -154,8 +156,11 @@ impl Finding {
     }
 
     /// The error, on the borrow's tokens, with the help as a second line.
+    ///
+    /// `compile_error!` has no notes: rustc prints a multi-line message indented under
+    /// `error: `, before the `-->` location, so the help reads as its own line there.
     pub(crate) fn into_error(self) -> syn::Error {
-        let text = format!("{}\n\n= help: {}", self.message(), self.help());
+        let text = format!("{}\nhelp: {}", self.message(), self.help());
         syn::Error::new_spanned(&self.tokens, text)
     }
 }

@@ -419,7 +419,7 @@ fn several_enqueues_give_several_findings_in_order() {
     for e in &errors {
         let text = e.to_string();
         assert!(text.contains("loop variable `user`"), "{text}");
-        assert!(text.contains("\n= help: capture by value"), "{text}");
+        assert!(text.contains("\nhelp: capture by value"), "{text}");
     }
 }
 
@@ -597,7 +597,7 @@ fn messages_name_the_variable_and_the_fix() {
     assert_eq!(
         texts[0],
         "`enqueue!` would capture a borrow of loop variable `user`; the hook runs after \
-         COMMIT, when the loop has moved on\n\n= help: capture by value: pass \
+         COMMIT, when the loop has moved on\nhelp: capture by value: pass \
          `user.email.clone()` instead of `&user.email`"
     );
     assert!(texts[1].starts_with("`enqueue!` would capture `u`, a borrow of loop variable `user`"));
