@@ -30,11 +30,11 @@ struct MentionFrame {
 pub(crate) struct Walker {
     pub(crate) scopes: Scopes,
     loop_depth: usize,
-    /// > 0 while walking only for bindings or mentions: `enqueue!` is not checked then (it is
-    /// checked by the main walk, once).
+    /// Non-zero while walking only for bindings or mentions: `enqueue!` is not checked then
+    /// (the main walk checks it, once).
     quiet: usize,
-    /// > 0 while walking a `while` condition: a `ref` binding there borrows the iteration's
-    /// own value.
+    /// Non-zero while walking a `while` condition: a `ref` binding there borrows the
+    /// iteration's own value.
     loop_pattern: usize,
     mentions: Vec<MentionFrame>,
     findings: Vec<Finding>,
