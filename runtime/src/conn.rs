@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use crate::backend::{AsyncBackend, Backend, SyncBackend};
 use crate::error::{BoxError, Error, Step};
-use crate::hook::{Hook, HookSite, IntoHookResult};
+use crate::hook::{AsyncHook, Entry, Hook, HookSite, IntoHookResult, SyncHook};
 use crate::level::{AbandonFlag, Level};
-use crate::run::{run_async, run_sync};
-use crate::stack::HookStack;
+use crate::run::{Hooks, run_async, run_sync};
+use crate::stack::{Batch, HookStack};
 use crate::testing::CaptureBuf;
 
 /// A database connection that knows its transaction depth and holds the hooks waiting for
@@ -171,11 +171,11 @@ impl<C> Conn<C> {
 
     /// Hooks that may run now: to the innermost open capture buffer under
     /// `testing::capture`, or `None` when they must be run by the caller.
-    fn captured(&mut self, hooks: Vec<Hook>) -> Option<Vec<Hook>> {
+    fn captured<H: Hooks>(&mut self, hooks: H) -> Option<H> {
         self.pop_closed_captures();
         match self.capture.last() {
             Some(buffer) => {
-                buffer.extend(hooks);
+                buffer.extend(hooks.into_hooks());
                 None
             }
             None => Some(hooks),
@@ -219,9 +219,9 @@ impl<C: Backend> Conn<C> {
 
     /// The backend committed the innermost level: release its hooks to the parent, or take
     /// them all when it was the outermost.
-    fn committed(&mut self, depth: usize) -> Option<Vec<Hook>> {
+    fn committed(&mut self, depth: usize) -> Option<Batch> {
         if depth == 1 {
-            let hooks = self.stack.commit_outermost().collect();
+            let hooks = self.stack.commit_outermost();
             self.captured(hooks)
         } else {
             self.stack.release();
@@ -253,19 +253,21 @@ impl<C: Backend> Conn<C> {
 
     /// Where a hook goes when it is registered: deferred inside a transaction, or back to
     /// the caller to run now.
-    fn defer_or_return(&mut self, hook: Hook) -> Result<Option<Hook>, Error> {
+    fn defer_or_return(&mut self, hook: impl Entry) -> Result<Option<Hook>, Error> {
         self.settle();
         self.check_tracked()?;
         if self.stack.depth() > 0 {
             self.stack.push(hook);
             return Ok(None);
         }
-        Ok(self.captured(vec![hook]).and_then(|mut hooks| hooks.pop()))
+        Ok(self
+            .captured(vec![hook.into_hook()])
+            .and_then(|mut hooks| hooks.pop()))
     }
 
     /// Defers `hook` (the `enqueue!` path inside an `#[atomic]` body, where a transaction is
     /// known to be open).
-    pub(crate) fn defer(&mut self, hook: Hook) {
+    pub(crate) fn defer(&mut self, hook: impl Entry) {
         self.settle();
         if self.stack.depth() == 0 {
             // `#[atomic]` registers only while its own level is open, so this is unreachable
@@ -277,14 +279,14 @@ impl<C: Backend> Conn<C> {
         self.stack.push(hook);
     }
 
-    pub(crate) fn enqueue_sync(&mut self, hook: Hook) -> Result<(), Error> {
+    pub(crate) fn enqueue_sync(&mut self, hook: impl Entry) -> Result<(), Error> {
         match self.defer_or_return(hook)? {
             Some(hook) => run_sync([hook]),
             None => Ok(()),
         }
     }
 
-    pub(crate) async fn enqueue_async(&mut self, hook: Hook) -> Result<(), Error> {
+    pub(crate) async fn enqueue_async(&mut self, hook: impl Entry) -> Result<(), Error> {
         match self.defer_or_return(hook)? {
             Some(hook) => run_async([hook]).await,
             None => Ok(()),
@@ -311,7 +313,7 @@ impl<C: Backend> Conn<C> {
         R: IntoHookResult,
     {
         let site = HookSite::from_location(Location::caller());
-        self.enqueue_sync(Hook::sync(site, false, hook))
+        self.enqueue_sync(SyncHook::new(site, false, hook))
     }
 
     /// Like [`on_commit`](Conn::on_commit), but a failure is only logged (`tracing`), never
@@ -329,7 +331,7 @@ impl<C: Backend> Conn<C> {
         R: IntoHookResult,
     {
         let site = HookSite::from_location(Location::caller());
-        self.enqueue_sync(Hook::sync(site, true, hook))
+        self.enqueue_sync(SyncHook::new(site, true, hook))
     }
 }
 
@@ -359,7 +361,7 @@ impl<C: Backend + Send> Conn<C> {
         Fut::Output: IntoHookResult,
     {
         let site = HookSite::from_location(Location::caller());
-        self.enqueue_async(Hook::future(site, false, hook))
+        self.enqueue_async(AsyncHook::new(site, false, hook))
     }
 
     /// Like [`on_commit_async`](Conn::on_commit_async), but a failure is only logged.
@@ -374,7 +376,7 @@ impl<C: Backend + Send> Conn<C> {
         Fut::Output: IntoHookResult,
     {
         let site = HookSite::from_location(Location::caller());
-        self.enqueue_async(Hook::future(site, true, hook))
+        self.enqueue_async(AsyncHook::new(site, true, hook))
     }
 }
 

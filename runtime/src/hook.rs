@@ -149,49 +149,123 @@ impl Outcome {
     }
 }
 
-/// The type-erased body of a pending hook. One allocation per hook: the captured values and
-/// the site share it.
+/// A pending hook of one concrete type: what the hook stack stores, unboxed, in a column
+/// of its type (see `stack.rs`). [`Hook`] itself is one too (a boxed entry of any type).
+pub(crate) trait Entry: Send + 'static {
+    /// Where the hook was registered.
+    fn site(&self) -> HookSite;
+    /// True for a robust hook.
+    fn is_robust(&self) -> bool;
+    /// True for a hook whose call ends in `.await`.
+    fn is_async(&self) -> bool;
+    /// Runs the hook (a sync hook to completion; an async one up to its future).
+    fn run(self) -> Outcome;
+    /// The hook as a standalone, type-erased [`Hook`].
+    fn into_hook(self) -> Hook
+    where
+        Self: Sized,
+    {
+        Hook {
+            body: Box::new(self),
+        }
+    }
+}
+
+/// The object-safe face of an [`Entry`], for [`Hook`]'s box.
 trait Pending: Send {
     fn site(&self) -> HookSite;
+    fn is_robust(&self) -> bool;
     fn is_async(&self) -> bool;
     fn run(self: Box<Self>) -> Outcome;
 }
 
-struct SyncHook<F> {
+impl<E: Entry> Pending for E {
+    fn site(&self) -> HookSite {
+        Entry::site(self)
+    }
+
+    fn is_robust(&self) -> bool {
+        Entry::is_robust(self)
+    }
+
+    fn is_async(&self) -> bool {
+        Entry::is_async(self)
+    }
+
+    fn run(self: Box<Self>) -> Outcome {
+        Entry::run(*self)
+    }
+}
+
+/// A sync hook: the call with its captured values, its site and whether it is robust.
+pub(crate) struct SyncHook<F> {
     site: HookSite,
+    robust: bool,
     call: F,
 }
 
-impl<F, R> Pending for SyncHook<F>
+impl<F, R> SyncHook<F>
 where
-    F: FnOnce() -> R + Send,
+    F: FnOnce() -> R + Send + 'static,
     R: IntoHookResult,
 {
+    pub(crate) fn new(site: HookSite, robust: bool, call: F) -> Self {
+        SyncHook { site, robust, call }
+    }
+}
+
+impl<F, R> Entry for SyncHook<F>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: IntoHookResult,
+{
+    #[inline]
     fn site(&self) -> HookSite {
         self.site
     }
 
+    #[inline]
+    fn is_robust(&self) -> bool {
+        self.robust
+    }
+
+    #[inline]
     fn is_async(&self) -> bool {
         false
     }
 
-    fn run(self: Box<Self>) -> Outcome {
-        let call = self.call;
-        Outcome::Ready(match std::panic::catch_unwind(AssertUnwindSafe(call)) {
-            Ok(value) => value.into_hook_result(),
-            Err(payload) => Err(Box::new(HookPanicked::from_payload(payload))),
-        })
+    #[inline]
+    fn run(self) -> Outcome {
+        Outcome::Ready(
+            match std::panic::catch_unwind(AssertUnwindSafe(self.call)) {
+                Ok(value) => value.into_hook_result(),
+                Err(payload) => Err(Box::new(HookPanicked::from_payload(payload))),
+            },
+        )
     }
 }
 
-struct AsyncHook<F> {
+/// An async hook: `call` makes the future when the hook runs.
+pub(crate) struct AsyncHook<F> {
     site: HookSite,
+    robust: bool,
     call: F,
 }
 
-impl<F, Fut> Pending for AsyncHook<F>
+impl<F, Fut> AsyncHook<F>
 where
-    F: FnOnce() -> Fut + Send,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoHookResult,
+{
+    pub(crate) fn new(site: HookSite, robust: bool, call: F) -> Self {
+        AsyncHook { site, robust, call }
+    }
+}
+
+impl<F, Fut> Entry for AsyncHook<F>
+where
+    F: FnOnce() -> Fut + Send + 'static,
     Fut: Future + Send + 'static,
     Fut::Output: IntoHookResult,
 {
@@ -199,13 +273,16 @@ where
         self.site
     }
 
+    fn is_robust(&self) -> bool {
+        self.robust
+    }
+
     fn is_async(&self) -> bool {
         true
     }
 
-    fn run(self: Box<Self>) -> Outcome {
-        let call = self.call;
-        match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+    fn run(self) -> Outcome {
+        match std::panic::catch_unwind(AssertUnwindSafe(self.call)) {
             Ok(future) => Outcome::Pending(Box::pin(future.map(IntoHookResult::into_hook_result))),
             Err(payload) => Outcome::Ready(Err(Box::new(HookPanicked::from_payload(payload)))),
         }
@@ -218,7 +295,6 @@ where
 /// siblings; [`testing::capture`](crate::testing::capture) hands them back for inspection.
 pub struct Hook {
     body: Box<dyn Pending>,
-    robust: bool,
 }
 
 impl Hook {
@@ -228,10 +304,7 @@ impl Hook {
         F: FnOnce() -> R + Send + 'static,
         R: IntoHookResult,
     {
-        Hook {
-            body: Box::new(SyncHook { site, call }),
-            robust,
-        }
+        SyncHook::new(site, robust, call).into_hook()
     }
 
     /// An asynchronous hook: `call` makes the future when the hook runs.
@@ -241,10 +314,7 @@ impl Hook {
         Fut: Future + Send + 'static,
         Fut::Output: IntoHookResult,
     {
-        Hook {
-            body: Box::new(AsyncHook { site, call }),
-            robust,
-        }
+        AsyncHook::new(site, robust, call).into_hook()
     }
 
     /// Where the hook was registered.
@@ -254,7 +324,7 @@ impl Hook {
 
     /// True for a robust hook: its failure is logged, never returned.
     pub fn is_robust(&self) -> bool {
-        self.robust
+        self.body.is_robust()
     }
 
     /// True for a hook that must be awaited (its call ended in `.await`).
@@ -267,11 +337,33 @@ impl Hook {
     }
 }
 
+impl Entry for Hook {
+    fn site(&self) -> HookSite {
+        Hook::site(self)
+    }
+
+    fn is_robust(&self) -> bool {
+        Hook::is_robust(self)
+    }
+
+    fn is_async(&self) -> bool {
+        Hook::is_async(self)
+    }
+
+    fn run(self) -> Outcome {
+        Hook::run(self)
+    }
+
+    fn into_hook(self) -> Hook {
+        self
+    }
+}
+
 impl fmt::Debug for Hook {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Hook")
             .field("site", &self.site())
-            .field("robust", &self.robust)
+            .field("robust", &self.is_robust())
             .field("async", &self.is_async())
             .finish()
     }

@@ -1,15 +1,23 @@
 //! Running committed hooks: in order, every one of them, failures collected or logged.
 
 use crate::error::{BoxError, Error, HookFailure};
-use crate::hook::{Hook, Outcome};
+use crate::hook::{Entry, Hook, HookSite, Outcome};
+use crate::stack::Batch;
 
 /// Collects the failures of a batch of hooks; robust ones are logged instead.
 #[derive(Default)]
-struct Failures(Vec<HookFailure>);
+pub(crate) struct Failures(Vec<HookFailure>);
 
 impl Failures {
-    fn record(&mut self, site: crate::HookSite, robust: bool, result: Result<(), BoxError>) {
-        let Err(error) = result else { return };
+    #[inline]
+    pub(crate) fn record(&mut self, site: HookSite, robust: bool, result: Result<(), BoxError>) {
+        if let Err(error) = result {
+            self.failed(site, robust, error);
+        }
+    }
+
+    #[cold]
+    fn failed(&mut self, site: HookSite, robust: bool, error: BoxError) {
         if robust {
             tracing::warn!(hook = %site, error = %error, "robust after-commit hook failed");
         } else {
@@ -34,26 +42,103 @@ impl Failures {
 )]
 struct AsyncHookOnSyncCommit;
 
-/// Runs `hooks` in order on the current thread. An async hook cannot run here and fails.
-pub(crate) fn run_sync(hooks: impl IntoIterator<Item = Hook>) -> Result<(), Error> {
-    let mut failures = Failures::default();
-    for hook in hooks {
-        let (site, robust) = (hook.site(), hook.is_robust());
-        let result = match hook.run() {
-            Outcome::Ready(result) => result,
-            Outcome::Pending(_) => Err(Box::new(AsyncHookOnSyncCommit) as BoxError),
-        };
-        failures.record(site, robust, result);
+/// Runs one entry on the current thread and records its result. An async hook cannot run
+/// here and fails (its call is still made, and the future it returns dropped).
+#[inline]
+pub(crate) fn run_entry_sync<E: Entry>(entry: E, failures: &mut Failures) {
+    let (site, robust) = (entry.site(), entry.is_robust());
+    let result = match entry.run() {
+        Outcome::Ready(result) => result,
+        Outcome::Pending(_) => Err(Box::new(AsyncHookOnSyncCommit) as BoxError),
+    };
+    failures.record(site, robust, result);
+}
+
+/// What hooks can be run from: the batch an outermost COMMIT takes from the stack, or
+/// standalone [`Hook`]s (a hook run at once outside a transaction, captured hooks).
+pub(crate) trait Hooks: Send + Sized {
+    /// The hooks, each run (up to its future) when the iterator reaches it.
+    type Runs: Iterator<Item = (HookSite, bool, Outcome)> + Send;
+
+    /// Runs every hook in order on the current thread.
+    fn run_sync_into(self, failures: &mut Failures);
+
+    /// Hands the hooks out one by one, for awaiting in order.
+    fn runs(self) -> Self::Runs;
+
+    /// The hooks as standalone values, in order (for `testing::capture`).
+    fn into_hooks(self) -> Vec<Hook>;
+}
+
+fn ran(hook: Hook) -> (HookSite, bool, Outcome) {
+    (hook.site(), hook.is_robust(), hook.run())
+}
+
+impl Hooks for Vec<Hook> {
+    type Runs = std::iter::Map<std::vec::IntoIter<Hook>, fn(Hook) -> (HookSite, bool, Outcome)>;
+
+    fn run_sync_into(self, failures: &mut Failures) {
+        for hook in self {
+            run_entry_sync(hook, failures);
+        }
     }
+
+    fn runs(self) -> Self::Runs {
+        self.into_iter().map(ran as fn(Hook) -> _)
+    }
+
+    fn into_hooks(self) -> Vec<Hook> {
+        self
+    }
+}
+
+impl<const N: usize> Hooks for [Hook; N] {
+    type Runs =
+        std::iter::Map<std::array::IntoIter<Hook, N>, fn(Hook) -> (HookSite, bool, Outcome)>;
+
+    fn run_sync_into(self, failures: &mut Failures) {
+        for hook in self {
+            run_entry_sync(hook, failures);
+        }
+    }
+
+    fn runs(self) -> Self::Runs {
+        self.into_iter().map(ran as fn(Hook) -> _)
+    }
+
+    fn into_hooks(self) -> Vec<Hook> {
+        self.into()
+    }
+}
+
+impl Hooks for Batch {
+    type Runs = Batch;
+
+    fn run_sync_into(self, failures: &mut Failures) {
+        Batch::run_sync_into(self, failures)
+    }
+
+    fn runs(self) -> Self::Runs {
+        self
+    }
+
+    fn into_hooks(self) -> Vec<Hook> {
+        Batch::into_hooks(self)
+    }
+}
+
+/// Runs `hooks` in order on the current thread. An async hook cannot run here and fails.
+pub(crate) fn run_sync(hooks: impl Hooks) -> Result<(), Error> {
+    let mut failures = Failures::default();
+    hooks.run_sync_into(&mut failures);
     failures.finish()
 }
 
 /// Runs `hooks` in order, awaiting each async hook before the next starts.
-pub(crate) async fn run_async(hooks: impl IntoIterator<Item = Hook>) -> Result<(), Error> {
+pub(crate) async fn run_async(hooks: impl Hooks) -> Result<(), Error> {
     let mut failures = Failures::default();
-    for hook in hooks {
-        let (site, robust) = (hook.site(), hook.is_robust());
-        let result = hook.run().resolve().await;
+    for (site, robust, outcome) in hooks.runs() {
+        let result = outcome.resolve().await;
         failures.record(site, robust, result);
     }
     failures.finish()

@@ -1,15 +1,255 @@
 //! The pending hooks of one connection and the savepoint marks that scope them.
 //!
-//! Hooks live in one flat vector in registration order; each open level remembers how many
-//! hooks existed when it began. Releasing a savepoint just forgets its mark (its hooks now
-//! belong to the parent), rolling it back truncates to the mark, and the outermost COMMIT
-//! takes everything. Every operation is O(1) apart from dropping discarded hooks.
+//! Hooks are stored unboxed, one column (a `VecDeque`) per concrete hook type, plus the
+//! registration order as runs of consecutive hooks of the same column (a loop that registers
+//! one closure N times is one run). A pending hook therefore costs its own size in a column
+//! and no allocation of its own. Each open level remembers how many hooks existed when it
+//! began. Releasing a savepoint just forgets its mark (its hooks now belong to the parent),
+//! rolling it back truncates to the mark, and the outermost COMMIT takes everything as a
+//! [`Batch`] that runs the hooks in registration order. Every operation is O(1) amortized
+//! apart from dropping discarded hooks.
 
-use crate::hook::Hook;
+use std::any::{Any, TypeId};
+use std::collections::VecDeque;
+
+use crate::hook::{Entry, Hook, HookSite, Outcome};
+use crate::run::{Failures, run_entry_sync};
+
+/// `len` consecutive hooks, in registration order, stored in `columns[column]`.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    column: usize,
+    len: usize,
+}
+
+/// The hooks of one concrete type, oldest first.
+struct Column<E> {
+    items: VecDeque<E>,
+}
+
+/// The type-erased face of a [`Column`].
+trait AnyColumn: Send {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    /// Runs the `n` oldest hooks on the current thread.
+    fn run_sync_front(&mut self, n: usize, failures: &mut Failures);
+    /// Runs the oldest hook (up to its future).
+    fn run_one(&mut self) -> Option<(HookSite, bool, Outcome)>;
+    /// Moves the `n` oldest hooks, boxed, to `out`.
+    fn take_front(&mut self, n: usize, out: &mut Vec<Hook>);
+    /// Drops the `n` newest hooks, oldest of them first.
+    fn truncate_back(&mut self, n: usize);
+    /// Splits off the `n` newest hooks into a column of their own.
+    fn split_back(&mut self, n: usize) -> Box<dyn AnyColumn>;
+    /// Drops the `n` oldest hooks.
+    fn drop_front(&mut self, n: usize);
+}
+
+impl<E: Entry> AnyColumn for Column<E> {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn run_sync_front(&mut self, n: usize, failures: &mut Failures) {
+        for entry in self.items.drain(..n.min(self.items.len())) {
+            run_entry_sync(entry, failures);
+        }
+    }
+
+    fn run_one(&mut self) -> Option<(HookSite, bool, Outcome)> {
+        let entry = self.items.pop_front()?;
+        Some((entry.site(), entry.is_robust(), entry.run()))
+    }
+
+    fn take_front(&mut self, n: usize, out: &mut Vec<Hook>) {
+        out.extend(
+            self.items
+                .drain(..n.min(self.items.len()))
+                .map(Entry::into_hook),
+        );
+    }
+
+    fn truncate_back(&mut self, n: usize) {
+        self.items.truncate(self.items.len().saturating_sub(n));
+    }
+
+    fn split_back(&mut self, n: usize) -> Box<dyn AnyColumn> {
+        let at = self.items.len().saturating_sub(n);
+        Box::new(Column {
+            items: self.items.split_off(at),
+        })
+    }
+
+    fn drop_front(&mut self, n: usize) {
+        self.items.drain(..n.min(self.items.len()));
+    }
+}
+
+/// The hooks in registration order: runs over typed columns.
+#[derive(Default)]
+struct Store {
+    runs: Vec<Run>,
+    columns: Vec<Box<dyn AnyColumn>>,
+    /// `types[i]` is the entry type of `columns[i]`.
+    types: Vec<TypeId>,
+    /// The column of the last registration (most loops register one type).
+    last: usize,
+    len: usize,
+}
+
+impl Store {
+    fn column_of<E: Entry>(&mut self) -> usize {
+        let ty = TypeId::of::<E>();
+        if self.types.get(self.last) == Some(&ty) {
+            return self.last;
+        }
+        let column = match self.types.iter().position(|t| *t == ty) {
+            Some(column) => column,
+            None => {
+                self.types.push(ty);
+                self.columns.push(Box::new(Column::<E> {
+                    items: VecDeque::new(),
+                }));
+                self.columns.len() - 1
+            }
+        };
+        self.last = column;
+        column
+    }
+
+    #[inline]
+    fn push<E: Entry>(&mut self, entry: E) {
+        let column = self.column_of::<E>();
+        let Some(typed) = self.columns[column]
+            .as_any_mut()
+            .downcast_mut::<Column<E>>()
+        else {
+            // Unreachable: `types[column]` is the type of `columns[column]`. Keep the hook
+            // rather than lose it.
+            debug_assert!(false, "hook column of the wrong type");
+            return self.push(entry.into_hook());
+        };
+        typed.items.push_back(entry);
+        match self.runs.last_mut() {
+            Some(run) if run.column == column => run.len += 1,
+            _ => self.runs.push(Run { column, len: 1 }),
+        }
+        self.len += 1;
+    }
+
+    /// Drops the hooks after the first `keep`, in registration order.
+    fn truncate(&mut self, keep: usize) {
+        let mut excess = self.len.saturating_sub(keep);
+        if excess == 0 {
+            return;
+        }
+        self.len = keep;
+        let mut dropped = Vec::new();
+        while excess > 0 {
+            let Some(run) = self.runs.last_mut() else {
+                break;
+            };
+            let n = run.len.min(excess);
+            dropped.push(Run {
+                column: run.column,
+                len: n,
+            });
+            run.len -= n;
+            excess -= n;
+            if run.len == 0 {
+                self.runs.pop();
+            }
+        }
+        dropped.reverse();
+        let mut seen: Vec<usize> = dropped.iter().map(|r| r.column).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        if seen.len() == dropped.len() {
+            // Each column holds one dropped run, at its end: drop them run by run.
+            for run in &dropped {
+                self.columns[run.column].truncate_back(run.len);
+            }
+        } else {
+            // Interleaved: take each column's dropped tail out, then drop in order.
+            let mut tails: Vec<Option<Box<dyn AnyColumn>>> = Vec::new();
+            tails.resize_with(self.columns.len(), || None);
+            for &column in &seen {
+                let n = dropped
+                    .iter()
+                    .filter(|r| r.column == column)
+                    .map(|r| r.len)
+                    .sum();
+                tails[column] = Some(self.columns[column].split_back(n));
+            }
+            for run in &dropped {
+                if let Some(tail) = tails[run.column].as_mut() {
+                    tail.drop_front(run.len);
+                }
+            }
+        }
+    }
+}
+
+/// The hooks an outermost COMMIT took, in registration order.
+pub(crate) struct Batch {
+    store: Store,
+    /// The next run to take hooks from, and how many of it were taken.
+    next: usize,
+    taken: usize,
+}
+
+impl Batch {
+    /// Runs every hook in order on the current thread.
+    pub(crate) fn run_sync_into(self, failures: &mut Failures) {
+        let Store {
+            runs, mut columns, ..
+        } = self.store;
+        for (i, run) in runs.iter().enumerate().skip(self.next) {
+            let skip = if i == self.next { self.taken } else { 0 };
+            if let Some(column) = columns.get_mut(run.column) {
+                column.run_sync_front(run.len - skip, failures);
+            }
+        }
+    }
+
+    /// The hooks as standalone values, in order.
+    pub(crate) fn into_hooks(self) -> Vec<Hook> {
+        let Store {
+            runs,
+            mut columns,
+            len,
+            ..
+        } = self.store;
+        let mut hooks = Vec::with_capacity(len);
+        for (i, run) in runs.iter().enumerate().skip(self.next) {
+            let skip = if i == self.next { self.taken } else { 0 };
+            if let Some(column) = columns.get_mut(run.column) {
+                column.take_front(run.len - skip, &mut hooks);
+            }
+        }
+        hooks
+    }
+}
+
+impl Iterator for Batch {
+    type Item = (HookSite, bool, Outcome);
+
+    /// Runs the next hook (up to its future).
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let run = *self.store.runs.get(self.next)?;
+            if self.taken < run.len {
+                self.taken += 1;
+                return self.store.columns.get_mut(run.column)?.run_one();
+            }
+            self.next += 1;
+            self.taken = 0;
+        }
+    }
+}
 
 #[derive(Default)]
 pub(crate) struct HookStack {
-    hooks: Vec<Hook>,
+    store: Store,
     marks: Vec<usize>,
 }
 
@@ -21,16 +261,17 @@ impl HookStack {
 
     /// Hooks waiting for COMMIT.
     pub(crate) fn pending(&self) -> usize {
-        self.hooks.len()
+        self.store.len
     }
 
     pub(crate) fn begin(&mut self) {
-        self.marks.push(self.hooks.len());
+        self.marks.push(self.store.len);
     }
 
-    pub(crate) fn push(&mut self, hook: Hook) {
+    #[inline]
+    pub(crate) fn push(&mut self, hook: impl Entry) {
         debug_assert!(self.depth() > 0, "hooks are only held inside a transaction");
-        self.hooks.push(hook);
+        self.store.push(hook);
     }
 
     /// A savepoint was released: its hooks now wait for the parent.
@@ -40,16 +281,20 @@ impl HookStack {
     }
 
     /// The outermost transaction committed: every hook, in registration order.
-    pub(crate) fn commit_outermost(&mut self) -> std::vec::Drain<'_, Hook> {
+    pub(crate) fn commit_outermost(&mut self) -> Batch {
         debug_assert_eq!(self.depth(), 1);
         self.marks.clear();
-        self.hooks.drain(..)
+        Batch {
+            store: std::mem::take(&mut self.store),
+            next: 0,
+            taken: 0,
+        }
     }
 
     /// The innermost level rolled back: drop exactly the hooks registered since it began.
     pub(crate) fn rollback(&mut self) {
         if let Some(mark) = self.marks.pop() {
-            self.hooks.truncate(mark);
+            self.store.truncate(mark);
         }
     }
 }
@@ -57,11 +302,17 @@ impl HookStack {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hook::HookSite;
+    use crate::hook::{AsyncHook, SyncHook};
+    use crate::run::Hooks;
     use std::panic::Location;
+    use std::sync::{Arc, Mutex};
 
     fn hook() -> Hook {
         Hook::sync(HookSite::from_location(Location::caller()), false, || ())
+    }
+
+    fn site() -> HookSite {
+        HookSite::from_location(Location::caller())
     }
 
     #[test]
@@ -79,5 +330,74 @@ mod tests {
         assert_eq!((stack.depth(), stack.pending()), (1, 1));
         assert_eq!(stack.commit_outermost().count(), 1);
         assert_eq!((stack.depth(), stack.pending()), (0, 0));
+    }
+
+    /// Records its label when dropped.
+    struct Noisy(&'static str, Arc<Mutex<Vec<&'static str>>>);
+
+    impl Drop for Noisy {
+        fn drop(&mut self) {
+            self.1.lock().unwrap().push(self.0);
+        }
+    }
+
+    /// Hooks of three types, interleaved: they run in registration order, and a rollback
+    /// drops exactly the newest ones, oldest first.
+    #[test]
+    fn interleaved_types_keep_registration_order() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut stack = HookStack::default();
+        stack.begin();
+        let plain = |label: &'static str, log: &Arc<Mutex<Vec<&'static str>>>| {
+            let log = log.clone();
+            SyncHook::new(site(), false, move || log.lock().unwrap().push(label))
+        };
+        let boxed = |label: &'static str, log: &Arc<Mutex<Vec<&'static str>>>| {
+            let log = log.clone();
+            Hook::sync(site(), false, move || log.lock().unwrap().push(label))
+        };
+        stack.push(plain("a", &log));
+        stack.push(boxed("b", &log));
+        stack.push(plain("c", &log));
+        stack.begin();
+        let noisy = |label, log: &Arc<Mutex<Vec<&'static str>>>| {
+            let value = Noisy(label, log.clone());
+            SyncHook::new(site(), false, move || drop(value))
+        };
+        stack.push(noisy("drop 1", &log));
+        stack.push(boxed("never", &log));
+        stack.push(noisy("drop 2", &log));
+        stack.push(plain("never", &log));
+        stack.push(noisy("drop 3", &log));
+        assert_eq!(stack.pending(), 8);
+        stack.rollback();
+        assert_eq!(*log.lock().unwrap(), ["drop 1", "drop 2", "drop 3"]);
+        log.lock().unwrap().clear();
+        stack.push(boxed("d", &log));
+        stack.push(plain("e", &log));
+        stack.push(plain("f", &log));
+        let batch = stack.commit_outermost();
+        crate::run::run_sync(batch).unwrap();
+        assert_eq!(*log.lock().unwrap(), ["a", "b", "c", "d", "e", "f"]);
+    }
+
+    #[test]
+    fn a_batch_hands_out_hooks_in_order() {
+        let mut stack = HookStack::default();
+        stack.begin();
+        stack.push(SyncHook::new(site(), true, || ()));
+        stack.push(AsyncHook::new(site(), false, || async {}));
+        stack.push(hook());
+        stack.push(SyncHook::new(site(), false, || ()));
+        let mut batch = stack.commit_outermost();
+        let (_, robust, _) = batch.next().unwrap();
+        assert!(robust);
+        let hooks = batch.into_hooks();
+        let kinds: Vec<_> = hooks
+            .iter()
+            .map(|h| (h.is_async(), h.is_robust()))
+            .collect();
+        assert_eq!(kinds, [(true, false), (false, false), (false, false)]);
+        assert_eq!(hooks.into_hooks().len(), 3);
     }
 }
