@@ -20,7 +20,8 @@ pub trait Backend {
     /// Starts rolling back the innermost level without waiting (sqlx queues the statement for
     /// the next use of the connection). Called when a transaction block is abandoned by a
     /// panic or a dropped future; must lower [`transaction_depth`](Backend::transaction_depth)
-    /// by one when it is above zero.
+    /// by one when it is above zero, at once or at the latest before the connection runs its
+    /// next command (sqlx's SQLite worker lowers it when it runs the queued ROLLBACK).
     fn start_rollback(&mut self);
 }
 

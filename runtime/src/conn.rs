@@ -45,6 +45,9 @@ pub struct Conn<C> {
     stack: HookStack,
     abandoned: AbandonFlag,
     start_rollback: fn(&mut C),
+    /// ROLLBACKs started without waiting since the backend's depth last matched ours: the
+    /// backend may apply them later than `start_rollback` returns (sqlx's SQLite worker).
+    unconfirmed_rollbacks: usize,
     /// Open `testing::capture` buffers, innermost last.
     capture: Vec<Arc<CaptureBuf>>,
 }
@@ -62,6 +65,7 @@ impl<C> Conn<C> {
             stack: HookStack::default(),
             abandoned: AbandonFlag::default(),
             start_rollback: C::start_rollback,
+            unconfirmed_rollbacks: 0,
             capture: Vec::new(),
         }
     }
@@ -118,28 +122,32 @@ impl<C> Conn<C> {
         let Some(from) = self.abandoned.take() else {
             return;
         };
-        let start_rollback = self.start_rollback;
         while self.stack.depth() >= from.max(1) {
             tracing::debug!(
                 depth = self.stack.depth(),
                 "rolling back an abandoned block"
             );
-            if let Some(inner) = self.inner.as_mut() {
-                start_rollback(inner);
-            }
+            self.rollback_without_waiting();
             self.stack.rollback();
+        }
+    }
+
+    /// Starts rolling back the connection's innermost level without waiting.
+    fn rollback_without_waiting(&mut self) {
+        if let Some(inner) = self.inner.as_mut() {
+            (self.start_rollback)(inner);
+            self.unconfirmed_rollbacks += 1;
         }
     }
 
     /// Rolls back levels deeper than `depth` that were left open (a leaked inner guard).
     fn unwind_to(&mut self, depth: usize) {
-        let start_rollback = self.start_rollback;
         while self.stack.depth() > depth {
             tracing::warn!(
                 depth = self.stack.depth(),
                 "an inner transaction block was never finished; rolling it back"
             );
-            start_rollback(self.conn_mut());
+            self.rollback_without_waiting();
             self.stack.rollback();
         }
     }
@@ -152,7 +160,7 @@ impl<C> Conn<C> {
     {
         self.stack.rollback();
         if self.conn_mut().transaction_depth() >= depth {
-            (self.start_rollback)(self.conn_mut());
+            self.rollback_without_waiting();
         }
     }
 
@@ -205,6 +213,12 @@ impl<C: Backend> Conn<C> {
         let backend = self.conn_mut().transaction_depth();
         let tracked = self.stack.depth();
         if backend == tracked {
+            self.unconfirmed_rollbacks = 0;
+            Ok(())
+        } else if backend > tracked && backend - tracked <= self.unconfirmed_rollbacks {
+            // ROLLBACKs we started that the backend has not applied yet: sqlx's SQLite worker
+            // lowers its depth only when it runs the queued statement, which it does before
+            // any later command on the connection. Not a foreign transaction.
             Ok(())
         } else {
             Err(Error::foreign(backend, tracked))
@@ -247,7 +261,7 @@ impl<C: Backend> Conn<C> {
         };
         tracing::error!(depth, error = %source, "{step} failed; the body's error is returned");
         if self.conn_mut().transaction_depth() >= depth {
-            (self.start_rollback)(self.conn_mut());
+            self.rollback_without_waiting();
         }
     }
 

@@ -1,11 +1,13 @@
 //! Shared helpers of the integration suites: service URLs, skipping, fresh databases.
 
+pub mod db;
+
 /// Reads the URL of a service from `var`. Outside CI a missing variable skips the suite with
 /// a printed reason (`None`); under `CI=true` it is a failure.
 pub fn service_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+        _ if in_ci() => {
             panic!("{var} is not set, and CI=true requires every service suite to run")
         }
         _ => {
@@ -13,4 +15,21 @@ pub fn service_url(var: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// True under `CI=true`, where every service suite must run.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The service named by `var` is set but could not be reached: outside CI the suite skips
+/// with a printed reason (`None`); under `CI=true` it is a failure.
+pub fn service_unreachable<T>(var: &str, error: &dyn std::fmt::Display) -> Option<T> {
+    if in_ci() {
+        panic!(
+            "{var} is set but the service is unreachable ({error}), and CI=true requires every service suite to run"
+        )
+    }
+    eprintln!("skipping: the service at {var} is unreachable: {error}");
+    None
 }
