@@ -608,3 +608,23 @@ fn messages_name_the_variable_and_the_fix() {
     );
     assert!(texts[2].contains("make it a `move` closure"));
 }
+
+#[test]
+fn deeply_nested_closures_stay_fast() {
+    // 40 levels of `let f = move || { let f = move || { .. }; };` in a loop: each level is
+    // walked a bounded number of times (exponential re-walking would never finish).
+    let mut body: syn::Expr = syn::parse_quote!(enqueue!(send(&user)));
+    for _ in 0..40 {
+        body = syn::parse_quote!(move || {
+            let f = #body;
+            f
+        });
+    }
+    let block: syn::Block = syn::parse_quote!({
+        for user in users {
+            let f = #body;
+            drop(f);
+        }
+    });
+    assert_eq!(found(block), ["user at &user"]);
+}

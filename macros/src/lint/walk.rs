@@ -83,6 +83,17 @@ impl Walker {
             .unwrap_or_default()
     }
 
+    /// The value a pattern is bound to. While collecting a closure's mentions only the
+    /// names matter (for shadowing), so the value is not computed: this keeps nested
+    /// closures linear instead of re-evaluating each level from every enclosing one.
+    fn binding_value(&mut self, expr: &Expr) -> Val {
+        if self.mentions.is_empty() {
+            self.value(expr)
+        } else {
+            Val::Owned
+        }
+    }
+
     fn mention(&mut self, name: &str, tokens: impl FnOnce() -> TokenStream) {
         if self.mentions.is_empty() {
             return;
@@ -116,7 +127,7 @@ impl Walker {
                         if let Some((_, diverge)) = &init.diverge {
                             self.expr(diverge);
                         }
-                        self.value(&init.expr)
+                        self.binding_value(&init.expr)
                     }
                     None => Val::Owned,
                 };
@@ -283,7 +294,7 @@ impl Walker {
             Expr::Field(e) => self.expr(&e.base),
             Expr::ForLoop(e) => {
                 self.expr(&e.expr);
-                let items = self.value(&e.expr).items();
+                let items = self.binding_value(&e.expr).items();
                 self.scopes.push();
                 self.loop_body(|w| {
                     w.bind_pat(&e.pat, items, true, true);
@@ -307,7 +318,7 @@ impl Walker {
             }
             Expr::Let(e) => {
                 self.expr(&e.expr);
-                let val = self.value(&e.expr);
+                let val = self.binding_value(&e.expr);
                 let loop_var = self.loop_depth > 0;
                 let loop_item = self.loop_pattern > 0;
                 self.bind_pat(&e.pat, val, loop_var, loop_item);
@@ -316,7 +327,7 @@ impl Walker {
             Expr::Macro(e) => self.mac(&e.mac),
             Expr::Match(e) => {
                 self.expr(&e.expr);
-                let scrutinee = self.value(&e.expr);
+                let scrutinee = self.binding_value(&e.expr);
                 for arm in &e.arms {
                     self.scopes.push();
                     self.arm_pattern(&arm.pat, scrutinee.clone());
@@ -328,7 +339,7 @@ impl Walker {
                 self.expr(&e.receiver);
                 let method = e.method.to_string();
                 if methods::adapter(&method) {
-                    let items = self.value(&e.receiver).items();
+                    let items = self.binding_value(&e.receiver).items();
                     let accumulating = methods::accumulating(&method);
                     for arg in &e.args {
                         match strip_parens(arg) {
