@@ -52,10 +52,18 @@ pub(crate) fn loop_borrows(body: &syn::Block) -> Vec<syn::Error> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
     /// `&place` / `&mut place`; `place` is its source text (`user`, `user.email`, `ids[..]`).
-    Reference { place: String, indexed: bool },
-    /// A borrowing method: `user.as_str()`, `user.tags.iter()`; `receiver` is its source
-    /// text.
-    Method { receiver: String },
+    Reference {
+        place: String,
+        indexed: bool,
+        mutable: bool,
+    },
+    /// A borrowing method: `user.as_str()`, `user.tags.iter()`; `receiver` and `call` are
+    /// source text, `iterates` when the result is an iterator.
+    Method {
+        receiver: String,
+        call: String,
+        iterates: bool,
+    },
     /// A binding that holds a borrow (`let y = &x;`), captured by value.
     Alias,
     /// A `ref` binding into a loop variable.
@@ -108,29 +116,43 @@ impl Finding {
     pub(crate) fn help(&self) -> String {
         let var = &self.var;
         match (&self.kind, self.via.as_deref()) {
-            (Kind::Reference { place, indexed }, None) if place == var => {
-                let _ = indexed;
-                format!(
-                    "capture by value: pass `{var}` (moved into the hook) or `{var}.clone()` \
-                     instead of `&{var}`"
-                )
-            }
+            (
+                Kind::Reference {
+                    place,
+                    mutable: true,
+                    ..
+                },
+                _,
+            ) => format!(
+                "capture by value: move `{place}` into the hook (pass `{place}`; the hook \
+                 mutates its own value) instead of `&mut {place}`"
+            ),
+            (Kind::Reference { place, .. }, None) if place == var => format!(
+                "capture by value: pass `{var}` (moved into the hook) or `{var}.clone()` \
+                 instead of `&{var}`"
+            ),
             (
                 Kind::Reference {
                     place,
                     indexed: true,
+                    ..
                 },
                 _,
-            ) => {
-                format!("capture by value: pass `{place}.to_owned()` instead of `&{place}`")
-            }
+            ) => format!("capture by value: pass `{place}.to_owned()` instead of `&{place}`"),
             (Kind::Reference { place, .. }, _) => {
                 format!("capture by value: pass `{place}.clone()` instead of `&{place}`")
             }
-            (Kind::Method { receiver }, _) => format!(
-                "capture by value: pass an owned value, e.g. `{receiver}.clone()` or the \
-                 borrowed result's `.to_owned()`"
-            ),
+            (
+                Kind::Method {
+                    receiver,
+                    iterates: true,
+                    ..
+                },
+                _,
+            ) => format!("capture by value: pass `{receiver}.clone()` and iterate inside the hook"),
+            (Kind::Method { receiver, call, .. }, _) => {
+                format!("capture by value: pass `{receiver}.clone()` (or `{call}.to_owned()`)")
+            }
             (Kind::Closure { is_async: false }, _) => format!(
                 "capture by value: make it a `move` closure so it owns `{var}` (clone `{var}` \
                  first if the loop still needs it)"

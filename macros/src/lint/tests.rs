@@ -628,3 +628,38 @@ fn deeply_nested_closures_stay_fast() {
     });
     assert_eq!(found(block), ["user at &user"]);
 }
+
+#[test]
+fn help_is_tailored_to_the_borrow() {
+    let errors = loop_borrows(&syn::parse_quote!({
+        for mut n in counters {
+            enqueue!(bump(&mut n));
+        }
+        for user in users {
+            enqueue!(send(&user.tags[1..]));
+            enqueue!(send(user.name.as_str()));
+            enqueue!(send(user.tags.iter()));
+            enqueue!(send(&user));
+        }
+    }));
+    let helps: Vec<String> = errors
+        .iter()
+        .map(|e| {
+            e.to_string()
+                .split_once("\nhelp: ")
+                .map(|(_, h)| h.to_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        helps,
+        [
+            "capture by value: move `n` into the hook (pass `n`; the hook mutates its own value) \
+             instead of `&mut n`",
+            "capture by value: pass `user.tags[1..].to_owned()` instead of `&user.tags[1..]`",
+            "capture by value: pass `user.name.clone()` (or `user.name.as_str().to_owned()`)",
+            "capture by value: pass `user.tags.clone()` and iterate inside the hook",
+            "capture by value: pass `user` (moved into the hook) or `user.clone()` instead of `&user`",
+        ]
+    );
+}

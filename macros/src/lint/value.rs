@@ -312,7 +312,15 @@ impl Walker {
         let tokens = expr.to_token_stream();
         let place = source_text(inner.to_token_stream());
         let indexed = matches!(strip(inner), Expr::Index(_));
-        let kind = Kind::Reference { place, indexed };
+        let mutable = match expr {
+            Expr::Reference(r) => r.mutability.is_some(),
+            _ => false,
+        };
+        let kind = Kind::Reference {
+            place,
+            indexed,
+            mutable,
+        };
         match self.value(inner) {
             Val::Place(Place::Var(var)) => Val::Borrow(vec![Finding {
                 tokens,
@@ -385,6 +393,8 @@ fn method_value(
 ) -> Val {
     let kind = Kind::Method {
         receiver: source_text(receiver_expr.to_token_stream()),
+        call: source_text(tokens.clone()),
+        iterates: methods::iter_of_refs(method) || methods::iter_of_values(method),
     };
     match receiver {
         Val::Place(place) => {
