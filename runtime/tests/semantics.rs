@@ -1062,6 +1062,53 @@ fn s10_a_hook_sees_the_value_moved_into_it() {
     );
 }
 
+#[tokio::test]
+async fn s10_async_a_hook_sees_the_value_moved_into_it() {
+    let (db, mut conn) = conn();
+    let log = db.clone();
+    conn.atomic_async(async |conn| {
+        let mut user_id = 1;
+        for _ in 0..2 {
+            let log = log.clone();
+            conn.on_commit_async(move || async move {
+                tokio::task::yield_now().await;
+                log.execute(format!("hook user {user_id}"));
+            })
+            .await?;
+            user_id += 1;
+        }
+        Ok::<_, Error>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(hooks_ran(&db), ["hook user 1", "hook user 2"]);
+}
+
+/// A guard that is leaked (never finished, never dropped) inside an outer level: the outer
+/// finish rolls the inner level back first and discards its hooks.
+#[test]
+fn a_leaked_inner_level_is_rolled_back_when_the_outer_finishes() {
+    use oncommit::__private::v1;
+    let (db, mut conn) = conn();
+    let outer = v1::begin(&mut conn, false).unwrap();
+    conn.on_commit(note(&db, "outer")).unwrap();
+    let inner = v1::begin(&mut conn, false).unwrap();
+    conn.on_commit(note(&db, "inner")).unwrap();
+    std::mem::forget(inner);
+    v1::finish(&mut conn, outer, Ok::<_, Error>(())).unwrap();
+    assert_eq!(
+        db.statements(),
+        [
+            "BEGIN",
+            "SAVEPOINT oncommit_1",
+            "ROLLBACK TO SAVEPOINT oncommit_1",
+            "COMMIT",
+            "hook outer",
+        ]
+    );
+    assert_eq!((conn.depth(), conn.pending_hooks(), db.depth()), (0, 0, 0));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Durable blocks.
 
