@@ -1068,15 +1068,22 @@ async fn s10_async_a_hook_sees_the_value_moved_into_it() {
     let log = db.clone();
     conn.atomic_async(async |conn| {
         let mut user_id = 1;
-        for _ in 0..2 {
-            let log = log.clone();
-            conn.on_commit_async(move || async move {
+        let hook = |log: Memory, user_id: u32| {
+            move || async move {
                 tokio::task::yield_now().await;
                 log.execute(format!("hook user {user_id}"));
-            })
-            .await?;
-            user_id += 1;
-        }
+            }
+        };
+        conn.on_commit_async(hook(log.clone(), user_id)).await?;
+        user_id = 2;
+        let moved = user_id;
+        conn.on_commit_async(move || {
+            let log = log.clone();
+            async move { log.execute(format!("hook user {moved}")) }
+        })
+        .await?;
+        user_id = 3;
+        assert_eq!(user_id, 3);
         Ok::<_, Error>(())
     })
     .await
