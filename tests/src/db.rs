@@ -29,6 +29,10 @@ pub trait TestDb: Clone + Send + Sync + 'static {
     /// checks every constraint at once).
     const DEFERRED_CONSTRAINTS: bool;
 
+    /// For a server: the query giving a connection's session id, and the statement (with
+    /// `{id}`) another connection runs to kill that session. `None` for SQLite.
+    const KILL_SESSION: Option<(&'static str, &'static str)>;
+
     /// A fresh connection (panics when the database went away mid-test).
     fn connect(&self) -> impl Future<Output = Self::Conn> + Send;
 
@@ -109,6 +113,10 @@ impl TestDb for Postgres {
     type Conn = PgConnection;
     const NAME: &'static str = "Postgres";
     const DEFERRED_CONSTRAINTS: bool = true;
+    const KILL_SESSION: Option<(&'static str, &'static str)> = Some((
+        "SELECT CAST(pg_backend_pid() AS BIGINT)",
+        "SELECT pg_terminate_backend({id}, 10000)",
+    ));
 
     async fn connect(&self) -> Self::Conn {
         PgConnection::connect(&self.url)
@@ -123,6 +131,10 @@ impl TestDb for PostgresPool {
     type Conn = PoolConnection<sqlx::Postgres>;
     const NAME: &'static str = "Postgres pool";
     const DEFERRED_CONSTRAINTS: bool = true;
+    const KILL_SESSION: Option<(&'static str, &'static str)> = Some((
+        "SELECT CAST(pg_backend_pid() AS BIGINT)",
+        "SELECT pg_terminate_backend({id}, 10000)",
+    ));
 
     async fn connect(&self) -> Self::Conn {
         self.pool.acquire().await.expect("acquire from the pool")
@@ -135,6 +147,8 @@ impl TestDb for MariaDb {
     type Conn = MySqlConnection;
     const NAME: &'static str = "MariaDB";
     const DEFERRED_CONSTRAINTS: bool = false;
+    const KILL_SESSION: Option<(&'static str, &'static str)> =
+        Some(("SELECT CAST(CONNECTION_ID() AS SIGNED)", "KILL {id}"));
 
     async fn connect(&self) -> Self::Conn {
         MySqlConnection::connect(&self.url)
@@ -149,6 +163,8 @@ impl TestDb for MariaDbPool {
     type Conn = PoolConnection<sqlx::MySql>;
     const NAME: &'static str = "MariaDB pool";
     const DEFERRED_CONSTRAINTS: bool = false;
+    const KILL_SESSION: Option<(&'static str, &'static str)> =
+        Some(("SELECT CAST(CONNECTION_ID() AS SIGNED)", "KILL {id}"));
 
     async fn connect(&self) -> Self::Conn {
         self.pool.acquire().await.expect("acquire from the pool")
@@ -161,6 +177,7 @@ impl TestDb for SqliteFile {
     type Conn = SqliteConnection;
     const NAME: &'static str = "SQLite";
     const DEFERRED_CONSTRAINTS: bool = true;
+    const KILL_SESSION: Option<(&'static str, &'static str)> = None;
 
     async fn connect(&self) -> Self::Conn {
         SqliteConnection::connect_with(&self.options)
@@ -175,6 +192,7 @@ impl TestDb for SqliteFilePool {
     type Conn = PoolConnection<sqlx::Sqlite>;
     const NAME: &'static str = "SQLite pool";
     const DEFERRED_CONSTRAINTS: bool = true;
+    const KILL_SESSION: Option<(&'static str, &'static str)> = None;
 
     async fn connect(&self) -> Self::Conn {
         self.pool.acquire().await.expect("acquire from the pool")
@@ -326,6 +344,21 @@ impl Table {
         )
         .await
         .map(drop)
+    }
+
+    /// Kills `victim`'s session from `killer` (servers only): the next statement on `victim`
+    /// fails as on a dropped connection. Returns false for SQLite.
+    pub async fn kill_session<D: TestDb>(victim: &mut D::Conn, killer: &mut D::Conn) -> bool {
+        let Some((session_id, kill)) = D::KILL_SESSION else {
+            return false;
+        };
+        let id = D::ints(victim, session_id.to_owned())
+            .await
+            .expect("read the session id")[0];
+        D::exec(killer, kill.replace("{id}", &id.to_string()))
+            .await
+            .expect("kill the session");
+        true
     }
 
     /// The ids in the table, ascending, as `conn` sees them.

@@ -293,6 +293,40 @@ async fn s5_failed_commit_runs_no_hook<D: TestDb>(db: &D) {
     f.finish().await;
 }
 
+/// Semantics 5, on every server: the connection is lost before COMMIT (its session is
+/// killed from another connection), so COMMIT fails: no hook runs, nothing is committed.
+async fn s5_connection_lost_at_commit_runs_no_hook<D: TestDb>(db: &D) {
+    if D::KILL_SESSION.is_none() {
+        eprintln!("{}: no server session to kill", D::NAME);
+        return;
+    }
+    let mut f = Fixture::new(db).await;
+    let mut killer = db.connect().await;
+    let Fixture {
+        conn, table, ran, ..
+    } = &mut f;
+    let result = conn
+        .atomic_async(async |conn| {
+            table.insert::<D>(conn, 1).await?;
+            conn.on_commit(ran.hook("must not run"))?;
+            assert!(Table::kill_session::<D>(conn, &mut killer).await);
+            Ok::<_, AppError>(())
+        })
+        .await;
+    match result {
+        Err(AppError::Oncommit(e)) => {
+            assert_eq!(e.step(), Step::Commit, "{e}");
+            assert!(!e.committed());
+        }
+        other => panic!("expected a COMMIT failure, got {other:?}"),
+    }
+    assert_eq!((f.conn.depth(), f.conn.pending_hooks()), (0, 0));
+    assert!(f.ran.get().is_empty());
+    assert_eq!(f.committed().await, [] as [i64; 0]);
+    // the Conn is dead; the fixture's checks and cleanup use the reader
+    f.finish().await;
+}
+
 /// Semantics 6: Failing and panicking hooks never stop later ones; the data is committed and the error
 /// says so.
 async fn s6_failing_hooks_never_stop_later_hooks<D: TestDb>(db: &D) {
@@ -613,6 +647,7 @@ macro_rules! suite {
             case!(s3_hooks_run_in_registration_order_across_levels);
             case!(s4_savepoint_rollback_discards_exactly_its_rows_and_hooks);
             case!(s5_failed_commit_runs_no_hook);
+            case!(s5_connection_lost_at_commit_runs_no_hook);
             case!(s6_failing_hooks_never_stop_later_hooks);
             case!(s7_panic_in_the_body_rolls_back);
             case!(s7_dropped_future_rolls_back);
