@@ -170,8 +170,7 @@ impl Finding {
                  `{var}.clone()`"
             ),
             (_, Some(via)) => format!(
-                "capture by value: pass `{via}.clone()` (an owned copy), or move `{var}` \
-                 itself into the hook"
+                "capture by value: pass `{via}.clone()`, an owned copy, instead of the borrow"
             ),
             (Kind::Alias, None) => format!("capture by value: move or clone `{var}`"),
         }

@@ -1,0 +1,18 @@
+//! `name.as_str()`: a borrowing method on a loop variable.
+use oncommit::memory::Memory;
+use oncommit::{Conn, Error, atomic, enqueue};
+
+fn greet(name: &str) {
+    let _ = name.len();
+}
+
+#[atomic]
+fn greet_all(conn: &mut Conn<Memory>, names: Vec<String>) -> Result<(), Error> {
+    conn.execute("UPDATE jobs SET queued_at = now()");
+    for name in names {
+        enqueue!(greet(name.as_str()));
+    }
+    Ok(())
+}
+
+fn main() {}

@@ -1,0 +1,18 @@
+//! A `while let` binding is a loop variable.
+use oncommit::memory::Memory;
+use oncommit::{Conn, Error, atomic, enqueue};
+
+fn run(job: &String) {
+    let _ = job.len();
+}
+
+#[atomic]
+fn drain(conn: &mut Conn<Memory>, mut jobs: Vec<String>) -> Result<(), Error> {
+    conn.execute("UPDATE jobs SET queued_at = now()");
+    while let Some(job) = jobs.pop() {
+        enqueue!(run(&job));
+    }
+    Ok(())
+}
+
+fn main() {}
