@@ -33,7 +33,39 @@ pub fn parse(args: TokenStream) -> syn::Result<AtomicArgs> {
             format!("cannot parse the options of #[atomic]: {e}; {ACCEPTED_OPTIONS}"),
         )
     })?;
+    check_shapes(&list)?;
     AtomicArgs::from_list(&list).map_err(to_syn)
+}
+
+/// Clearer errors than darling's for the two likely slips: `conn` without a value, and a
+/// value (or list) after `durable`.
+fn check_shapes(list: &[NestedMeta]) -> syn::Result<()> {
+    let mut errors: Option<syn::Error> = None;
+    let mut push = |error: syn::Error| match &mut errors {
+        Some(all) => all.combine(error),
+        None => errors = Some(error),
+    };
+    for item in list {
+        let NestedMeta::Meta(meta) = item else {
+            continue;
+        };
+        if meta.path().is_ident("conn") && !matches!(meta, syn::Meta::NameValue(_)) {
+            push(syn::Error::new_spanned(
+                meta,
+                format!(
+                    "`conn` needs the place that holds the connection: `conn = EXPR`, e.g. \
+                     `#[atomic(conn = self.db)]`; {ACCEPTED_OPTIONS}"
+                ),
+            ));
+        }
+        if meta.path().is_ident("durable") && !matches!(meta, syn::Meta::Path(_)) {
+            push(syn::Error::new_spanned(
+                meta,
+                format!("`durable` is a flag and takes no value; {ACCEPTED_OPTIONS}"),
+            ));
+        }
+    }
+    errors.map_or(Ok(()), Err)
 }
 
 /// darling errors, each with its span, the accepted forms appended.
@@ -41,10 +73,16 @@ fn to_syn(error: darling::Error) -> syn::Error {
     let mut combined: Option<syn::Error> = None;
     for e in error.flatten() {
         let message = e.to_string();
-        let message = message
-            .strip_prefix("Unknown field: ")
-            .map(|field| format!("unknown #[atomic] option {field}"))
-            .unwrap_or(message);
+        let message = match message.strip_prefix("Unknown field: ") {
+            Some(rest) => match rest.split_once(". Did you mean ") {
+                Some((field, alt)) => format!(
+                    "unknown #[atomic] option {field} (did you mean {}?)",
+                    alt.trim_end_matches('?')
+                ),
+                None => format!("unknown #[atomic] option {rest}"),
+            },
+            None => message,
+        };
         let one = syn::Error::new(e.span(), format!("{message}; {ACCEPTED_OPTIONS}"));
         match &mut combined {
             Some(all) => all.combine(one),

@@ -100,12 +100,17 @@ impl Call {
 
 /// Parses the tokens inside `enqueue!(...)`.
 pub fn parse(tokens: TokenStream) -> syn::Result<EnqueueInput> {
+    parse_at(tokens, Span::call_site())
+}
+
+/// [`parse`], with `empty_span` for the error on an empty `enqueue!()`.
+pub fn parse_at(tokens: TokenStream, empty_span: Span) -> syn::Result<EnqueueInput> {
     let text_tokens = tokens.clone();
     let first_span = tokens
         .clone()
         .into_iter()
         .next()
-        .map_or_else(Span::call_site, |tt| tt.span());
+        .map_or(empty_span, |tt| tt.span());
     let parsed = (|input: ParseStream| parse_input(input, first_span)).parse2(tokens);
     parsed.map(|(conn, call, robust, call_tokens)| EnqueueInput {
         conn,
@@ -259,7 +264,7 @@ fn not_a_call(expr: &Expr, tried: bool, awaited: bool) -> syn::Error {
         Expr::Field(_) => "a field access",
         Expr::Path(_) => "a bare path",
         Expr::Macro(_) => "a macro call",
-        Expr::Try(_) => "`?` before `.await`",
+        Expr::Try(_) => "`?` before `.await` (write `CALL.await?`)",
         Expr::Await(_) => "a doubled `.await`",
         Expr::Reference(_) => "a reference",
         Expr::Binary(_) | Expr::Unary(_) => "an operator expression",
@@ -268,6 +273,7 @@ fn not_a_call(expr: &Expr, tried: bool, awaited: bool) -> syn::Error {
         _ => "an expression that is not a call",
     };
     let suffix = match (awaited, tried) {
+        _ if matches!(expr, Expr::Try(_)) => "",
         (true, true) => " (before `.await?`)",
         (true, false) => " (before `.await`)",
         (false, true) => " (before `?`)",

@@ -148,6 +148,9 @@ fn fallback(mut func: ItemFn, errors: Errors) -> TokenStream {
     let mut block = (*func.block).clone();
     let _ = body::rewrite_block(&mut block, &mut Inert);
     *func.block = block;
+    // The fn does not compile anyway: no "unused variable" noise on top of the errors.
+    func.attrs
+        .push(syn::parse_quote!(#[allow(unused_variables)]));
     let errors = errors.combined().map(syn::Error::into_compile_error);
     quote!(#func #errors)
 }
@@ -165,15 +168,19 @@ impl Rewrite for Inert {
     }
 }
 
-fn inert(_mac: &Macro, input: Option<&EnqueueInput>) -> Expr {
+fn inert(mac: &Macro, input: Option<&EnqueueInput>) -> Expr {
     let values = input.map(|input| input.call.captured()).unwrap_or_default();
     let explicit = input.is_some_and(|input| input.conn.is_some());
-    let touch = (!values.is_empty()).then(|| quote!(let _ = || (#(&#values,)*);));
-    if explicit {
+    // A closure that is never called: the values are type-checked and count as used, but
+    // nothing is evaluated, moved or borrowed beyond the closure.
+    let touch = (!values.is_empty()).then(|| quote!(let _ = || { let _ = (#(&#values,)*); };));
+    let mut expr = if explicit {
         syn::parse_quote!({ #touch ::core::result::Result::<(), ::oncommit::Error>::Ok(()) })
     } else {
         syn::parse_quote!({ #touch })
-    }
+    };
+    mark_used(&mut expr, mac);
+    expr
 }
 
 /// The return type, checked to be a `Result` (or an alias named `...Result`).
@@ -207,6 +214,23 @@ fn return_type(sig: &Signature) -> syn::Result<Type> {
     }
 }
 
+/// A type as rustfmt prints it (`Option<u64>`, `&str`), for messages.
+fn type_text(ty: &Type) -> String {
+    let text = ty.to_token_stream().to_string();
+    let mut out = text
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace("& ", "&");
+    if out.starts_with(":: ") {
+        out = out.replacen(":: ", "::", 1);
+    }
+    out
+}
+
 /// `&mut *conn` for the single `&mut Conn<..>` parameter, or `&mut EXPR` for `conn = EXPR`.
 fn conn_place(sig: &Signature, args: &AtomicArgs) -> syn::Result<TokenStream> {
     if let Some(expr) = &args.conn {
@@ -224,11 +248,26 @@ fn conn_place(sig: &Signature, args: &AtomicArgs) -> syn::Result<TokenStream> {
         })
         .collect();
     match candidates.as_slice() {
-        [] => Err(syn::Error::new(
-            sig.paren_token.span.join(),
-            "#[atomic] needs the connection: a parameter of type `&mut Conn<..>`, or \
-             `#[atomic(conn = EXPR)]` naming where it is (e.g. `#[atomic(conn = self.db)]`)",
-        )),
+        [] => {
+            const NEEDS: &str = "#[atomic] needs the connection: a parameter of type \
+                                 `&mut Conn<..>`, or `#[atomic(conn = EXPR)]` naming where it \
+                                 is (e.g. `#[atomic(conn = self.db)]`)";
+            // `conn: &Conn<..>` or `conn: Conn<..>`: point at it.
+            let near_miss = sig.inputs.iter().find_map(|arg| match arg {
+                FnArg::Typed(typed) if mentions_conn(&typed.ty) => Some(typed),
+                _ => None,
+            });
+            Err(match near_miss {
+                Some(typed) => syn::Error::new_spanned(
+                    &typed.ty,
+                    format!(
+                        "{NEEDS}; found `{}`: the transaction needs `&mut` access",
+                        type_text(&typed.ty)
+                    ),
+                ),
+                None => syn::Error::new(sig.paren_token.span.join(), NEEDS),
+            })
+        }
         [one] => match &*one.pat {
             Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
                 let ident = &pat.ident;
@@ -285,6 +324,15 @@ fn is_mut_conn(ty: &Type) -> bool {
         })
 }
 
+/// `Conn<..>`, `&Conn<..>`: a parameter that looks like the connection but is not `&mut`.
+fn mentions_conn(ty: &Type) -> bool {
+    let ty = match ty {
+        Type::Reference(reference) => &*reference.elem,
+        other => other,
+    };
+    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Conn"))
+}
+
 /// `impl Trait` becomes `_`, so the type can be a turbofish argument.
 struct InferImplTrait;
 
@@ -315,24 +363,30 @@ fn generate(
     let result = Ident::new("__oncommit_result", Span::mixed_site());
     let error = Ident::new("__oncommit_error", Span::mixed_site());
     // At the return type: a missing `From<oncommit::Error>` is reported there.
-    let from = quote_spanned!(ret.span()=> ::core::convert::From::from(#error));
+    let convert = Ident::new("__oncommit_convert", Span::mixed_site());
+    // The one place that needs `E: From<oncommit::Error>`, at the return type: a missing impl
+    // is one error there.
+    let convert_fn = quote_spanned!(ret.span()=> ::oncommit::__private::v1::begin_failed);
+    let from = quote!(#convert(#error));
     let body = if sig.asyncness.is_some() {
         quote! {
+            let #convert: fn(::oncommit::Error) -> _ = #convert_fn;
             let #level = match ::oncommit::__private::v1::begin_async(#conn, #durable).await {
                 ::core::result::Result::Ok(#level) => #level,
                 ::core::result::Result::Err(#error) => return ::core::result::Result::Err(#from),
             };
             let #result = ::oncommit::__private::v1::body_async::<#ret_infer, _>(async #block).await;
-            ::oncommit::__private::v1::finish_async(#conn, #level, #result).await
+            ::oncommit::__private::v1::finish_atomic_async(#conn, #level, #result, #convert).await
         }
     } else {
         quote! {
+            let #convert: fn(::oncommit::Error) -> _ = #convert_fn;
             let #level = match ::oncommit::__private::v1::begin(#conn, #durable) {
                 ::core::result::Result::Ok(#level) => #level,
                 ::core::result::Result::Err(#error) => return ::core::result::Result::Err(#from),
             };
             let #result = ::oncommit::__private::v1::body::<#ret_infer, _>(|| #block);
-            ::oncommit::__private::v1::finish(#conn, #level, #result)
+            ::oncommit::__private::v1::finish_atomic(#conn, #level, #result, #convert)
         }
     };
     quote! {
@@ -447,17 +501,21 @@ fn capture(input: &EnqueueInput, site_span: Span, target: &Target) -> syn::Resul
                     other => quote!((#other)),
                 };
                 lets.push(quote_spanned! {span=>
-                    let #recv = #receiver.__oncommit_capture();
+                    let #recv = ::oncommit::__private::v1::captured(#receiver.__oncommit_capture());
                 });
             } else {
-                lets.push(quote!(let #recv = #receiver;));
+                let span = receiver.span();
+                lets.push(quote_spanned! {span=>
+                    let #recv = ::oncommit::__private::v1::captured(#receiver);
+                });
             }
             quote!(#recv.#method #turbofish (#(#arg_idents),*))
         }
         CallKind::Path { func, .. } => quote!(#func(#(#arg_idents),*)),
     };
     for (ident, arg) in arg_idents.iter().zip(call.args()) {
-        lets.push(quote!(let #ident = #arg;));
+        let span = arg.span();
+        lets.push(quote_spanned!(span=> let #ident = ::oncommit::__private::v1::captured(#arg);));
     }
     let use_trait = uses_capture_trait.then(
         || quote_spanned!(call.expr.span()=> use ::oncommit::__private::v1::CaptureReceiver as _;),
@@ -493,7 +551,7 @@ fn capture(input: &EnqueueInput, site_span: Span, target: &Target) -> syn::Resul
     } else {
         quote_spanned!(call_span=> ::oncommit::__private::v1::sync_hook)
     };
-    let hook = quote!(#make_hook(#site, #robust, #closure));
+    let hook = quote_spanned!(call_span=> #make_hook(#site, #robust, #closure));
     let register = match target {
         Target::Defer(place) => quote!(::oncommit::__private::v1::defer(#place, #hook);),
         Target::Explicit(conn) if call.awaited => {
@@ -543,7 +601,10 @@ mod tests {
         );
         assert!(out.contains("fn f"), "{out}");
         assert!(out.contains("compile_error"), "{out}");
-        assert!(!out.contains("enqueue !"), "enqueue! made inert: {out}");
+        assert!(
+            !out.contains("enqueue ! (send"),
+            "enqueue! made inert: {out}"
+        );
     }
 
     #[test]

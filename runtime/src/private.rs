@@ -134,4 +134,93 @@ pub mod v1 {
             self.clone()
         }
     }
+
+    /// Converts a BEGIN failure into the error type of the `#[atomic]` fn.
+    #[inline(always)]
+    pub fn begin_failed<E: AtomicError>(error: Error) -> E {
+        E::__oncommit_from(error)
+    }
+
+    /// `From<oncommit::Error>`, with an error message that says why `#[atomic]` needs it.
+    #[diagnostic::on_unimplemented(
+        message = "the error type of an #[atomic] fn must implement `From<oncommit::Error>`, and `{Self}` does not",
+        label = "BEGIN, COMMIT and after-commit hooks can fail with `oncommit::Error`",
+        note = "add `impl From<oncommit::Error> for {Self}` (or a `#[from] oncommit::Error` variant), or return `Result<_, oncommit::Error>`"
+    )]
+    pub trait AtomicError: Sized {
+        /// `From::from`.
+        fn __oncommit_from(error: Error) -> Self;
+    }
+
+    impl<E: From<Error>> AtomicError for E {
+        #[inline(always)]
+        fn __oncommit_from(error: Error) -> Self {
+            E::from(error)
+        }
+    }
+
+    /// [`finish`] for `#[atomic]`: `convert` is the fn's [`begin_failed`], so the error type
+    /// is checked once (one error message at the return type when `From<oncommit::Error>`
+    /// is missing).
+    #[inline]
+    pub fn finish_atomic<C: SyncBackend, T, E>(
+        conn: &mut Conn<C>,
+        level: Level,
+        result: Result<T, E>,
+        convert: fn(Error) -> E,
+    ) -> Result<T, E> {
+        conn.finish_sync(level, result.map_err(Failure::Body))
+            .map_err(|failure| failure.into_error(convert))
+    }
+
+    /// [`finish_async`] for `#[atomic]`, like [`finish_atomic`].
+    #[inline]
+    pub async fn finish_atomic_async<C: AsyncBackend, T, E>(
+        conn: &mut Conn<C>,
+        level: Level,
+        result: Result<T, E>,
+        convert: fn(Error) -> E,
+    ) -> Result<T, E> {
+        conn.finish_async(level, result.map_err(Failure::Body))
+            .await
+            .map_err(|failure| failure.into_error(convert))
+    }
+
+    /// The body's own error, or oncommit's (converted after the fact).
+    enum Failure<E> {
+        Body(E),
+        Oncommit(Error),
+    }
+
+    impl<E> From<Error> for Failure<E> {
+        fn from(error: Error) -> Self {
+            Failure::Oncommit(error)
+        }
+    }
+
+    impl<E> Failure<E> {
+        fn into_error(self, convert: fn(Error) -> E) -> E {
+            match self {
+                Failure::Body(e) => e,
+                Failure::Oncommit(error) => convert(error),
+            }
+        }
+    }
+
+    /// Each value `enqueue!` captures passes through here, at its own span: a value that
+    /// cannot go into a hook is reported on the argument, not on the generated closure.
+    #[inline(always)]
+    pub fn captured<T: HookValue>(value: T) -> T {
+        value
+    }
+
+    /// `Send + 'static`: what a value moved into an after-commit hook must be.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` cannot be moved into an after-commit hook: captured values must be `Send` (hooks may run on another thread)",
+        label = "this value is moved into the hook",
+        note = "capture a `Send` value instead (e.g. `Arc` instead of `Rc`, an owned `String` instead of a guard or a cell)"
+    )]
+    pub trait HookValue: Send + 'static {}
+
+    impl<T: Send + 'static> HookValue for T {}
 }

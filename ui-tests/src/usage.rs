@@ -1,0 +1,89 @@
+//! Representative uses of `#[atomic]` and `enqueue!`, compiled with the library so that
+//! `cargo clippy -p oncommit-ui-tests -- -D warnings` lints the expanded code the way it lints
+//! a user's crate. The pass cases in `ui/pass/` run the same shapes.
+
+use oncommit::memory::Memory;
+use oncommit::{Conn, Error, SyncBackend, atomic, enqueue};
+
+use crate::{AppError, Log};
+
+/// A sync fn: a sync hook with a cloned receiver and a moved argument.
+///
+/// ```
+/// use oncommit::{Conn, memory::Memory};
+/// let log = oncommit_ui_tests::Log::new();
+/// let mut conn = Conn::new(Memory::new());
+/// oncommit_ui_tests::usage::sign_up(&mut conn, &log, "a@example.com").unwrap();
+/// assert_eq!(log.entries(), ["welcome a@example.com"]);
+/// ```
+#[atomic]
+pub fn sign_up(conn: &mut Conn<Memory>, log: &Log, email: &str) -> Result<(), Error> {
+    conn.execute(format!("INSERT INTO users (email) VALUES ('{email}')"));
+    enqueue!(log.send(format!("welcome {email}")));
+    Ok(())
+}
+
+/// An async fn with an async hook, `?` on the hook, a robust hook, a loop and a match arm.
+///
+/// ```
+/// use oncommit::{Conn, memory::Memory};
+/// let log = oncommit_ui_tests::Log::new();
+/// let mut conn = Conn::new(Memory::new());
+/// oncommit_ui_tests::block_on(oncommit_ui_tests::usage::import(&mut conn, &log, vec![1, 2])).unwrap();
+/// assert_eq!(log.entries(), ["job 1", "odd 1", "job 2", "even 2"]);
+/// ```
+#[atomic]
+pub async fn import(conn: &mut Conn<Memory>, log: &Log, ids: Vec<u64>) -> Result<usize, AppError> {
+    let mut count = 0;
+    for id in ids {
+        if id == 0 {
+            return Err(AppError::Invalid("id 0".to_owned()));
+        }
+        enqueue!(log.push(format!("job {id}")).await?);
+        match id % 2 {
+            0 => enqueue!(log.send(format!("even {id}")), robust),
+            _ => enqueue!(log.try_send(format!("odd {id}"))),
+        }
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// A method with `conn = self.db`, generic over the backend.
+#[derive(Debug)]
+pub struct Repo<C> {
+    /// The connection.
+    pub db: Conn<C>,
+    /// Where hooks write.
+    pub log: Log,
+}
+
+impl<C: SyncBackend> Repo<C> {
+    /// Saves `name`; the hook runs after COMMIT.
+    ///
+    /// ```
+    /// use oncommit::{Conn, memory::Memory};
+    /// let log = oncommit_ui_tests::Log::new();
+    /// let mut repo = oncommit_ui_tests::usage::Repo { db: Conn::new(Memory::new()), log: log.clone() };
+    /// repo.save("x").unwrap();
+    /// assert_eq!(log.entries(), ["saved x"]);
+    /// ```
+    #[atomic(conn = self.db)]
+    pub fn save(&mut self, name: &str) -> Result<(), Error> {
+        enqueue!(self.log.send(format!("saved {name}")));
+        Ok(())
+    }
+}
+
+/// The explicit form outside `#[atomic]`.
+///
+/// ```
+/// use oncommit::{Conn, memory::Memory};
+/// let log = oncommit_ui_tests::Log::new();
+/// let mut conn = Conn::new(Memory::new());
+/// oncommit_ui_tests::usage::notify(&mut conn, &log).unwrap();
+/// assert_eq!(log.entries(), ["now"]); // no transaction: ran at once
+/// ```
+pub fn notify(conn: &mut Conn<Memory>, log: &Log) -> Result<(), Error> {
+    enqueue!(conn => log.send("now".to_owned()))
+}

@@ -1,0 +1,36 @@
+//! Return types spelled through aliases (`AppResult<T>`, `std::result::Result`), and a tuple
+//! value.
+use oncommit::memory::Memory;
+use oncommit::{Conn, atomic, enqueue};
+use oncommit_ui_tests::{AppError, Log};
+
+type AppResult<T> = Result<T, AppError>;
+
+#[atomic]
+fn save(conn: &mut Conn<Memory>, log: &Log) -> AppResult<(u8, String)> {
+    enqueue!(log.send("alias".to_owned()));
+    Ok((1, "one".to_owned()))
+}
+
+#[derive(Debug)]
+struct IoLike(std::io::Error);
+
+impl From<oncommit::Error> for IoLike {
+    fn from(e: oncommit::Error) -> Self {
+        IoLike(std::io::Error::other(e))
+    }
+}
+
+#[atomic]
+fn save_io(conn: &mut Conn<Memory>, log: &Log) -> std::result::Result<(), IoLike> {
+    enqueue!(log.send("qualified".to_owned()));
+    Ok(())
+}
+
+fn main() {
+    let mut conn = Conn::new(Memory::new());
+    let log = Log::new();
+    assert_eq!(save(&mut conn, &log).unwrap(), (1, "one".to_owned()));
+    save_io(&mut conn, &log).unwrap();
+    assert_eq!(log.entries(), ["alias", "qualified"]);
+}
