@@ -12,7 +12,7 @@ mod common;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 
 use common::TestError;
 use futures_util::FutureExt;
@@ -203,13 +203,21 @@ fn expect(root: &Block, sync: bool) -> (Vec<String>, Returned) {
 // ---------------------------------------------------------------------------------------------
 // Running a tree: sync closure form
 
+/// What a tree runs with: the log, and a token every hook holds, so the test can check that
+/// every hook was run or dropped (none leaked in the hook store).
+struct Ctx {
+    db: Memory,
+    token: Arc<()>,
+}
+
 fn failing_hook(
-    db: &Memory,
+    cx: &Ctx,
     kind: HookKind,
     id: u32,
 ) -> impl FnOnce() -> Result<(), &'static str> + Send + use<> {
-    let db = db.clone();
+    let (db, token) = (cx.db.clone(), cx.token.clone());
     move || {
+        let _token = token;
         db.execute(format!("hook {id}"));
         match kind {
             HookKind::Ok => Ok(()),
@@ -219,26 +227,40 @@ fn failing_hook(
     }
 }
 
-fn register_sync(
-    conn: &mut Conn<Memory>,
-    db: &Memory,
-    kind: HookKind,
-    id: u32,
-) -> Result<(), Error> {
-    let hook = failing_hook(db, kind, id);
+/// Registers a sync hook; each kind is a closure of its own type, so hooks of several types
+/// interleave in the store.
+fn register_sync(conn: &mut Conn<Memory>, cx: &Ctx, kind: HookKind, id: u32) -> Result<(), Error> {
+    let (db, token) = (cx.db.clone(), cx.token.clone());
     match kind {
-        HookKind::RobustFail => conn.on_commit_robust(hook),
-        _ => conn.on_commit(hook),
+        HookKind::Ok => conn.on_commit(move || {
+            let _token = token;
+            db.execute(format!("hook {id}"));
+        }),
+        HookKind::Fail => conn.on_commit(move || {
+            let _token = token;
+            db.execute(format!("hook {id}"));
+            Err::<(), _>("model hook failed")
+        }),
+        HookKind::RobustFail => conn.on_commit_robust(move || {
+            let _token = token;
+            db.execute(format!("hook {id}"));
+            Err::<(), _>("model robust hook failed")
+        }),
+        HookKind::Panic => conn.on_commit(move || -> () {
+            let _token = token;
+            db.execute(format!("hook {id}"));
+            std::panic::panic_any(ModelPanic)
+        }),
     }
 }
 
-fn run_sync(conn: &mut Conn<Memory>, db: &Memory, block: &Block) -> Result<(), TestError> {
+fn run_sync(conn: &mut Conn<Memory>, cx: &Ctx, block: &Block) -> Result<(), TestError> {
     let body = |conn: &mut Conn<Memory>| -> Result<(), TestError> {
         for item in &block.items {
             match item {
-                Item::Hook(kind, id) => register_sync(conn, db, *kind, *id)?,
+                Item::Hook(kind, id) => register_sync(conn, cx, *kind, *id)?,
                 Item::Block(child) => {
-                    let _ = catch_unwind(AssertUnwindSafe(|| run_sync(conn, db, child)));
+                    let _ = catch_unwind(AssertUnwindSafe(|| run_sync(conn, cx, child)));
                 }
             }
         }
@@ -267,26 +289,32 @@ fn returned(result: Result<(), TestError>) -> Returned {
 }
 
 fn check_sync(root: &Block) -> Result<(), TestCaseError> {
-    let db = Memory::new();
-    let mut conn = Conn::new(db.clone());
-    let result = catch_unwind(AssertUnwindSafe(|| run_sync(&mut conn, &db, root)));
+    let cx = Ctx {
+        db: Memory::new(),
+        token: Arc::new(()),
+    };
+    let mut conn = Conn::new(cx.db.clone());
+    let result = catch_unwind(AssertUnwindSafe(|| run_sync(&mut conn, &cx, root)));
     let got = match result {
         Ok(result) => returned(result),
         Err(_) => Returned::Panicked,
     };
-    check_after(root, true, &db, conn, got)
+    check_after(root, true, &cx, conn, got)
 }
 
 fn check_after(
     root: &Block,
     sync: bool,
-    db: &Memory,
+    cx: &Ctx,
     mut conn: Conn<Memory>,
     got: Returned,
 ) -> Result<(), TestCaseError> {
     prop_assert_eq!(conn.depth(), 0);
     conn.atomic(|_| Ok::<_, Error>(())).unwrap();
+    let db = &cx.db;
     prop_assert_eq!((conn.depth(), conn.pending_hooks(), db.depth()), (0, 0, 0));
+    // every hook ran or was dropped: none is left holding the token
+    prop_assert_eq!(Arc::strong_count(&cx.token), 1);
     let (statements, expected) = expect(root, sync);
     prop_assert_eq!(got, expected);
     let log = db.statements();
@@ -308,14 +336,14 @@ type LocalBoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 async fn register_async(
     conn: &mut Conn<Memory>,
-    db: &Memory,
+    cx: &Ctx,
     kind: HookKind,
     id: u32,
 ) -> Result<(), Error> {
     if id.is_multiple_of(2) {
-        return register_sync(conn, db, kind, id);
+        return register_sync(conn, cx, kind, id);
     }
-    let hook = failing_hook(db, kind, id);
+    let hook = failing_hook(cx, kind, id);
     let hook = move || async move {
         tokio::task::yield_now().await;
         hook()
@@ -328,21 +356,21 @@ async fn register_async(
 
 fn run_async<'a>(
     conn: &'a mut Conn<Memory>,
-    db: &'a Memory,
+    cx: &'a Ctx,
     block: &'a Block,
 ) -> LocalBoxFuture<'a, Result<(), TestError>> {
     Box::pin(async move {
         let body = async |conn: &mut Conn<Memory>| -> Result<(), TestError> {
             for item in &block.items {
                 match item {
-                    Item::Hook(kind, id) => register_async(conn, db, *kind, *id).await?,
+                    Item::Hook(kind, id) => register_async(conn, cx, *kind, *id).await?,
                     Item::Block(child) => match child.outcome {
                         Outcome::Cancel => {
-                            let polled_once = run_async(conn, db, child).now_or_never();
+                            let polled_once = run_async(conn, cx, child).now_or_never();
                             assert!(polled_once.is_none() || child.durable);
                         }
                         _ => {
-                            let _ = AssertUnwindSafe(run_async(conn, db, child))
+                            let _ = AssertUnwindSafe(run_async(conn, cx, child))
                                 .catch_unwind()
                                 .await;
                         }
@@ -371,18 +399,21 @@ fn check_async(root: &Block) -> Result<(), TestCaseError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let db = Memory::new();
-    let mut conn = Conn::new(db.clone());
+    let cx = Ctx {
+        db: Memory::new(),
+        token: Arc::new(()),
+    };
+    let mut conn = Conn::new(cx.db.clone());
     let got = runtime.block_on(async {
         if root.outcome == Outcome::Cancel {
             // Every statement of Memory and every registration is ready at once, so one poll
             // runs the whole body up to its pending end.
-            match run_async(&mut conn, &db, root).now_or_never() {
+            match run_async(&mut conn, &cx, root).now_or_never() {
                 None => Returned::Cancelled,
                 Some(result) => returned(result),
             }
         } else {
-            match AssertUnwindSafe(run_async(&mut conn, &db, root))
+            match AssertUnwindSafe(run_async(&mut conn, &cx, root))
                 .catch_unwind()
                 .await
             {
@@ -391,11 +422,11 @@ fn check_async(root: &Block) -> Result<(), TestCaseError> {
             }
         }
     });
-    check_after(root, false, &db, conn, got)
+    check_after(root, false, &cx, conn, got)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
 
     #[test]
     fn random_block_trees_match_the_model_sync(root in block()) {
