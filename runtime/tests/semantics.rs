@@ -883,6 +883,30 @@ async fn s7_async_dropped_mid_rollback_leaves_the_conn_usable() {
     assert_eq!(db.depth(), 0);
 }
 
+/// Cancelled after COMMIT, while an async hook runs: the data is committed (no ROLLBACK is
+/// sent), the hooks still waiting are dropped, and the Conn is usable.
+#[tokio::test]
+async fn s7_async_dropped_while_hooks_run_after_commit() {
+    let (db, mut conn) = conn();
+    let log = db.clone();
+    let dropped = conn
+        .atomic_async(async |conn| {
+            conn.on_commit(note(&log, "1"))?;
+            conn.on_commit_async(std::future::pending::<()>).await?;
+            conn.on_commit(note(&log, "3"))
+        })
+        .now_or_never();
+    assert!(dropped.is_none());
+    assert_eq!((conn.depth(), conn.pending_hooks()), (0, 0));
+    conn.atomic_async(async |conn| conn.on_commit(note(&log, "next")))
+        .await
+        .unwrap();
+    assert_eq!(
+        db.statements(),
+        ["BEGIN", "COMMIT", "hook 1", "BEGIN", "COMMIT", "hook next"]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. A hook may open its own connection and transaction: nested work runs depth-first
 //    (Django's test_hook_in_hook: [1, 11, 2, 12]).

@@ -47,6 +47,10 @@ pub trait TestDb: Clone + Send + Sync + 'static {
         conn: &mut Self::Conn,
         sql: String,
     ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send + '_;
+
+    /// Begins a transaction with sqlx's own `Acquire::begin` and leaks the `Transaction`
+    /// guard: the connection stays inside a transaction oncommit did not open.
+    fn begin_foreign(conn: &mut Self::Conn) -> impl Future<Output = ()> + Send + '_;
 }
 
 macro_rules! exec_and_ints {
@@ -66,6 +70,15 @@ macro_rules! exec_and_ints {
             sql: String,
         ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send + '_ {
             sqlx::query_scalar::<_, i64>(AssertSqlSafe(sql)).fetch_all($executor)
+        }
+
+        fn begin_foreign($conn: &mut Self::Conn) -> impl Future<Output = ()> + Send + '_ {
+            async move {
+                let transaction = sqlx::Acquire::begin($executor)
+                    .await
+                    .expect("BEGIN through sqlx");
+                std::mem::forget(transaction);
+            }
         }
     };
 }

@@ -603,6 +603,31 @@ async fn durable_nested_fails_without_running<D: TestDb>(db: &D) {
     f.finish().await;
 }
 
+/// A connection already inside a transaction sqlx opened (a leaked `sqlx::Transaction`):
+/// oncommit cannot see that transaction's COMMIT, so it refuses to begin or to defer.
+async fn foreign_transaction_is_refused<D: TestDb>(db: &D) {
+    let mut raw = db.connect().await;
+    D::begin_foreign(&mut raw).await;
+    let mut conn = Conn::new(raw);
+    let mut body_ran = false;
+    let err = conn
+        .atomic_async(async |_| {
+            body_ran = true;
+            Ok::<_, AppError>(())
+        })
+        .await
+        .unwrap_err();
+    assert!(!body_ran);
+    let AppError::Oncommit(err) = err else {
+        panic!("expected ForeignTransaction, got {err:?}")
+    };
+    assert_eq!(err.step(), Step::ForeignTransaction);
+    let ran = Ran::default();
+    let err = conn.on_commit(ran.hook("must not run")).unwrap_err();
+    assert_eq!(err.step(), Step::ForeignTransaction);
+    assert!(ran.get().is_empty());
+}
+
 /// A transaction future on a `Conn` of this database can be spawned (it is `Send`).
 async fn spawned_transaction<D: TestDb>(db: &D) {
     let mut f = Fixture::new(db).await;
@@ -656,6 +681,7 @@ macro_rules! suite {
             case!(s9_nothing_leaks_into_the_next_transaction);
             case!(s10_each_hook_sees_the_value_moved_into_it);
             case!(durable_nested_fails_without_running);
+            case!(foreign_transaction_is_refused);
             case!(spawned_transaction);
         }
     };
