@@ -3,11 +3,14 @@
 //! - `register_run/N`: one transaction, N sync hooks registered with `Conn::on_commit`, then
 //!   COMMIT runs them all. Target: median <= 50 ns per hook, and flat (N = 1e6 within 1.5x of
 //!   N = 1e3).
-//! - `register_run_defer/N`: the same through `__private::v1::defer`, the path `enqueue!`
-//!   expands to inside an `#[atomic]` body (no per-hook depth check against the backend).
+//! - `register_run_enqueue/N`: the same with `#[atomic]` and `enqueue!(sink(i))` (the macro
+//!   path: no per-hook depth check against the backend).
 //! - `savepoint_release/N`: one outer transaction; per hook a savepoint is opened, the hook
 //!   registered and the savepoint released; the outer COMMIT runs them. Target <= 100 ns per
 //!   hook.
+//! - `savepoint_release_depth_only/N`, `register_run_depth_only/N`: the same on a backend
+//!   that only counts its depth (no statement log), to separate oncommit's own cost from
+//!   the memory backend's.
 //!
 //! Each criterion "iteration" is one hook: a sample of `iters` hooks runs `ceil(iters / N)`
 //! whole transactions of N hooks and scales the measured time to `iters` hooks, so criterion's
@@ -22,17 +25,21 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use oncommit::{Conn, Error, memory::Memory};
+use oncommit::{Backend, BoxError, Conn, Error, SyncBackend, atomic, enqueue, memory::Memory};
 
 const SIZES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
 /// Runs `txn` (one transaction of `n` hooks) often enough to cover `iters` hooks and returns
 /// the time scaled to exactly `iters` hooks.
-fn per_hook(iters: u64, n: u64, mut txn: impl FnMut(&mut Conn<Memory>)) -> Duration {
+fn per_hook<B: SyncBackend + Default>(
+    iters: u64,
+    n: u64,
+    mut txn: impl FnMut(&mut Conn<B>),
+) -> Duration {
     let txns = iters.div_ceil(n).max(1);
     let mut total = Duration::ZERO;
     for _ in 0..txns {
-        let mut conn = Conn::new(Memory::new());
+        let mut conn = Conn::new(B::default());
         let start = Instant::now();
         txn(&mut conn);
         total += start.elapsed();
@@ -53,24 +60,54 @@ fn register_run(conn: &mut Conn<Memory>, n: u64) {
     .expect("hooks ran");
 }
 
-fn register_run_defer(conn: &mut Conn<Memory>, n: u64) {
-    static SITE: oncommit::__private::v1::StaticSite = oncommit::__private::v1::StaticSite {
-        call: "black_box(i)",
-        location: oncommit::__private::v1::Location::caller(),
-    };
-    conn.atomic(|conn| {
-        for i in 0..n {
-            let hook = oncommit::__private::v1::sync_hook(&SITE, false, move || {
-                black_box(i);
-            });
-            oncommit::__private::v1::defer(conn, hook);
-        }
-        Ok::<_, Error>(())
-    })
-    .expect("hooks ran");
+fn sink(value: u64) {
+    black_box(value);
 }
 
-fn savepoint_release(conn: &mut Conn<Memory>, n: u64) {
+#[atomic]
+fn register_run_enqueue(conn: &mut Conn<Memory>, n: u64) -> Result<(), Error> {
+    for i in 0..n {
+        enqueue!(sink(i));
+    }
+    Ok(())
+}
+
+/// A backend that only counts its depth: what is left of `savepoint_release` when the
+/// memory backend's statement log (a formatted `String` per SAVEPOINT and RELEASE) is taken
+/// out, i.e. oncommit's own cost.
+#[derive(Default)]
+struct DepthOnly {
+    depth: usize,
+}
+
+impl Backend for DepthOnly {
+    fn transaction_depth(&mut self) -> usize {
+        self.depth
+    }
+
+    fn start_rollback(&mut self) {
+        self.depth = self.depth.saturating_sub(1);
+    }
+}
+
+impl SyncBackend for DepthOnly {
+    fn begin(&mut self) -> Result<(), BoxError> {
+        self.depth += 1;
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), BoxError> {
+        self.depth -= 1;
+        Ok(())
+    }
+
+    fn rollback(&mut self) -> Result<(), BoxError> {
+        self.depth -= 1;
+        Ok(())
+    }
+}
+
+fn savepoint_release<B: SyncBackend>(conn: &mut Conn<B>, n: u64) {
     conn.atomic(|conn| {
         for i in 0..n {
             conn.atomic(|conn| {
@@ -84,7 +121,12 @@ fn savepoint_release(conn: &mut Conn<Memory>, n: u64) {
     .expect("hooks ran");
 }
 
-fn group(c: &mut Criterion, name: &str, sizes: &[u64], txn: fn(&mut Conn<Memory>, u64)) {
+fn group<B: SyncBackend + Default>(
+    c: &mut Criterion,
+    name: &str,
+    sizes: &[u64],
+    txn: fn(&mut Conn<B>, u64),
+) {
     let mut group = c.benchmark_group(name);
     group.sampling_mode(SamplingMode::Flat);
     group.throughput(Throughput::Elements(1));
@@ -105,8 +147,35 @@ fn group(c: &mut Criterion, name: &str, sizes: &[u64], txn: fn(&mut Conn<Memory>
 
 fn benches(c: &mut Criterion) {
     group(c, "register_run", &SIZES, register_run);
-    group(c, "register_run_defer", &SIZES, register_run_defer);
-    group(c, "savepoint_release", &SIZES[..3], savepoint_release);
+    group(c, "register_run_enqueue", &SIZES, |conn, n| {
+        register_run_enqueue(conn, n).expect("hooks ran")
+    });
+    group(
+        c,
+        "savepoint_release",
+        &SIZES[..3],
+        savepoint_release::<Memory>,
+    );
+    group(
+        c,
+        "savepoint_release_depth_only",
+        &SIZES[..3],
+        savepoint_release::<DepthOnly>,
+    );
+    group(
+        c,
+        "register_run_depth_only",
+        &SIZES,
+        |conn: &mut Conn<DepthOnly>, n| {
+            conn.atomic(|conn| {
+                for i in 0..n {
+                    conn.on_commit(move || sink(i))?;
+                }
+                Ok::<_, Error>(())
+            })
+            .expect("hooks ran")
+        },
+    );
 }
 
 criterion_group!(hooks, benches);

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use futures_util::FutureExt;
 
 use crate::error::{BoxError, HookPanicked};
+use crate::stack::Store;
 
 /// A boxed, `Send` future: what an async hook becomes when it runs.
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
@@ -55,6 +56,16 @@ impl HookSite {
 
     pub(crate) fn from_location(location: &'static Location<'static>) -> Self {
         HookSite(SiteRepr::Caller(location))
+    }
+
+    /// The same registration site (the same static site data).
+    #[inline]
+    pub(crate) fn same(self, other: HookSite) -> bool {
+        match (self.0, other.0) {
+            (SiteRepr::Macro(a), SiteRepr::Macro(b)) => std::ptr::eq(a, b),
+            (SiteRepr::Caller(a), SiteRepr::Caller(b)) => std::ptr::eq(a, b),
+            _ => false,
+        }
     }
 
     fn location(&self) -> &'static Location<'static> {
@@ -149,17 +160,36 @@ impl Outcome {
     }
 }
 
-/// A pending hook of one concrete type: what the hook stack stores, unboxed, in a column
-/// of its type (see `stack.rs`). [`Hook`] itself is one too (a boxed entry of any type).
+/// A pending hook of one concrete type. The hook stack stores only its [`Call`](Entry::Call)
+/// (the closure with its captured values), unboxed, in a column of its type; the site and the
+/// robust flag are kept once per run of consecutive hooks that share them (see `stack.rs`).
+/// [`Hook`] itself is one too (a boxed entry of any type, unboxed when it is stored).
 pub(crate) trait Entry: Send + 'static {
+    /// What a column stores for one hook.
+    type Call: Send + 'static;
+
     /// Where the hook was registered.
     fn site(&self) -> HookSite;
     /// True for a robust hook.
     fn is_robust(&self) -> bool;
     /// True for a hook whose call ends in `.await`.
     fn is_async(&self) -> bool;
-    /// Runs the hook (a sync hook to completion; an async one up to its future).
-    fn run(self) -> Outcome;
+    /// The hook's site, robust flag and call.
+    fn split(self) -> (HookSite, bool, Self::Call);
+    /// The hook back from its parts.
+    fn join(site: HookSite, robust: bool, call: Self::Call) -> Self;
+    /// Runs a call (a sync hook to completion; an async one up to its future).
+    fn run_call(call: Self::Call) -> Outcome;
+
+    /// Runs the hook.
+    #[inline]
+    fn run(self) -> Outcome
+    where
+        Self: Sized,
+    {
+        Self::run_call(self.split().2)
+    }
+
     /// The hook as a standalone, type-erased [`Hook`].
     fn into_hook(self) -> Hook
     where
@@ -169,6 +199,15 @@ pub(crate) trait Entry: Send + 'static {
             body: Box::new(self),
         }
     }
+
+    /// Stores the hook, unboxed, in the column of its concrete type.
+    #[inline]
+    fn store_in(self, store: &mut Store)
+    where
+        Self: Sized,
+    {
+        store.push_typed(self)
+    }
 }
 
 /// The object-safe face of an [`Entry`], for [`Hook`]'s box.
@@ -177,6 +216,7 @@ trait Pending: Send {
     fn is_robust(&self) -> bool;
     fn is_async(&self) -> bool;
     fn run(self: Box<Self>) -> Outcome;
+    fn store_in(self: Box<Self>, store: &mut Store);
 }
 
 impl<E: Entry> Pending for E {
@@ -194,6 +234,10 @@ impl<E: Entry> Pending for E {
 
     fn run(self: Box<Self>) -> Outcome {
         Entry::run(*self)
+    }
+
+    fn store_in(self: Box<Self>, store: &mut Store) {
+        Entry::store_in(*self, store)
     }
 }
 
@@ -219,6 +263,8 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: IntoHookResult,
 {
+    type Call = F;
+
     #[inline]
     fn site(&self) -> HookSite {
         self.site
@@ -235,13 +281,21 @@ where
     }
 
     #[inline]
-    fn run(self) -> Outcome {
-        Outcome::Ready(
-            match std::panic::catch_unwind(AssertUnwindSafe(self.call)) {
-                Ok(value) => value.into_hook_result(),
-                Err(payload) => Err(Box::new(HookPanicked::from_payload(payload))),
-            },
-        )
+    fn split(self) -> (HookSite, bool, F) {
+        (self.site, self.robust, self.call)
+    }
+
+    #[inline]
+    fn join(site: HookSite, robust: bool, call: F) -> Self {
+        SyncHook { site, robust, call }
+    }
+
+    #[inline]
+    fn run_call(call: F) -> Outcome {
+        Outcome::Ready(match std::panic::catch_unwind(AssertUnwindSafe(call)) {
+            Ok(value) => value.into_hook_result(),
+            Err(payload) => Err(Box::new(HookPanicked::from_payload(payload))),
+        })
     }
 }
 
@@ -269,6 +323,8 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: IntoHookResult,
 {
+    type Call = F;
+
     fn site(&self) -> HookSite {
         self.site
     }
@@ -281,8 +337,16 @@ where
         true
     }
 
-    fn run(self) -> Outcome {
-        match std::panic::catch_unwind(AssertUnwindSafe(self.call)) {
+    fn split(self) -> (HookSite, bool, F) {
+        (self.site, self.robust, self.call)
+    }
+
+    fn join(site: HookSite, robust: bool, call: F) -> Self {
+        AsyncHook { site, robust, call }
+    }
+
+    fn run_call(call: F) -> Outcome {
+        match std::panic::catch_unwind(AssertUnwindSafe(call)) {
             Ok(future) => Outcome::Pending(Box::pin(future.map(IntoHookResult::into_hook_result))),
             Err(payload) => Outcome::Ready(Err(Box::new(HookPanicked::from_payload(payload)))),
         }
@@ -338,6 +402,8 @@ impl Hook {
 }
 
 impl Entry for Hook {
+    type Call = Hook;
+
     fn site(&self) -> HookSite {
         Hook::site(self)
     }
@@ -350,12 +416,26 @@ impl Entry for Hook {
         Hook::is_async(self)
     }
 
-    fn run(self) -> Outcome {
-        Hook::run(self)
+    fn split(self) -> (HookSite, bool, Hook) {
+        (self.site(), self.is_robust(), self)
+    }
+
+    fn join(_site: HookSite, _robust: bool, hook: Hook) -> Self {
+        hook
+    }
+
+    fn run_call(hook: Hook) -> Outcome {
+        hook.body.run()
     }
 
     fn into_hook(self) -> Hook {
         self
+    }
+
+    /// A boxed hook (from `enqueue!`) leaves its box: the pending hook is stored unboxed
+    /// like any other, and the box is freed at once.
+    fn store_in(self, store: &mut Store) {
+        self.body.store_in(store)
     }
 }
 

@@ -42,16 +42,21 @@ impl Failures {
 )]
 struct AsyncHookOnSyncCommit;
 
-/// Runs one entry on the current thread and records its result. An async hook cannot run
-/// here and fails (its call is still made, and the future it returns dropped).
+/// Records the result of a hook run on the current thread. An async hook cannot run here
+/// and fails (its call is still made, and the future it returned is dropped).
 #[inline]
-pub(crate) fn run_entry_sync<E: Entry>(entry: E, failures: &mut Failures) {
-    let (site, robust) = (entry.site(), entry.is_robust());
-    let result = match entry.run() {
+pub(crate) fn record_sync(site: HookSite, robust: bool, outcome: Outcome, failures: &mut Failures) {
+    let result = match outcome {
         Outcome::Ready(result) => result,
         Outcome::Pending(_) => Err(Box::new(AsyncHookOnSyncCommit) as BoxError),
     };
     failures.record(site, robust, result);
+}
+
+/// Runs one hook on the current thread and records its result.
+fn run_entry_sync<E: Entry>(entry: E, failures: &mut Failures) {
+    let (site, robust, call) = entry.split();
+    record_sync(site, robust, E::run_call(call), failures);
 }
 
 /// What hooks can be run from: the batch an outermost COMMIT takes from the stack, or

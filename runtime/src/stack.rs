@@ -1,8 +1,9 @@
 //! The pending hooks of one connection and the savepoint marks that scope them.
 //!
-//! Hooks are stored unboxed, one column (a `VecDeque`) per concrete hook type, plus the
-//! registration order as runs of consecutive hooks of the same column (a loop that registers
-//! one closure N times is one run). A pending hook therefore costs its own size in a column
+//! Hooks are stored unboxed: one column (a `VecDeque`) per concrete hook type holds just the
+//! calls (closures with their captured values), and the registration order is kept as runs
+//! of consecutive hooks with the same column, site and robust flag (a loop that registers
+//! one closure N times is one run). A pending hook therefore costs the size of its closure
 //! and no allocation of its own. Each open level remembers how many hooks existed when it
 //! began. Releasing a savepoint just forgets its mark (its hooks now belong to the parent),
 //! rolling it back truncates to the mark, and the outermost COMMIT takes everything as a
@@ -13,29 +14,32 @@ use std::any::{Any, TypeId};
 use std::collections::VecDeque;
 
 use crate::hook::{Entry, Hook, HookSite, Outcome};
-use crate::run::{Failures, run_entry_sync};
+use crate::run::{Failures, record_sync};
 
-/// `len` consecutive hooks, in registration order, stored in `columns[column]`.
-#[derive(Debug, Clone, Copy)]
+/// `len` consecutive hooks, in registration order, stored in `columns[column]`, all
+/// registered at `site` with the same robust flag.
+#[derive(Clone, Copy)]
 struct Run {
     column: usize,
     len: usize,
+    site: HookSite,
+    robust: bool,
 }
 
-/// The hooks of one concrete type, oldest first.
-struct Column<E> {
-    items: VecDeque<E>,
+/// The calls of the pending hooks of one entry type `E`, oldest first.
+struct Column<E: Entry> {
+    calls: VecDeque<E::Call>,
 }
 
-/// The type-erased face of a [`Column`].
+/// The type-erased face of a [`Column`]. `site` and `robust` describe the hooks acted on.
 trait AnyColumn: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Runs the `n` oldest hooks on the current thread.
-    fn run_sync_front(&mut self, n: usize, failures: &mut Failures);
+    fn run_sync_front(&mut self, n: usize, site: HookSite, robust: bool, failures: &mut Failures);
     /// Runs the oldest hook (up to its future).
-    fn run_one(&mut self) -> Option<(HookSite, bool, Outcome)>;
+    fn run_one(&mut self) -> Option<Outcome>;
     /// Moves the `n` oldest hooks, boxed, to `out`.
-    fn take_front(&mut self, n: usize, out: &mut Vec<Hook>);
+    fn take_front(&mut self, n: usize, site: HookSite, robust: bool, out: &mut Vec<Hook>);
     /// Drops the `n` newest hooks, oldest of them first.
     fn truncate_back(&mut self, n: usize);
     /// Splits off the `n` newest hooks into a column of their own.
@@ -49,44 +53,43 @@ impl<E: Entry> AnyColumn for Column<E> {
         self
     }
 
-    fn run_sync_front(&mut self, n: usize, failures: &mut Failures) {
-        for entry in self.items.drain(..n.min(self.items.len())) {
-            run_entry_sync(entry, failures);
+    fn run_sync_front(&mut self, n: usize, site: HookSite, robust: bool, failures: &mut Failures) {
+        for call in self.calls.drain(..n.min(self.calls.len())) {
+            record_sync(site, robust, E::run_call(call), failures);
         }
     }
 
-    fn run_one(&mut self) -> Option<(HookSite, bool, Outcome)> {
-        let entry = self.items.pop_front()?;
-        Some((entry.site(), entry.is_robust(), entry.run()))
+    fn run_one(&mut self) -> Option<Outcome> {
+        self.calls.pop_front().map(E::run_call)
     }
 
-    fn take_front(&mut self, n: usize, out: &mut Vec<Hook>) {
+    fn take_front(&mut self, n: usize, site: HookSite, robust: bool, out: &mut Vec<Hook>) {
         out.extend(
-            self.items
-                .drain(..n.min(self.items.len()))
-                .map(Entry::into_hook),
+            self.calls
+                .drain(..n.min(self.calls.len()))
+                .map(|call| E::join(site, robust, call).into_hook()),
         );
     }
 
     fn truncate_back(&mut self, n: usize) {
-        self.items.truncate(self.items.len().saturating_sub(n));
+        self.calls.truncate(self.calls.len().saturating_sub(n));
     }
 
     fn split_back(&mut self, n: usize) -> Box<dyn AnyColumn> {
-        let at = self.items.len().saturating_sub(n);
-        Box::new(Column {
-            items: self.items.split_off(at),
+        let at = self.calls.len().saturating_sub(n);
+        Box::new(Column::<E> {
+            calls: self.calls.split_off(at),
         })
     }
 
     fn drop_front(&mut self, n: usize) {
-        self.items.drain(..n.min(self.items.len()));
+        self.calls.drain(..n.min(self.calls.len()));
     }
 }
 
 /// The hooks in registration order: runs over typed columns.
 #[derive(Default)]
-struct Store {
+pub(crate) struct Store {
     runs: Vec<Run>,
     columns: Vec<Box<dyn AnyColumn>>,
     /// `types[i]` is the entry type of `columns[i]`.
@@ -107,7 +110,7 @@ impl Store {
             None => {
                 self.types.push(ty);
                 self.columns.push(Box::new(Column::<E> {
-                    items: VecDeque::new(),
+                    calls: VecDeque::new(),
                 }));
                 self.columns.len() - 1
             }
@@ -116,8 +119,10 @@ impl Store {
         column
     }
 
+    /// Stores `entry` in the column of its type ([`Entry::store_in`] picks the type: a boxed
+    /// [`Hook`] is unboxed first).
     #[inline]
-    fn push<E: Entry>(&mut self, entry: E) {
+    pub(crate) fn push_typed<E: Entry>(&mut self, entry: E) {
         let column = self.column_of::<E>();
         let Some(typed) = self.columns[column]
             .as_any_mut()
@@ -126,14 +131,28 @@ impl Store {
             // Unreachable: `types[column]` is the type of `columns[column]`. Keep the hook
             // rather than lose it.
             debug_assert!(false, "hook column of the wrong type");
-            return self.push(entry.into_hook());
+            return self.push_boxed(entry.into_hook());
         };
-        typed.items.push_back(entry);
+        let (site, robust, call) = entry.split();
+        typed.calls.push_back(call);
         match self.runs.last_mut() {
-            Some(run) if run.column == column => run.len += 1,
-            _ => self.runs.push(Run { column, len: 1 }),
+            Some(run) if run.column == column && run.robust == robust && run.site.same(site) => {
+                run.len += 1
+            }
+            _ => self.runs.push(Run {
+                column,
+                len: 1,
+                site,
+                robust,
+            }),
         }
         self.len += 1;
+    }
+
+    /// Stores a boxed hook as it is (only reached if a column's type were wrong).
+    #[cold]
+    fn push_boxed(&mut self, hook: Hook) {
+        self.push_typed(hook)
     }
 
     /// Drops the hooks after the first `keep`, in registration order.
@@ -149,10 +168,7 @@ impl Store {
                 break;
             };
             let n = run.len.min(excess);
-            dropped.push(Run {
-                column: run.column,
-                len: n,
-            });
+            dropped.push((run.column, n));
             run.len -= n;
             excess -= n;
             if run.len == 0 {
@@ -160,13 +176,13 @@ impl Store {
             }
         }
         dropped.reverse();
-        let mut seen: Vec<usize> = dropped.iter().map(|r| r.column).collect();
+        let mut seen: Vec<usize> = dropped.iter().map(|&(column, _)| column).collect();
         seen.sort_unstable();
         seen.dedup();
         if seen.len() == dropped.len() {
-            // Each column holds one dropped run, at its end: drop them run by run.
-            for run in &dropped {
-                self.columns[run.column].truncate_back(run.len);
+            // Each column holds one dropped stretch, at its end: drop them in order.
+            for &(column, n) in &dropped {
+                self.columns[column].truncate_back(n);
             }
         } else {
             // Interleaved: take each column's dropped tail out, then drop in order.
@@ -175,14 +191,14 @@ impl Store {
             for &column in &seen {
                 let n = dropped
                     .iter()
-                    .filter(|r| r.column == column)
-                    .map(|r| r.len)
+                    .filter(|&&(c, _)| c == column)
+                    .map(|&(_, n)| n)
                     .sum();
                 tails[column] = Some(self.columns[column].split_back(n));
             }
-            for run in &dropped {
-                if let Some(tail) = tails[run.column].as_mut() {
-                    tail.drop_front(run.len);
+            for &(column, n) in &dropped {
+                if let Some(tail) = tails[column].as_mut() {
+                    tail.drop_front(n);
                 }
             }
         }
@@ -206,7 +222,7 @@ impl Batch {
         for (i, run) in runs.iter().enumerate().skip(self.next) {
             let skip = if i == self.next { self.taken } else { 0 };
             if let Some(column) = columns.get_mut(run.column) {
-                column.run_sync_front(run.len - skip, failures);
+                column.run_sync_front(run.len - skip, run.site, run.robust, failures);
             }
         }
     }
@@ -223,7 +239,7 @@ impl Batch {
         for (i, run) in runs.iter().enumerate().skip(self.next) {
             let skip = if i == self.next { self.taken } else { 0 };
             if let Some(column) = columns.get_mut(run.column) {
-                column.take_front(run.len - skip, &mut hooks);
+                column.take_front(run.len - skip, run.site, run.robust, &mut hooks);
             }
         }
         hooks
@@ -239,7 +255,8 @@ impl Iterator for Batch {
             let run = *self.store.runs.get(self.next)?;
             if self.taken < run.len {
                 self.taken += 1;
-                return self.store.columns.get_mut(run.column)?.run_one();
+                let outcome = self.store.columns.get_mut(run.column)?.run_one()?;
+                return Some((run.site, run.robust, outcome));
             }
             self.next += 1;
             self.taken = 0;
@@ -271,7 +288,7 @@ impl HookStack {
     #[inline]
     pub(crate) fn push(&mut self, hook: impl Entry) {
         debug_assert!(self.depth() > 0, "hooks are only held inside a transaction");
-        self.store.push(hook);
+        hook.store_in(&mut self.store);
     }
 
     /// A savepoint was released: its hooks now wait for the parent.
