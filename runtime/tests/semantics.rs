@@ -1438,3 +1438,48 @@ async fn a_conn_future_is_send() {
     assert_eq!(conn.depth(), 0);
     assert_eq!(db.statements(), ["BEGIN", "COMMIT", "hook spawned"]);
 }
+
+/// The contract's auto traits: errors cross threads, a `Conn` moves between threads, sites
+/// are plain values.
+#[test]
+fn public_types_have_the_contracts_auto_traits() {
+    fn error<E: std::error::Error + Send + Sync + 'static>() {}
+    fn send<T: Send>() {}
+    fn copy<T: Copy + Send + Sync>() {}
+    error::<Error>();
+    error::<oncommit::HookPanicked>();
+    error::<oncommit::memory::InjectedFailure>();
+    send::<Conn<Memory>>();
+    send::<oncommit::Hook>();
+    send::<oncommit::Level>();
+    copy::<oncommit::HookSite>();
+    copy::<Step>();
+}
+
+/// A hook may return any `Result<_, E>` with `E` convertible into a boxed error; its error
+/// comes back as the failure's source, downcastable.
+#[test]
+fn a_hook_error_of_the_users_type_is_kept() {
+    #[derive(Debug, PartialEq)]
+    struct QueueFull(u32);
+    impl std::fmt::Display for QueueFull {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "queue full ({} waiting)", self.0)
+        }
+    }
+    impl std::error::Error for QueueFull {}
+
+    let (_db, mut conn) = conn();
+    let err = conn
+        .atomic(|conn| conn.on_commit(|| Err::<u64, _>(QueueFull(7))))
+        .unwrap_err();
+    let failure = &err.hook_failures()[0];
+    assert_eq!(
+        failure.error().downcast_ref::<QueueFull>(),
+        Some(&QueueFull(7))
+    );
+    assert!(
+        err.to_string().ends_with("failed: queue full (7 waiting)"),
+        "{err}"
+    );
+}
