@@ -663,3 +663,87 @@ fn help_is_tailored_to_the_borrow() {
         ]
     );
 }
+
+#[test]
+fn let_chains_bind_left_to_right_for_the_branch_only() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            let b = outer();
+            for user in users {
+                if let Some(a) = &user.first
+                    && let Some(b) = a.strip_prefix("x")
+                {
+                    enqueue!(send(b));
+                }
+                enqueue!(send(&b));
+            }
+            while let Some(job) = queue.pop()
+                && let Some(name) = job.name.as_deref()
+            {
+                enqueue!(send(name));
+            }
+        })),
+        ["user via b at b", "job via name at name"]
+    );
+}
+
+#[test]
+fn at_bindings_or_patterns_and_slices() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for pair in pairs {
+                match &pair {
+                    whole @ (Some(_), _) => enqueue!(send(whole)),
+                    (None, x) | (x, None) => enqueue!(send(x)),
+                    _ => {}
+                }
+                if let [first, ..] = pair.items.as_slice() {
+                    enqueue!(send(first));
+                }
+            }
+        })),
+        [
+            "pair via whole at whole",
+            "pair via x at x",
+            "pair via first at first"
+        ]
+    );
+}
+
+#[test]
+fn labeled_blocks_and_async_closures() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            'outer: for user in users {
+                let picked = 'pick: {
+                    if user.id > 3 {
+                        break 'pick &user.name;
+                    }
+                    break 'outer;
+                };
+                enqueue!(run(async || user.id));
+                enqueue!(run(async move || user.id));
+                drop(picked);
+            }
+        })),
+        ["user at user"]
+    );
+}
+
+#[test]
+fn tuple_patterns_split_tuple_values() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let (id, email) = (user.id, &user.email);
+                enqueue!(send(id));
+                enqueue!(send(email));
+                for (tag, owner) in user.tags.iter().zip(owners.clone()) {
+                    enqueue!(send(owner));
+                    enqueue!(send(tag));
+                }
+            }
+        })),
+        ["user via email at email", "user via tag at tag"]
+    );
+}
