@@ -229,3 +229,44 @@ async fn a_dropped_capture_async_future_stops_the_capture() {
         .unwrap();
     assert_eq!(hooks_ran(&db), ["hook after"]);
 }
+
+/// With the macros: `calls()` gives each `enqueue!`'s source text, and the captured hooks
+/// hold the values of the iteration that registered them.
+#[derive(Clone, Default)]
+struct Mailer(std::sync::Arc<std::sync::Mutex<Vec<u32>>>);
+
+impl Mailer {
+    fn send(&self, user_id: u32) {
+        self.0.lock().unwrap().push(user_id);
+    }
+
+    fn sent(&self) -> Vec<u32> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[oncommit::atomic]
+fn sign_up(conn: &mut Conn<Memory>, mailer: &Mailer, users: Vec<u32>) -> Result<(), Error> {
+    for user_id in users {
+        conn.execute(format!("INSERT {user_id}"));
+        oncommit::enqueue!(mailer.send(user_id));
+    }
+    Ok(())
+}
+
+#[test]
+fn capture_of_macro_hooks_gives_their_source_text() {
+    let (db, mut conn) = conn();
+    let mailer = Mailer::default();
+    let (result, captured) = capture(&mut conn, |conn| sign_up(conn, &mailer, vec![1, 2, 3]));
+    result.unwrap();
+    assert_eq!(captured.calls(), [Some("mailer.send(user_id)"); 3]);
+    assert_eq!(captured.hooks()[0].site().file(), file!());
+    assert!(mailer.sent().is_empty());
+    assert_eq!(
+        db.statements(),
+        ["BEGIN", "INSERT 1", "INSERT 2", "INSERT 3", "COMMIT"]
+    );
+    captured.run().unwrap();
+    assert_eq!(mailer.sent(), [1, 2, 3]);
+}
