@@ -13,16 +13,95 @@ mod enqueue;
 mod expand;
 mod lint;
 
-/// Makes the function body one transaction on its `&mut Conn<..>` parameter (or on
-/// `#[atomic(conn = EXPR)]`), and defers each `enqueue!(CALL)` in it until the outermost
-/// COMMIT. See the `oncommit` crate.
+/// Makes the function body one transaction on its `&mut Conn<..>` parameter.
+///
+/// `BEGIN` (or a `SAVEPOINT` when the connection is already inside a transaction) before the
+/// body; `COMMIT`/`RELEASE` when it returns `Ok`; `ROLLBACK` (to the savepoint) when it returns
+/// `Err`, panics, or its future is dropped. Each `enqueue!(CALL)` in the body evaluates the
+/// call's receiver and arguments at once and runs the call after the outermost COMMIT.
+///
+/// Works on sync and async fns, free fns and methods (`&self`, `&mut self`), with generics and
+/// `impl Trait` arguments. The fn returns `Result<T, E>` with `E: From<oncommit::Error>`; `?`
+/// and `return` in the body mean what they meant without the attribute.
+///
+/// Options: `#[atomic(conn = EXPR)]` names the place holding the `Conn` (e.g. `self.db`) instead
+/// of the parameter; `#[atomic(durable)]` refuses to run nested inside another transaction.
+///
+/// ```
+/// use oncommit::{Conn, Error, atomic, enqueue, memory::Memory};
+/// use std::sync::mpsc::{Sender, channel};
+///
+/// #[atomic]
+/// fn sign_up(conn: &mut Conn<Memory>, queue: &Sender<u64>, id: u64) -> Result<(), Error> {
+///     conn.execute(format!("INSERT INTO users (id) VALUES ({id})"));
+///     enqueue!(queue.send(id)); // `queue` is cloned into the hook, `id` moved
+///     Ok(())
+/// }
+///
+/// let (queue, worker) = channel();
+/// let db = Memory::new();
+/// let mut conn = Conn::new(db.clone());
+/// sign_up(&mut conn, &queue, 42)?;
+/// assert_eq!(worker.try_recv(), Ok(42));
+/// assert_eq!(db.statements(), ["BEGIN", "INSERT INTO users (id) VALUES (42)", "COMMIT"]);
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// Async fns, async hooks (`.await`), and the connection in a field:
+///
+/// ```
+/// use oncommit::{Conn, Error, atomic, enqueue, memory::Memory};
+///
+/// #[derive(Clone)]
+/// struct Queue;
+/// impl Queue {
+///     async fn push(&self, job: String) -> Result<(), std::io::Error> { Ok(()) }
+/// }
+///
+/// struct Service { db: Conn<Memory>, queue: Queue }
+///
+/// impl Service {
+///     #[atomic(conn = self.db)]
+///     async fn create(&mut self, name: &str) -> Result<(), Error> {
+///         self.db.execute(format!("INSERT {name}"));
+///         enqueue!(self.queue.push(format!("welcome {name}")).await?);
+///         Ok(())
+///     }
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut service = Service { db: Conn::new(Memory::new()), queue: Queue };
+/// service.create("ann").await?;
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
 #[proc_macro_attribute]
 pub fn atomic(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand_atomic(args.into(), item.into()).into()
 }
 
-/// `enqueue!(conn => CALL)`: defers `CALL` until `conn` commits, or runs it now outside a
-/// transaction. `enqueue!(CALL)` belongs inside an `#[atomic]` fn. See the `oncommit` crate.
+/// Defers a call until the outermost COMMIT.
+///
+/// Forms: `enqueue!(CALL)` and `enqueue!(CALL, robust)` inside an [`#[atomic]`](macro@atomic)
+/// fn; `enqueue!(conn => CALL)` and `enqueue!(conn => CALL, robust)` anywhere, with an explicit
+/// `&mut Conn<_>`. `CALL` is a function call `path(args)` or a method call
+/// `receiver.method(args)`, optionally followed by `.await` (an async hook) and/or `?` (an
+/// error fails the hook). The receiver and the arguments are evaluated at the `enqueue!`, left
+/// to right, and moved into the hook; a receiver that is a place (`mailer`, `self.mailer`) is
+/// cloned. A robust hook's failure is only logged.
+///
+/// Inside `#[atomic]` it evaluates to `()`. The explicit form evaluates to
+/// `Result<(), oncommit::Error>`: inside a transaction the hook waits for the outermost COMMIT,
+/// outside one it runs at once and its failure is returned.
+///
+/// ```
+/// use oncommit::{Conn, Error, enqueue, memory::Memory};
+/// use std::sync::mpsc::channel;
+///
+/// let (queue, worker) = channel();
+/// let mut conn = Conn::new(Memory::new());
+/// enqueue!(&mut conn => queue.send("no transaction: runs now"))?;
+/// assert_eq!(worker.try_recv(), Ok("no transaction: runs now"));
+/// # Ok::<(), Error>(())
+/// ```
 #[proc_macro]
 pub fn enqueue(input: TokenStream) -> TokenStream {
     expand::expand_enqueue(input.into()).into()

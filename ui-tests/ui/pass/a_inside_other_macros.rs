@@ -5,12 +5,13 @@ use oncommit_ui_tests::Log;
 
 #[atomic]
 fn many(conn: &mut Conn<Memory>, log: &Log) -> Result<usize, Error> {
-    let units = vec![
+    let mut units = vec![
         enqueue!(log.send("first".to_owned())),
         enqueue!(log.send("second".to_owned())),
     ];
     assert_eq!(enqueue!(log.send("third".to_owned())), ());
     assert!(log.is_empty());
+    units.push(());
     Ok(units.len())
 }
 
@@ -18,6 +19,6 @@ fn main() {
     let db = Memory::new();
     let mut conn = Conn::new(db.clone());
     let log = Log::new();
-    assert_eq!(many(&mut conn, &log).unwrap(), 2);
+    assert_eq!(many(&mut conn, &log).unwrap(), 3);
     assert_eq!(log.entries(), ["first", "second", "third"]);
 }

@@ -31,6 +31,8 @@ fn main() {
     let mut conn = Conn::new(Memory::new());
     let log = Log::new();
     assert_eq!(save(&mut conn, &log).unwrap(), (1, "one".to_owned()));
-    save_io(&mut conn, &log).unwrap();
+    if let Err(IoLike(e)) = save_io(&mut conn, &log) {
+        panic!("{e}");
+    }
     assert_eq!(log.entries(), ["alias", "qualified"]);
 }
