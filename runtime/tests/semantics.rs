@@ -1483,3 +1483,62 @@ fn a_hook_error_of_the_users_type_is_kept() {
         "{err}"
     );
 }
+
+/// Registers through a `#[track_caller]` helper: every hook gets the helper's caller as its
+/// site, robust or not.
+#[track_caller]
+fn register(conn: &mut Conn<Memory>, db: &Memory, robust: bool, i: u32) -> Result<(), Error> {
+    let db = db.clone();
+    let hook = move || {
+        db.execute(format!("hook {i}"));
+        Err::<(), _>(format!("fail {i}"))
+    };
+    if robust {
+        conn.on_commit_robust(hook)
+    } else {
+        conn.on_commit(hook)
+    }
+}
+
+/// Hooks of one site and one closure type whose robust flags alternate: each keeps its own
+/// flag (the hook store groups hooks by site and type).
+#[test]
+fn s6_same_site_hooks_keep_their_own_robust_flag() {
+    let (logs, _guard) = capture_logs();
+    let (db, mut conn) = conn();
+    let mut line = 0;
+    let err = conn
+        .atomic(|conn| {
+            for i in 0..6 {
+                line = line!() + 1;
+                register(conn, &db, i % 2 == 0, i)?;
+            }
+            conn.atomic(|conn| register(conn, &db, false, 6))?;
+            register(conn, &db, true, 7)
+        })
+        .unwrap_err();
+    assert_eq!(
+        hooks_ran(&db),
+        (0..8).map(|i| format!("hook {i}")).collect::<Vec<_>>()
+    );
+    let failures: Vec<(String, u32)> = err
+        .hook_failures()
+        .iter()
+        .map(|f| (f.error().to_string(), f.site().line()))
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            ("fail 1".to_owned(), line),
+            ("fail 3".to_owned(), line),
+            ("fail 5".to_owned(), line),
+            ("fail 6".to_owned(), line + 2),
+        ]
+    );
+    let robust = logs.lines_with(&["WARN", "robust after-commit hook failed"]);
+    assert_eq!(robust.len(), 4, "{}", logs.contents());
+    for (logged, i) in robust.iter().zip([0, 2, 4, 7]) {
+        assert!(logged.contains(&format!("fail {i}")), "{logged}");
+    }
+    assert!(robust[0].contains(&site_of(line)), "{}", robust[0]);
+}
