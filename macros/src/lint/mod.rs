@@ -70,6 +70,8 @@ pub(crate) enum Kind {
     RefBinding,
     /// A non-`move` closure (or `async` block when `is_async`) that mentions the variable.
     Closure { is_async: bool },
+    /// A `move` closure or `async move` block that moves in a binding holding a borrow.
+    MovedAlias,
 }
 
 /// One borrow of a loop variable that an `enqueue!` would capture.
@@ -169,10 +171,16 @@ impl Finding {
                 "capture by value: bind `{var}` without `ref` so it is moved, or pass \
                  `{var}.clone()`"
             ),
+            (Kind::MovedAlias, Some(via)) => format!(
+                "capture by value: clone it before the closure, e.g. `let {via} = {via}.clone();`, \
+                 so what moves in is owned"
+            ),
             (_, Some(via)) => format!(
                 "capture by value: pass `{via}.clone()`, an owned copy, instead of the borrow"
             ),
-            (Kind::Alias, None) => format!("capture by value: move or clone `{var}`"),
+            (Kind::Alias | Kind::MovedAlias, None) => {
+                format!("capture by value: move or clone `{var}`")
+            }
         }
     }
 

@@ -239,6 +239,17 @@ fn move_closure_still_carries_an_alias() {
         })),
         ["user via email at email"]
     );
+    let errors = loop_borrows(&syn::parse_quote!({
+        for user in users {
+            let email = &user.email;
+            enqueue!(run(move || email.len()));
+        }
+    }));
+    let text = errors[0].to_string();
+    assert!(
+        text.ends_with("help: capture by value: clone it before the closure, e.g. `let email = email.clone();`, so what moves in is owned"),
+        "{text}"
+    );
 }
 
 #[test]

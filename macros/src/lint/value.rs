@@ -511,7 +511,15 @@ fn captured_by(mentions: Vec<(TokenStream, Binding)>, is_move: bool, is_async: b
             });
         } else {
             // By value: only what the binding itself holds is captured.
-            found.extend(read_binding(&binding, &tokens).findings());
+            found.extend(
+                read_binding(&binding, &tokens)
+                    .findings()
+                    .into_iter()
+                    .map(|f| Finding {
+                        kind: Kind::MovedAlias,
+                        ..f
+                    }),
+            );
         }
     }
     if found.is_empty() {
