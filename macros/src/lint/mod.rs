@@ -21,6 +21,17 @@
 //! their receiver. The analysis is syntactic (no types): a method it does not know is
 //! assumed to return an owned value, so unknown code is left to rustc rather than rejected.
 //!
+//! What is deliberately left to rustc (its own borrow error is then the message):
+//!
+//! - borrows of variables bound outside every loop (`&config`, or `user` in
+//!   `for user in &users` where `users` is a parameter): not loop variables;
+//! - methods the lists do not know are assumed to return owned values (`user.email()` may
+//!   return `&str`);
+//! - a place receiver (`u.send()`) is cloned by the expansion, so a binding holding one
+//!   plain reference is fine there; one holding an `Option<&T>` or other borrowing value is
+//!   not seen through;
+//! - the value of a labeled block's `break 'label value`, and `let ref x = temporary()`.
+//!
 //! Only `proc_macro2` is used, never `proc_macro`.
 
 mod methods;

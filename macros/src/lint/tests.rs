@@ -758,3 +758,17 @@ fn tuple_patterns_split_tuple_values() {
         ["user via email at email", "user via tag at tag"]
     );
 }
+
+#[test]
+fn macro_tokens_in_closures_name_variables_not_fields_or_paths() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(run(|| println!("{}", other.user)));
+                enqueue!(run(|| println!("{}", crate::user)));
+                enqueue!(run(|| println!("{}", Wrap { field: user })));
+            }
+        })),
+        ["user at user"]
+    );
+}

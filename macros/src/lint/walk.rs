@@ -447,22 +447,31 @@ impl Walker {
     /// outside the closure being examined. Over-approximates on purpose: a closure that
     /// formats `user` does borrow it.
     fn mention_tokens(&mut self, tokens: TokenStream) {
-        let mut after_dot = false;
+        // After `.` (a field or method) or `::` (a path segment) an ident is not a variable.
+        let mut not_a_variable = false;
+        let mut joint_colon = false;
         for tt in tokens {
             match tt {
                 TokenTree::Ident(ident) => {
-                    if !after_dot {
+                    if !not_a_variable {
                         self.mention(&ident.to_string(), || ident.to_token_stream());
                     }
-                    after_dot = false;
+                    not_a_variable = false;
+                    joint_colon = false;
                 }
                 TokenTree::Group(group) => {
                     self.mention_tokens(group.stream());
-                    after_dot = false;
+                    not_a_variable = false;
+                    joint_colon = false;
                 }
-                TokenTree::Punct(punct) => after_dot = punct.as_char() == '.',
+                TokenTree::Punct(punct) => {
+                    let c = punct.as_char();
+                    not_a_variable = c == '.' || (c == ':' && joint_colon);
+                    joint_colon = c == ':' && punct.spacing() == proc_macro2::Spacing::Joint;
+                }
                 TokenTree::Literal(lit) => {
-                    after_dot = false;
+                    not_a_variable = false;
+                    joint_colon = false;
                     let text = lit.to_string();
                     if text.starts_with('"') || text.starts_with('r') {
                         for name in inline_format_args(&text) {
