@@ -12,6 +12,7 @@ use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Macro, Stmt, Token};
 
@@ -41,6 +42,7 @@ pub fn rewrite_block<R: Rewrite>(block: &mut syn::Block, rewriter: &mut R) -> Ve
         rewriter,
         errors: Vec::new(),
         found: 0,
+        moving: None,
     };
     walker.visit_block_mut(block);
     walker.errors
@@ -51,13 +53,28 @@ struct Walker<'r, R> {
     errors: Vec<syn::Error>,
     /// `enqueue!` invocations replaced so far.
     found: usize,
+    /// The `move` of the innermost enclosing `move` closure or `async move` block.
+    moving: Option<proc_macro2::Span>,
 }
 
 impl<R: Rewrite> Walker<'_, R> {
     fn replace(&mut self, mac: &Macro) -> Expr {
         self.found += 1;
-        let result =
-            enqueue::parse(mac.tokens.clone()).and_then(|input| self.rewriter.rewrite(mac, input));
+        let moving = self.moving;
+        let result = enqueue::parse_at(mac.tokens.clone(), mac.path.span()).and_then(|input| {
+            match moving {
+                // The plain form names the fn's connection: a `move` closure would take it,
+                // and the transaction needs it again at COMMIT.
+                Some(span) if input.conn.is_none() => Err(syn::Error::new(
+                    span,
+                    "this `move` closure (or `async move` block) contains `enqueue!`, which \
+                     uses the #[atomic] fn's connection: `move` would move the connection \
+                     into it, and the transaction needs it again at COMMIT; remove `move` \
+                     (`enqueue!` already moves the values it captures)",
+                )),
+                _ => self.rewriter.rewrite(mac, input),
+            }
+        });
         match result {
             Ok(expr) => expr,
             Err(error) => {
@@ -139,6 +156,24 @@ impl<R: Rewrite> VisitMut for Walker<'_, R> {
         self.rewrite_in_tokens(mac);
     }
 
+    fn visit_expr_closure_mut(&mut self, closure: &mut syn::ExprClosure) {
+        let outer = self.moving;
+        if let Some(token) = &closure.capture {
+            self.moving = Some(token.span);
+        }
+        visit_mut::visit_expr_closure_mut(self, closure);
+        self.moving = outer;
+    }
+
+    fn visit_expr_async_mut(&mut self, block: &mut syn::ExprAsync) {
+        let outer = self.moving;
+        if let Some(token) = &block.capture {
+            self.moving = Some(token.span);
+        }
+        visit_mut::visit_expr_async_mut(self, block);
+        self.moving = outer;
+    }
+
     fn visit_item_mut(&mut self, _item: &mut syn::Item) {
         // A nested item is not part of this transaction.
     }
@@ -202,6 +237,22 @@ mod tests {
         assert!(
             out.contains("enqueue ! (k ())"),
             "nested fn untouched: {out}"
+        );
+    }
+
+    #[test]
+    fn rejects_the_plain_form_in_move_closures() {
+        let (out, errors) = rewrite(quote!({
+            xs.for_each(move |x| enqueue!(f(x)));
+            let _ = async move { enqueue!(g()) };
+            xs.for_each(move |x| enqueue!(c => f(x)));
+            xs.for_each(|x| enqueue!(h(x)));
+        }));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("`move` closure"), "{errors:?}");
+        assert!(
+            out.contains("hooked (\"f(x)\")") && out.contains("hooked (\"h(x)\")"),
+            "{out}"
         );
     }
 
