@@ -142,7 +142,8 @@ impl<T, E: Into<BoxError>> IntoHookResult for Result<T, E> {
 }
 
 /// What running a hook gives: a result at once (sync hooks) or a future (async hooks).
-pub(crate) enum Outcome {
+#[doc(hidden)]
+pub enum Outcome {
     Ready(Result<(), BoxError>),
     Pending(BoxFuture),
 }
@@ -164,7 +165,8 @@ impl Outcome {
 /// (the closure with its captured values), unboxed, in a column of its type; the site and the
 /// robust flag are kept once per run of consecutive hooks that share them (see `stack.rs`).
 /// [`Hook`] itself is one too (a boxed entry of any type, unboxed when it is stored).
-pub(crate) trait Entry: Send + 'static {
+#[doc(hidden)]
+pub trait Entry: Send + 'static {
     /// What a column stores for one hook.
     type Call: Send + 'static;
 
@@ -242,7 +244,8 @@ impl<E: Entry> Pending for E {
 }
 
 /// A sync hook: the call with its captured values, its site and whether it is robust.
-pub(crate) struct SyncHook<F> {
+#[doc(hidden)]
+pub struct SyncHook<F> {
     site: HookSite,
     robust: bool,
     call: F,
@@ -300,7 +303,8 @@ where
 }
 
 /// An async hook: `call` makes the future when the hook runs.
-pub(crate) struct AsyncHook<F> {
+#[doc(hidden)]
+pub struct AsyncHook<F> {
     site: HookSite,
     robust: bool,
     call: F,
@@ -363,22 +367,13 @@ pub struct Hook {
 
 impl Hook {
     /// A synchronous hook.
+    #[cfg(test)]
     pub(crate) fn sync<F, R>(site: HookSite, robust: bool, call: F) -> Self
     where
         F: FnOnce() -> R + Send + 'static,
         R: IntoHookResult,
     {
         SyncHook::new(site, robust, call).into_hook()
-    }
-
-    /// An asynchronous hook: `call` makes the future when the hook runs.
-    pub(crate) fn future<F, Fut>(site: HookSite, robust: bool, call: F) -> Self
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: IntoHookResult,
-    {
-        AsyncHook::new(site, robust, call).into_hook()
     }
 
     /// Where the hook was registered.

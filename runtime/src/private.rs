@@ -11,7 +11,7 @@ pub mod v1 {
     pub use ::core::panic::Location;
 
     use crate::backend::{AsyncBackend, Backend, SyncBackend};
-    use crate::hook::{Hook, HookSite};
+    use crate::hook::{AsyncHook, Entry, HookSite, SyncHook};
     use crate::{Conn, Error};
 
     /// Opens a level on a sync connection.
@@ -47,38 +47,41 @@ pub mod v1 {
     }
 
     /// A hook around a sync call whose values were already captured.
-    pub fn sync_hook<F, R>(site: &'static StaticSite, robust: bool, call: F) -> Hook
+    pub fn sync_hook<F, R>(site: &'static StaticSite, robust: bool, call: F) -> SyncHook<F>
     where
         F: FnOnce() -> R + Send + 'static,
         R: IntoHookResult,
     {
-        Hook::sync(HookSite::from_static(site), robust, call)
+        SyncHook::new(HookSite::from_static(site), robust, call)
     }
 
     /// A hook around an async call (`call` makes the future when the hook runs).
-    pub fn async_hook<F, Fut>(site: &'static StaticSite, robust: bool, call: F) -> Hook
+    pub fn async_hook<F, Fut>(site: &'static StaticSite, robust: bool, call: F) -> AsyncHook<F>
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: IntoHookResult,
     {
-        Hook::future(HookSite::from_static(site), robust, call)
+        AsyncHook::new(HookSite::from_static(site), robust, call)
     }
 
     /// `enqueue!(CALL)` inside an `#[atomic]` body: the block's level is open, so the hook
     /// always waits.
-    pub fn defer<C: Backend>(conn: &mut Conn<C>, hook: Hook) {
+    pub fn defer<C: Backend>(conn: &mut Conn<C>, hook: impl Entry) {
         conn.defer(hook)
     }
 
     /// `enqueue!(conn => CALL)` with a sync call: defers inside a transaction, runs now
     /// outside one.
-    pub fn enqueue<C: Backend>(conn: &mut Conn<C>, hook: Hook) -> Result<(), Error> {
+    pub fn enqueue<C: Backend>(conn: &mut Conn<C>, hook: impl Entry) -> Result<(), Error> {
         conn.enqueue_sync(hook)
     }
 
     /// `enqueue!(conn => CALL.await)`: defers inside a transaction, awaits now outside one.
-    pub async fn enqueue_async<C: Backend>(conn: &mut Conn<C>, hook: Hook) -> Result<(), Error> {
+    pub async fn enqueue_async<C: Backend>(
+        conn: &mut Conn<C>,
+        hook: impl Entry,
+    ) -> Result<(), Error> {
         conn.enqueue_async(hook).await
     }
 

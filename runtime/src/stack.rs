@@ -88,8 +88,9 @@ impl<E: Entry> AnyColumn for Column<E> {
 }
 
 /// The hooks in registration order: runs over typed columns.
+#[doc(hidden)]
 #[derive(Default)]
-pub(crate) struct Store {
+pub struct Store {
     runs: Vec<Run>,
     columns: Vec<Box<dyn AnyColumn>>,
     /// `types[i]` is the entry type of `columns[i]`.
