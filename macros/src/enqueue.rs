@@ -301,6 +301,7 @@ fn write_tokens(out: &mut String, tokens: TokenStream) {
     // `<` `>` of a turbofish (`::<T>`).
     let mut angle_depth = 0usize;
     let mut prev_path_sep = false;
+    let mut closure_params = false;
     for tt in tokens {
         match tt {
             TokenTree::Group(g) => {
@@ -311,7 +312,12 @@ fn write_tokens(out: &mut String, tokens: TokenStream) {
                     Delimiter::None => ("", ""),
                 };
                 // `f(` and `x[` glue to what precedes; `{` gets a space.
-                if matches!(g.delimiter(), Delimiter::Brace | Delimiter::None) && !prev_glue {
+                let spaced = match g.delimiter() {
+                    Delimiter::Brace | Delimiter::None => !prev_glue,
+                    // `f(x)`, `xs[0]` glue; `, (a, b)` and `= [1]` do not
+                    Delimiter::Parenthesis | Delimiter::Bracket => !prev_glue && !prev_ident_like,
+                };
+                if spaced {
                     out.push(' ');
                 }
                 out.push_str(open);
@@ -332,9 +338,11 @@ fn write_tokens(out: &mut String, tokens: TokenStream) {
                 if !prev_glue {
                     out.push(' ');
                 }
-                out.push_str(&i.to_string());
+                let name = i.to_string();
+                // keywords before an operand: `move |x|`, `&mut *x`, `return -1`
+                prev_ident_like = !matches!(name.as_str(), "move" | "mut" | "return" | "in");
+                out.push_str(&name);
                 prev_glue = false;
-                prev_ident_like = true;
             }
             TokenTree::Literal(l) => {
                 if !prev_glue {
@@ -347,6 +355,7 @@ fn write_tokens(out: &mut String, tokens: TokenStream) {
             TokenTree::Punct(p) => {
                 let c = p.as_char();
                 let joint = p.spacing() == Spacing::Joint;
+                let mut ident_like_after = false;
                 match c {
                     // no space before, no space after
                     '<' if prev_path_sep => {
@@ -358,9 +367,28 @@ fn write_tokens(out: &mut String, tokens: TokenStream) {
                         out.push(c);
                         angle_depth -= 1;
                         prev_glue = false;
+                        ident_like_after = true;
                     }
                     '.' => {
+                        // `x.m`, `a..b` glue; `, ..rest` does not
+                        if !prev_glue && !prev_ident_like {
+                            out.push(' ');
+                        }
                         out.push(c);
+                        prev_glue = true;
+                    }
+                    // closure parameters: `|a, b| body`, `|| body`
+                    '|' if closure_params => {
+                        out.push(c);
+                        closure_params = false;
+                        prev_glue = false;
+                    }
+                    '|' if !prev_ident_like => {
+                        if !prev_glue {
+                            out.push(' ');
+                        }
+                        out.push(c);
+                        closure_params = true;
                         prev_glue = true;
                     }
                     // `::` glues; a lone `:` (struct field) is followed by a space
@@ -409,7 +437,7 @@ fn write_tokens(out: &mut String, tokens: TokenStream) {
                         prev_glue = joint;
                     }
                 }
-                prev_ident_like = false;
+                prev_ident_like = ident_like_after;
                 prev_colon = false;
                 prev_path_sep = false;
                 continue;
@@ -470,5 +498,36 @@ mod tests {
         assert!(err(quote!()).contains("needs a call"));
         assert!(err(quote!(conn =>)).contains("missing the call"));
         assert!(err(quote!(x)).contains(ACCEPTED_FORMS));
+    }
+}
+#[cfg(test)]
+mod text_tests {
+    use super::source_text;
+    use quote::quote;
+
+    #[test]
+    fn call_text() {
+        let cases = [
+            (
+                quote!(f(move || format!("x {}", y), &mut z, !flag, a - b, -1)),
+                "f(move || format!(\"x {}\", y), &mut z, !flag, a - b, -1)",
+            ),
+            (
+                quote!(x.m(n as u64, Some(v), vec![1, 2], [a; 3])),
+                "x.m(n as u64, Some(v), vec![1, 2], [a; 3])",
+            ),
+            (
+                quote!(Job::<'static, T>::new(Job { id: 1, ..d })),
+                "Job::<'static, T>::new(Job { id: 1, ..d })",
+            ),
+            (
+                quote!(q.push(*x, &self.a[i]).await?),
+                "q.push(*x, &self.a[i]).await?",
+            ),
+            (quote!(f(a == b, |a, b| a + b)), "f(a == b, |a, b| a + b)"),
+        ];
+        for (tokens, text) in cases {
+            assert_eq!(source_text(tokens), text);
+        }
     }
 }

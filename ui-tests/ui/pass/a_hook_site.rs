@@ -34,4 +34,13 @@ fn main() {
     assert!(!hooks[0].is_async());
     captured.run().unwrap();
     assert_eq!(log.entries(), ["7", "user 8"]);
+
+    // the explicit form records its site too (outside a transaction it would run at once)
+    let (result, captured) = testing::capture(&mut conn, |conn| {
+        enqueue!(conn => log.send(format!("explicit {}", 9)))
+    });
+    result.unwrap();
+    assert_eq!(captured.calls(), [Some("log.send(format!(\"explicit {}\", 9))")]);
+    assert_eq!(captured.hooks()[0].site().line(), 40);
+    assert!(captured.hooks()[0].site().file().ends_with("a_hook_site.rs"));
 }
