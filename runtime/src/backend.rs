@@ -48,4 +48,12 @@ pub trait AsyncBackend: Backend + Send {
     fn commit_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send;
     /// Rolls back the innermost level.
     fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Waits until the rollbacks started with [`start_rollback`](Backend::start_rollback)
+    /// have been applied, so that [`transaction_depth`](Backend::transaction_depth) is
+    /// current. Errors are logged, not returned (they belong to the abandoned block). Called
+    /// before a BEGIN that follows an abandoned block. The default does nothing.
+    fn settle_async(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
 }

@@ -499,6 +499,14 @@ impl<C: SyncBackend> Conn<C> {
 
 impl<C: AsyncBackend> Conn<C> {
     pub(crate) async fn begin_async(&mut self, durable: bool) -> Result<Level, Error> {
+        self.settle();
+        if self.unconfirmed_rollbacks > 0 {
+            // Rollbacks were only started: wait until the backend has applied them (and any
+            // cancelled statement queued before them), so the depth check below compares
+            // real depths. sqlx's SQLite worker can sit transiently *above* the started
+            // rollbacks (a cancelled SAVEPOINT it has run but not yet undone).
+            AsyncBackend::settle_async(self.conn_mut()).await;
+        }
         let depth = self.prepare_begin(durable)?;
         // If this future is dropped mid-BEGIN, the backend's own guard undoes the statement
         // (sqlx does); our stack is only pushed once BEGIN succeeded.
