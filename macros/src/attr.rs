@@ -46,8 +46,19 @@ fn check_shapes(list: &[NestedMeta]) -> syn::Result<()> {
         None => errors = Some(error),
     };
     for item in list {
-        let NestedMeta::Meta(meta) = item else {
-            continue;
+        let meta = match item {
+            NestedMeta::Meta(meta) => meta,
+            NestedMeta::Lit(lit) => {
+                push(syn::Error::new_spanned(
+                    lit,
+                    format!(
+                        "#[atomic] options are words, not literals: write `durable`, not \
+                         `\"durable\"`; {ACCEPTED_OPTIONS}"
+                    ),
+                ));
+                continue;
+            }
+            _ => continue,
         };
         if meta.path().is_ident("conn") && !matches!(meta, syn::Meta::NameValue(_)) {
             push(syn::Error::new_spanned(
@@ -81,7 +92,10 @@ fn to_syn(error: darling::Error) -> syn::Error {
                 ),
                 None => format!("unknown #[atomic] option {rest}"),
             },
-            None => message,
+            None => match message.strip_prefix("Duplicate field ") {
+                Some(field) => format!("#[atomic] option {field} is given twice"),
+                None => message,
+            },
         };
         let one = syn::Error::new(e.span(), format!("{message}; {ACCEPTED_OPTIONS}"));
         match &mut combined {

@@ -3,9 +3,10 @@
 //!
 //! ```text
 //! // async fn f(conn: &mut Conn<C>, ..) -> Result<T, E> { BODY }
-//! let level = match begin_async(&mut *conn, DURABLE).await { Ok(l) => l, Err(e) => return Err(From::from(e)) };
+//! let convert: fn(oncommit::Error) -> _ = begin_failed;       // E: From<oncommit::Error>, checked here
+//! let level = match begin_async(&mut *conn, DURABLE).await { Ok(l) => l, Err(e) => return Err(convert(e)) };
 //! let result = body_async::<Result<T, E>, _>(async { BODY' }).await;   // sync: body::<R, _>(|| BODY')
-//! finish_async(&mut *conn, level, result).await
+//! finish_atomic_async(&mut *conn, level, result, convert).await
 //! ```
 //!
 //! `BODY'` is `BODY` with each `enqueue!(CALL)` replaced by a block that evaluates the

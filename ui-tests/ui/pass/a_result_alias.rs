@@ -1,5 +1,5 @@
 //! Return types spelled through aliases (`AppResult<T>`, `std::result::Result`), and a tuple
-//! value.
+//! value, and `Result<impl Display, E>`.
 use oncommit::memory::Memory;
 use oncommit::{Conn, atomic, enqueue};
 use oncommit_ui_tests::{AppError, Log};
@@ -27,6 +27,12 @@ fn save_io(conn: &mut Conn<Memory>, log: &Log) -> std::result::Result<(), IoLike
     Ok(())
 }
 
+#[atomic]
+fn describe(conn: &mut Conn<Memory>, log: &Log) -> Result<impl std::fmt::Display, AppError> {
+    enqueue!(log.send("impl Trait".to_owned()));
+    Ok(42)
+}
+
 fn main() {
     let mut conn = Conn::new(Memory::new());
     let log = Log::new();
@@ -34,5 +40,6 @@ fn main() {
     if let Err(IoLike(e)) = save_io(&mut conn, &log) {
         panic!("{e}");
     }
-    assert_eq!(log.entries(), ["alias", "qualified"]);
+    assert_eq!(describe(&mut conn, &log).unwrap().to_string(), "42");
+    assert_eq!(log.entries(), ["alias", "qualified", "impl Trait"]);
 }
