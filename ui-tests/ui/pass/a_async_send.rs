@@ -1,0 +1,38 @@
+//! The future of an async #[atomic] fn is `Send` when its captures are, so it can be spawned
+//! on a multi-threaded runtime (as web handlers are).
+use oncommit::memory::Memory;
+use oncommit::{Conn, Error, atomic, enqueue};
+use oncommit_ui_tests::Log;
+
+#[atomic]
+async fn handler(conn: &mut Conn<Memory>, log: &Log, ids: Vec<u64>) -> Result<usize, Error> {
+    for id in ids {
+        conn.execute(format!("INSERT {id}"));
+        enqueue!(log.push(format!("job {id}")).await?);
+        tokio::task::yield_now().await;
+        enqueue!(log.send(format!("mail {id}")));
+    }
+    Ok(2)
+}
+
+fn assert_send<T: Send>(value: T) -> T {
+    value
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let db = Memory::new();
+    let log = Log::new();
+    let (db2, log2) = (db.clone(), log.clone());
+    let task = runtime.spawn(async move {
+        let mut conn = Conn::new(db2);
+        assert_send(handler(&mut conn, &log2, vec![1, 2])).await
+    });
+    let n = runtime.block_on(task).unwrap().unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(log.entries(), ["job 1", "mail 1", "job 2", "mail 2"]);
+    assert_eq!(db.statements(), ["BEGIN", "INSERT 1", "INSERT 2", "COMMIT"]);
+}
