@@ -56,8 +56,14 @@ pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
         conn: if errors.is_empty() { conn } else { None },
         is_async: func.sig.asyncness.is_some(),
         fn_name: func.sig.ident.clone(),
+        plain: 0,
     };
     errors.extend(body::rewrite_block(&mut block, &mut rewriter));
+    if rewriter.plain > 0
+        && let Some(name) = args.as_ref().and_then(|args| conn_name(&func.sig, args))
+    {
+        errors.extend(shadows(&func.block, &name));
+    }
 
     let (Some(args), Some(ret), Some(conn), None) = (args, ret, rewriter.conn, errors.combined())
     else {
@@ -304,6 +310,58 @@ fn conn_place(sig: &Signature, args: &AtomicArgs) -> syn::Result<TokenStream> {
     }
 }
 
+/// The local name the connection place starts from, when it is one that the body could
+/// shadow: the `&mut Conn<..>` parameter, or `conn = name`.
+fn conn_name(sig: &Signature, args: &AtomicArgs) -> Option<Ident> {
+    if let Some(expr) = &args.conn {
+        return match expr {
+            Expr::Path(path) => path.path.get_ident().cloned(),
+            _ => None,
+        };
+    }
+    let mut params = sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(typed) if is_mut_conn(&typed.ty) => match &*typed.pat {
+            Pat::Ident(pat) => Some(pat.ident.clone()),
+            _ => None,
+        },
+        _ => None,
+    });
+    let first = params.next();
+    if params.next().is_some() { None } else { first }
+}
+
+/// Bindings in `block` that shadow the connection's name: `enqueue!` there would defer on
+/// whatever the new binding is. One error per binding.
+fn shadows(block: &syn::Block, name: &Ident) -> Vec<syn::Error> {
+    struct Finder<'a> {
+        name: &'a Ident,
+        found: Vec<syn::Error>,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
+        fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
+            if pat.ident == *self.name {
+                self.found.push(syn::Error::new(
+                    pat.ident.span(),
+                    format!(
+                        "this binding shadows `{name}`, the connection of the #[atomic] fn, \
+                         which `enqueue!` uses to defer its hooks; give it another name",
+                        name = self.name
+                    ),
+                ));
+            }
+            syn::visit::visit_pat_ident(self, pat);
+        }
+
+        fn visit_item(&mut self, _item: &'ast syn::Item) {}
+    }
+    let mut finder = Finder {
+        name,
+        found: Vec::new(),
+    };
+    syn::visit::Visit::visit_block(&mut finder, block);
+    finder.found
+}
+
 /// `&mut Conn<..>` or `&mut path::to::Conn<..>`.
 fn is_mut_conn(ty: &Type) -> bool {
     let Type::Reference(reference) = ty else {
@@ -404,6 +462,8 @@ struct Atomic {
     conn: Option<TokenStream>,
     is_async: bool,
     fn_name: Ident,
+    /// How many plain `enqueue!(CALL)` were rewritten (they name the connection).
+    plain: usize,
 }
 
 impl Rewrite for Atomic {
@@ -422,7 +482,10 @@ impl Rewrite for Atomic {
         let site_span = mac.path.span();
         let target = match (&input.conn, &self.conn) {
             (Some(conn), _) => Target::Explicit(conn.clone()),
-            (None, Some(place)) => Target::Defer(place.clone()),
+            (None, Some(place)) => {
+                self.plain += 1;
+                Target::Defer(place.clone())
+            }
             (None, None) => return Ok(inert(mac, Some(&input))),
         };
         let mut expr = capture(&input, site_span, &target)?;
