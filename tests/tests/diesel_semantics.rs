@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use diesel::connection::{AnsiTransactionManager, Connection, SimpleConnection};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
-use oncommit::{BoxError, Conn, Error, Step, SyncBackend};
+use oncommit::{BoxError, Conn, Error, Step, SyncBackend, atomic, enqueue};
 use oncommit_tests::service_url;
 
 #[derive(QueryableByName)]
@@ -320,6 +320,98 @@ fn failing_hook_does_not_stop_others<C: TestConn>(db: Db<C>) {
     assert_eq!(db.ran(), [("still runs", vec![1])]);
 }
 
+/// A mail sender for `#[atomic]` + `enqueue!`: records each id it is asked to welcome, with
+/// the ids a second connection sees at that moment.
+struct Mailer<C: TestConn> {
+    observer: Arc<Mutex<C>>,
+    table: String,
+    sent: Arc<Mutex<Vec<(i64, Vec<i64>)>>>,
+}
+
+impl<C: TestConn> Clone for Mailer<C> {
+    fn clone(&self) -> Self {
+        Mailer {
+            observer: self.observer.clone(),
+            table: self.table.clone(),
+            sent: self.sent.clone(),
+        }
+    }
+}
+
+impl<C: TestConn> Mailer<C> {
+    fn new(db: &Db<C>) -> Self {
+        Mailer {
+            observer: db.observer.clone(),
+            table: db.table.clone(),
+            sent: Arc::default(),
+        }
+    }
+
+    fn welcome(&self, id: i64) {
+        let seen = self.observer.lock().unwrap().ids(&self.table);
+        self.sent.lock().unwrap().push((id, seen));
+    }
+
+    fn sent(&self) -> Vec<(i64, Vec<i64>)> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+/// What users write on diesel: a sync `#[atomic]` fn, `enqueue!` in a loop.
+#[atomic]
+fn sign_up<C: TestConn>(
+    conn: &mut Conn<C>,
+    table: &str,
+    mailer: &Mailer<C>,
+    ids: Vec<i64>,
+    reject: bool,
+) -> Result<usize, BoxError> {
+    let mut count = 0;
+    for id in ids {
+        conn.batch_execute(&format!("INSERT INTO {table} (id) VALUES ({id})"))?;
+        enqueue!(mailer.welcome(id));
+        count += 1;
+    }
+    if reject {
+        return Err("rejected".into());
+    }
+    Ok(count)
+}
+
+/// `#[atomic]` + `enqueue!` on diesel: each job runs after COMMIT with its own id, and sees
+/// every row; a rejected sign-up (ROLLBACK) sends nothing; nested, the inner block's jobs
+/// wait for the outer COMMIT.
+fn atomic_macro_on_diesel<C: TestConn>(db: Db<C>) {
+    let mut conn = db.conn();
+    let mailer = Mailer::new(&db);
+    assert_eq!(
+        sign_up(&mut conn, &db.table, &mailer, vec![1, 2, 3], false).unwrap(),
+        3
+    );
+    let all = vec![1, 2, 3];
+    assert_eq!(
+        mailer.sent(),
+        [(1, all.clone()), (2, all.clone()), (3, all.clone())]
+    );
+
+    let rejected = sign_up(&mut conn, &db.table, &mailer, vec![4, 5], true);
+    assert_eq!(rejected.unwrap_err().to_string(), "rejected");
+    assert_eq!(
+        mailer.sent().len(),
+        3,
+        "a rolled-back sign-up sends nothing"
+    );
+    assert_eq!(db.committed(), all);
+
+    conn.atomic(|conn| {
+        sign_up(conn, &db.table, &mailer, vec![6], false)?;
+        assert_eq!(mailer.sent().len(), 3, "waits for the outermost COMMIT");
+        Ok::<_, BoxError>(())
+    })
+    .unwrap();
+    assert_eq!(mailer.sent().last(), Some(&(6, vec![1, 2, 3, 6])));
+}
+
 fn hook_bug() {
     panic!("hook bug")
 }
@@ -385,4 +477,5 @@ suite!(
     panic_rolls_back,
     failing_hook_does_not_stop_others,
     foreign_transaction_is_refused,
+    atomic_macro_on_diesel,
 );
