@@ -325,8 +325,11 @@ fn failing_hook_does_not_stop_others<C: TestConn>(db: Db<C>) {
 struct Mailer<C: TestConn> {
     observer: Arc<Mutex<C>>,
     table: String,
-    sent: Arc<Mutex<Vec<(i64, Vec<i64>)>>>,
+    sent: Sent,
 }
+
+/// Each id welcomed, with the ids a second connection saw then.
+type Sent = Arc<Mutex<Vec<(i64, Vec<i64>)>>>;
 
 impl<C: TestConn> Clone for Mailer<C> {
     fn clone(&self) -> Self {
