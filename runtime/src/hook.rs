@@ -183,6 +183,15 @@ pub trait Entry: Send + 'static {
     /// Runs a call (a sync hook to completion; an async one up to its future).
     fn run_call(call: Self::Call) -> Outcome;
 
+    /// True when every hook of this type is sync (its run is never `Outcome::Pending`).
+    #[inline]
+    fn always_sync() -> bool
+    where
+        Self: Sized,
+    {
+        false
+    }
+
     /// Runs the hook.
     #[inline]
     fn run(self) -> Outcome
@@ -291,6 +300,11 @@ where
     #[inline]
     fn join(site: HookSite, robust: bool, call: F) -> Self {
         SyncHook { site, robust, call }
+    }
+
+    #[inline]
+    fn always_sync() -> bool {
+        true
     }
 
     #[inline]

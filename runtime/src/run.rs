@@ -1,7 +1,7 @@
 //! Running committed hooks: in order, every one of them, failures collected or logged.
 
 use crate::error::{BoxError, Error, HookFailure};
-use crate::hook::{Entry, Hook, HookSite, Outcome};
+use crate::hook::{BoxFuture, Entry, Hook, HookSite, Outcome};
 use crate::stack::Batch;
 
 /// Collects the failures of a batch of hooks; robust ones are logged instead.
@@ -62,25 +62,60 @@ fn run_entry_sync<E: Entry>(entry: E, failures: &mut Failures) {
 /// What hooks can be run from: the batch an outermost COMMIT takes from the stack, or
 /// standalone [`Hook`]s (a hook run at once outside a transaction, captured hooks).
 pub(crate) trait Hooks: Send + Sized {
-    /// The hooks, each run (up to its future) when the iterator reaches it.
-    type Runs: Iterator<Item = (HookSite, bool, Outcome)> + Send;
+    /// The hooks being run by [`run_async`].
+    type Runs: PendingRuns + Send;
 
     /// Runs every hook in order on the current thread.
     fn run_sync_into(self, failures: &mut Failures);
 
-    /// Hands the hooks out one by one, for awaiting in order.
+    /// Starts running the hooks (see [`PendingRuns`]).
     fn runs(self) -> Self::Runs;
 
     /// The hooks as standalone values, in order (for `testing::capture`).
     fn into_hooks(self) -> Vec<Hook>;
 }
 
-fn ran(hook: Hook) -> (HookSite, bool, Outcome) {
-    (hook.site(), hook.is_robust(), hook.run())
+/// Hooks being run in order by an async commit.
+pub(crate) trait PendingRuns {
+    /// Runs hooks up to the next async one and returns its future to await (with its site and
+    /// robust flag); sync hooks on the way run here, their results recorded in `failures`.
+    fn next_pending(&mut self, failures: &mut Failures) -> Option<(HookSite, bool, BoxFuture)>;
+}
+
+fn next_pending_of(
+    hooks: &mut impl Iterator<Item = Hook>,
+    failures: &mut Failures,
+) -> Option<(HookSite, bool, BoxFuture)> {
+    for hook in hooks {
+        let (site, robust) = (hook.site(), hook.is_robust());
+        match hook.run() {
+            Outcome::Ready(result) => failures.record(site, robust, result),
+            Outcome::Pending(future) => return Some((site, robust, future)),
+        }
+    }
+    None
+}
+
+impl PendingRuns for std::vec::IntoIter<Hook> {
+    fn next_pending(&mut self, failures: &mut Failures) -> Option<(HookSite, bool, BoxFuture)> {
+        next_pending_of(self, failures)
+    }
+}
+
+impl<const N: usize> PendingRuns for std::array::IntoIter<Hook, N> {
+    fn next_pending(&mut self, failures: &mut Failures) -> Option<(HookSite, bool, BoxFuture)> {
+        next_pending_of(self, failures)
+    }
+}
+
+impl PendingRuns for Batch {
+    fn next_pending(&mut self, failures: &mut Failures) -> Option<(HookSite, bool, BoxFuture)> {
+        Batch::next_pending(self, failures)
+    }
 }
 
 impl Hooks for Vec<Hook> {
-    type Runs = std::iter::Map<std::vec::IntoIter<Hook>, fn(Hook) -> (HookSite, bool, Outcome)>;
+    type Runs = std::vec::IntoIter<Hook>;
 
     fn run_sync_into(self, failures: &mut Failures) {
         for hook in self {
@@ -89,7 +124,7 @@ impl Hooks for Vec<Hook> {
     }
 
     fn runs(self) -> Self::Runs {
-        self.into_iter().map(ran as fn(Hook) -> _)
+        self.into_iter()
     }
 
     fn into_hooks(self) -> Vec<Hook> {
@@ -98,8 +133,7 @@ impl Hooks for Vec<Hook> {
 }
 
 impl<const N: usize> Hooks for [Hook; N] {
-    type Runs =
-        std::iter::Map<std::array::IntoIter<Hook, N>, fn(Hook) -> (HookSite, bool, Outcome)>;
+    type Runs = std::array::IntoIter<Hook, N>;
 
     fn run_sync_into(self, failures: &mut Failures) {
         for hook in self {
@@ -108,7 +142,7 @@ impl<const N: usize> Hooks for [Hook; N] {
     }
 
     fn runs(self) -> Self::Runs {
-        self.into_iter().map(ran as fn(Hook) -> _)
+        self.into_iter()
     }
 
     fn into_hooks(self) -> Vec<Hook> {
@@ -142,8 +176,9 @@ pub(crate) fn run_sync(hooks: impl Hooks) -> Result<(), Error> {
 /// Runs `hooks` in order, awaiting each async hook before the next starts.
 pub(crate) async fn run_async(hooks: impl Hooks) -> Result<(), Error> {
     let mut failures = Failures::default();
-    for (site, robust, outcome) in hooks.runs() {
-        let result = outcome.resolve().await;
+    let mut runs = hooks.runs();
+    while let Some((site, robust, future)) = runs.next_pending(&mut failures) {
+        let result = Outcome::Pending(future).resolve().await;
         failures.record(site, robust, result);
     }
     failures.finish()

@@ -13,7 +13,7 @@
 use std::any::{Any, TypeId};
 use std::collections::VecDeque;
 
-use crate::hook::{Entry, Hook, HookSite, Outcome};
+use crate::hook::{BoxFuture, Entry, Hook, HookSite, Outcome};
 use crate::run::{Failures, record_sync};
 
 /// `len` consecutive hooks, in registration order, stored in `columns[column]`, all
@@ -38,6 +38,8 @@ trait AnyColumn: Send {
     fn run_sync_front(&mut self, n: usize, site: HookSite, robust: bool, failures: &mut Failures);
     /// Runs the oldest hook (up to its future).
     fn run_one(&mut self) -> Option<Outcome>;
+    /// True when the hooks of this column never return a future.
+    fn always_sync(&self) -> bool;
     /// Moves the `n` oldest hooks, boxed, to `out`.
     fn take_front(&mut self, n: usize, site: HookSite, robust: bool, out: &mut Vec<Hook>);
     /// Drops the `n` newest hooks, oldest of them first.
@@ -61,6 +63,10 @@ impl<E: Entry> AnyColumn for Column<E> {
 
     fn run_one(&mut self) -> Option<Outcome> {
         self.calls.pop_front().map(E::run_call)
+    }
+
+    fn always_sync(&self) -> bool {
+        E::always_sync()
     }
 
     fn take_front(&mut self, n: usize, site: HookSite, robust: bool, out: &mut Vec<Hook>) {
@@ -247,17 +253,29 @@ impl Batch {
     }
 }
 
-impl Iterator for Batch {
-    type Item = (HookSite, bool, Outcome);
-
-    /// Runs the next hook (up to its future).
-    fn next(&mut self) -> Option<Self::Item> {
+impl Batch {
+    /// Runs hooks in order up to the next async one and returns its future (with its site
+    /// and robust flag) for the caller to await; sync hooks on the way run here and their
+    /// results go to `failures`. `None` when every hook ran.
+    pub(crate) fn next_pending(
+        &mut self,
+        failures: &mut Failures,
+    ) -> Option<(HookSite, bool, BoxFuture)> {
         loop {
             let run = *self.store.runs.get(self.next)?;
             if self.taken < run.len {
+                let column = self.store.columns.get_mut(run.column)?;
+                if column.always_sync() {
+                    column.run_sync_front(run.len - self.taken, run.site, run.robust, failures);
+                    self.taken = run.len;
+                    continue;
+                }
                 self.taken += 1;
-                let outcome = self.store.columns.get_mut(run.column)?.run_one()?;
-                return Some((run.site, run.robust, outcome));
+                match column.run_one()? {
+                    Outcome::Ready(result) => failures.record(run.site, run.robust, result),
+                    Outcome::Pending(future) => return Some((run.site, run.robust, future)),
+                }
+                continue;
             }
             self.next += 1;
             self.taken = 0;
@@ -346,7 +364,7 @@ mod tests {
         assert_eq!(stack.pending(), 3);
         stack.rollback();
         assert_eq!((stack.depth(), stack.pending()), (1, 1));
-        assert_eq!(stack.commit_outermost().count(), 1);
+        assert_eq!(stack.commit_outermost().into_hooks().len(), 1);
         assert_eq!((stack.depth(), stack.pending()), (0, 0));
     }
 
@@ -408,14 +426,16 @@ mod tests {
         stack.push(hook());
         stack.push(SyncHook::new(site(), false, || ()));
         let mut batch = stack.commit_outermost();
-        let (_, robust, _) = batch.next().unwrap();
-        assert!(robust);
+        let mut failures = Failures::default();
+        // the sync hook before it runs on the way; the async one is handed out
+        let (_, robust, _future) = batch.next_pending(&mut failures).unwrap();
+        assert!(!robust);
         let hooks = batch.into_hooks();
         let kinds: Vec<_> = hooks
             .iter()
             .map(|h| (h.is_async(), h.is_robust()))
             .collect();
-        assert_eq!(kinds, [(true, false), (false, false), (false, false)]);
-        assert_eq!(hooks.into_hooks().len(), 3);
+        assert_eq!(kinds, [(false, false), (false, false)]);
+        assert_eq!(hooks.into_hooks().len(), 2);
     }
 }
