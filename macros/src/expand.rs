@@ -623,7 +623,8 @@ fn capture(input: &EnqueueInput, site_span: Span, target: &Target) -> syn::Resul
         }
         Target::Explicit(conn) => quote!(::oncommit::__private::v1::enqueue(#conn, #hook)),
     };
-    syn::parse2(quote!({ #use_trait #(#lets)* #register }))
+    // The braces carry the `enqueue!`'s span: a type error on the whole replacement points there.
+    syn::parse2(quote_spanned!(site_span=> { #use_trait #(#lets)* #register }))
 }
 
 #[cfg(test)]
