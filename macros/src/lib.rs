@@ -1,9 +1,10 @@
-//! Procedural macros of `oncommit`. Use them through the `oncommit` crate, which documents
-//! `#[atomic]` and `enqueue!` with examples.
+//! Procedural macros of `oncommit`: `#[atomic]` and `enqueue!`. Use them through the
+//! `oncommit` crate, which re-exports them (`use oncommit::{atomic, enqueue};`).
 //!
-//! Stages, each in its own module using only `proc_macro2`: [`attr`] parses the options of
-//! `#[atomic]`, [`enqueue`] parses the input of `enqueue!`, [`body`] finds every `enqueue!` in
-//! a body, [`lint`] is the loop-borrow check, and [`expand`] generates the code.
+//! Stages, each in its own module using only `proc_macro2` (so a bench can include them by
+//! `#[path]`): `attr` parses the options of `#[atomic]`, `enqueue` parses the input of
+//! `enqueue!`, `body` finds every `enqueue!` in a body, `lint` is the loop-borrow check, and
+//! `expand` generates the code.
 
 use proc_macro::TokenStream;
 
