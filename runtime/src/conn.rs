@@ -48,6 +48,9 @@ pub struct Conn<C> {
     /// ROLLBACKs started without waiting since the backend's depth last matched ours: the
     /// backend may apply them later than `start_rollback` returns (sqlx's SQLite worker).
     unconfirmed_rollbacks: usize,
+    /// A BEGIN/SAVEPOINT was sent and its future dropped before it returned: the backend
+    /// may still apply it (and undo it) after we look at its depth (sqlx's SQLite worker).
+    begin_in_flight: bool,
     /// Open `testing::capture` buffers, innermost last.
     capture: Vec<Arc<CaptureBuf>>,
 }
@@ -66,6 +69,7 @@ impl<C> Conn<C> {
             abandoned: AbandonFlag::default(),
             start_rollback: C::start_rollback,
             unconfirmed_rollbacks: 0,
+            begin_in_flight: false,
             capture: Vec::new(),
         }
     }
@@ -500,19 +504,22 @@ impl<C: SyncBackend> Conn<C> {
 impl<C: AsyncBackend> Conn<C> {
     pub(crate) async fn begin_async(&mut self, durable: bool) -> Result<Level, Error> {
         self.settle();
-        if self.unconfirmed_rollbacks > 0 {
-            // Rollbacks were only started: wait until the backend has applied them (and any
-            // cancelled statement queued before them), so the depth check below compares
-            // real depths. sqlx's SQLite worker can sit transiently *above* the started
-            // rollbacks (a cancelled SAVEPOINT it has run but not yet undone).
+        if self.unconfirmed_rollbacks > 0 || self.begin_in_flight {
+            // Rollbacks were only started, or a cancelled BEGIN may still be applied: wait
+            // until the backend is done with them, so the depth check below compares real
+            // depths. sqlx's SQLite worker can sit transiently *above* the started rollbacks
+            // (a cancelled BEGIN or SAVEPOINT it has run but not yet undone).
             AsyncBackend::settle_async(self.conn_mut()).await;
+            self.begin_in_flight = false;
         }
         let depth = self.prepare_begin(durable)?;
         // If this future is dropped mid-BEGIN, the backend's own guard undoes the statement
-        // (sqlx does); our stack is only pushed once BEGIN succeeded.
-        AsyncBackend::begin_async(self.conn_mut())
-            .await
-            .map_err(|e| begin_error(depth, e))?;
+        // (sqlx does); our stack is only pushed once BEGIN succeeded. `begin_in_flight`
+        // stays set if it is dropped, so the next BEGIN waits for that undo.
+        self.begin_in_flight = true;
+        let begun = AsyncBackend::begin_async(self.conn_mut()).await;
+        self.begin_in_flight = false;
+        begun.map_err(|e| begin_error(depth, e))?;
         Ok(self.opened())
     }
 
