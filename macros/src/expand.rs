@@ -190,7 +190,7 @@ fn inert(mac: &Macro, input: Option<&EnqueueInput>) -> Expr {
     expr
 }
 
-/// The return type, checked to be a `Result` (or an alias named `...Result`).
+/// The return type, checked to look like a `Result` (or an alias of one).
 fn return_type(sig: &Signature) -> syn::Result<Type> {
     const NEEDS: &str = "an #[atomic] fn must return `Result<T, E>` with \
                          `E: From<oncommit::Error>` (COMMIT, ROLLBACK and hooks can fail)";
@@ -200,12 +200,53 @@ fn return_type(sig: &Signature) -> syn::Result<Type> {
             format!("{NEEDS}; add a return type, e.g. `-> Result<(), oncommit::Error>`"),
         ));
     };
+    // `Result`, `io::Result`, `anyhow::Result`, or an alias of the user's (`AppResult<T>`,
+    // `Fallible<T>`): any path except the std types that are plainly not a `Result` (an alias
+    // that is not one fails on the generated `finish`).
+    const NOT_RESULT: &[&str] = &[
+        "Option",
+        "Vec",
+        "String",
+        "str",
+        "bool",
+        "char",
+        "u8",
+        "u16",
+        "u32",
+        "u64",
+        "u128",
+        "usize",
+        "i8",
+        "i16",
+        "i32",
+        "i64",
+        "i128",
+        "isize",
+        "f32",
+        "f64",
+        "Box",
+        "Arc",
+        "Rc",
+        "Cow",
+        "HashMap",
+        "BTreeMap",
+        "HashSet",
+        "BTreeSet",
+        "VecDeque",
+        "Poll",
+        "ControlFlow",
+        "Pin",
+        "Self",
+    ];
     let is_result = match &**ty {
-        Type::Path(path) => path
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident.to_string().ends_with("Result")),
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| !NOT_RESULT.iter().any(|name| s.ident == name))
+        }
         _ => false,
     };
     if is_result {
@@ -421,31 +462,48 @@ fn generate(
     let level = Ident::new("__oncommit_level", Span::mixed_site());
     let result = Ident::new("__oncommit_result", Span::mixed_site());
     let error = Ident::new("__oncommit_error", Span::mixed_site());
-    // At the return type: a missing `From<oncommit::Error>` is reported there.
     let convert = Ident::new("__oncommit_convert", Span::mixed_site());
     // The one place that needs `E: From<oncommit::Error>`, at the return type: a missing impl
     // is one error there.
     let convert_fn = quote_spanned!(ret.span()=> ::oncommit::__private::v1::begin_failed);
-    let from = quote!(#convert(#error));
+    // `Result` in, `Result` out, through a trait bound once, at the return type: a return
+    // type that is not a `Result` is an error there, not a cascade of mismatches.
+    let into = Ident::new("__oncommit_into", Span::mixed_site());
+    let from_result = Ident::new("__oncommit_from", Span::mixed_site());
+    let into_fn =
+        quote_spanned!(ret.span()=> ::oncommit::__private::v1::AtomicReturn::__oncommit_into);
+    let from_fn =
+        quote_spanned!(ret.span()=> ::oncommit::__private::v1::AtomicReturn::__oncommit_from);
+    let prelude = quote! {
+        let #convert: fn(::oncommit::Error) -> _ = #convert_fn;
+        let #into: fn(#ret_infer) -> _ = #into_fn;
+        let #from_result: fn(_) -> #ret_infer = #from_fn;
+    };
+    let from = quote!(#from_result(::core::result::Result::Err(#convert(#error))));
     let body = if sig.asyncness.is_some() {
         quote! {
-            let #convert: fn(::oncommit::Error) -> _ = #convert_fn;
+            #prelude
             let #level = match ::oncommit::__private::v1::begin_async(#conn, #durable).await {
                 ::core::result::Result::Ok(#level) => #level,
-                ::core::result::Result::Err(#error) => return ::core::result::Result::Err(#from),
+                ::core::result::Result::Err(#error) => return #from,
             };
             let #result = ::oncommit::__private::v1::body_async::<#ret_infer, _>(async #block).await;
-            ::oncommit::__private::v1::finish_atomic_async(#conn, #level, #result, #convert).await
+            #from_result(
+                ::oncommit::__private::v1::finish_atomic_async(#conn, #level, #into(#result), #convert)
+                    .await,
+            )
         }
     } else {
         quote! {
-            let #convert: fn(::oncommit::Error) -> _ = #convert_fn;
+            #prelude
             let #level = match ::oncommit::__private::v1::begin(#conn, #durable) {
                 ::core::result::Result::Ok(#level) => #level,
-                ::core::result::Result::Err(#error) => return ::core::result::Result::Err(#from),
+                ::core::result::Result::Err(#error) => return #from,
             };
             let #result = ::oncommit::__private::v1::body::<#ret_infer, _>(|| #block);
-            ::oncommit::__private::v1::finish_atomic(#conn, #level, #result, #convert)
+            #from_result(::oncommit::__private::v1::finish_atomic(
+                #conn, #level, #into(#result), #convert,
+            ))
         }
     };
     quote! {

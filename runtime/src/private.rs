@@ -226,4 +226,37 @@ pub mod v1 {
     pub trait HookValue: Send + 'static {}
 
     impl<T: Send + 'static> HookValue for T {}
+
+    /// What an `#[atomic]` fn may return: `Result<T, E>` (spelled any way, through aliases).
+    /// The generated code goes through this trait, so a return type that is not a `Result`
+    /// is one error at the return type.
+    #[diagnostic::on_unimplemented(
+        message = "an #[atomic] fn must return `Result<T, E>`, and `{Self}` is not a `Result`",
+        label = "COMMIT, ROLLBACK and after-commit hooks can fail: return `Result<_, E>` with `E: From<oncommit::Error>`"
+    )]
+    pub trait AtomicReturn: Sized {
+        /// `T`.
+        type Ok;
+        /// `E`.
+        type Err;
+        /// The value as a `Result`.
+        fn __oncommit_into(self) -> Result<Self::Ok, Self::Err>;
+        /// The `Result` as the value.
+        fn __oncommit_from(result: Result<Self::Ok, Self::Err>) -> Self;
+    }
+
+    impl<T, E> AtomicReturn for Result<T, E> {
+        type Ok = T;
+        type Err = E;
+
+        #[inline(always)]
+        fn __oncommit_into(self) -> Result<T, E> {
+            self
+        }
+
+        #[inline(always)]
+        fn __oncommit_from(result: Result<T, E>) -> Self {
+            result
+        }
+    }
 }

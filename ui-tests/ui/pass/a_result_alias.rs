@@ -1,10 +1,11 @@
-//! Return types spelled through aliases (`AppResult<T>`, `std::result::Result`), and a tuple
+//! Return types spelled through aliases (`AppResult<T>`, `Fallible<T>`, `std::result::Result`), and a tuple
 //! value, and `Result<impl Display, E>`.
 use oncommit::memory::Memory;
 use oncommit::{Conn, atomic, enqueue};
 use oncommit_ui_tests::{AppError, Log};
 
 type AppResult<T> = Result<T, AppError>;
+type Fallible<T> = Result<T, oncommit::Error>;
 
 #[atomic]
 fn save(conn: &mut Conn<Memory>, log: &Log) -> AppResult<(u8, String)> {
@@ -33,6 +34,12 @@ fn describe(conn: &mut Conn<Memory>, log: &Log) -> Result<impl std::fmt::Display
     Ok(42)
 }
 
+#[atomic]
+fn fallible(conn: &mut Conn<Memory>, log: &Log) -> Fallible<u8> {
+    enqueue!(log.send("fallible".to_owned()));
+    Ok(3)
+}
+
 fn main() {
     let mut conn = Conn::new(Memory::new());
     let log = Log::new();
@@ -41,5 +48,6 @@ fn main() {
         panic!("{e}");
     }
     assert_eq!(describe(&mut conn, &log).unwrap().to_string(), "42");
-    assert_eq!(log.entries(), ["alias", "qualified", "impl Trait"]);
+    assert_eq!(fallible(&mut conn, &log).unwrap(), 3);
+    assert_eq!(log.entries(), ["alias", "qualified", "impl Trait", "fallible"]);
 }
