@@ -480,6 +480,20 @@ fn generate(
         let #from_result: fn(_) -> #ret_infer = #from_fn;
     };
     let from = quote!(#from_result(::core::result::Result::Err(#convert(#error))));
+    // The async body owns the parameters it uses (`async move`), as the fn body would: a
+    // by-value parameter used by reference must not make the future need `Sync`. The
+    // connection parameter is shadowed by a reborrow for it, so `finish` can use it after.
+    // With `conn = EXPR` (usually `self.db`), `self` is needed after the body: no `move`.
+    let async_body = match (&args.conn, conn_name(&sig, args)) {
+        (None, Some(name)) => quote! {{
+            #[allow(unused_variables)]
+            let #name = &mut *#name;
+            ::oncommit::__private::v1::body_async::<#ret_infer, _>(async move #block).await
+        }},
+        _ => quote! {
+            ::oncommit::__private::v1::body_async::<#ret_infer, _>(async #block).await
+        },
+    };
     let body = if sig.asyncness.is_some() {
         quote! {
             #prelude
@@ -487,7 +501,7 @@ fn generate(
                 ::core::result::Result::Ok(#level) => #level,
                 ::core::result::Result::Err(#error) => return #from,
             };
-            let #result = ::oncommit::__private::v1::body_async::<#ret_infer, _>(async #block).await;
+            let #result = #async_body;
             #from_result(
                 ::oncommit::__private::v1::finish_atomic_async(#conn, #level, #into(#result), #convert)
                     .await,

@@ -1,5 +1,6 @@
 //! The future of an async #[atomic] fn is `Send` when its captures are, so it can be spawned
-//! on a multi-threaded runtime (as web handlers are).
+//! on a multi-threaded runtime (as web handlers are), also when a by-value parameter is `Send`
+//! but not `Sync`.
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 use oncommit_ui_tests::Log;
@@ -13,6 +14,17 @@ async fn handler(conn: &mut Conn<Memory>, log: &Log, ids: Vec<u64>) -> Result<us
         enqueue!(log.send(format!("mail {id}")));
     }
     Ok(2)
+}
+
+/// `Cell` is `Send` but not `Sync`: the body owns it, so the future stays `Send`.
+#[atomic]
+async fn counted(conn: &mut Conn<Memory>, log: &Log, hits: std::cell::Cell<u32>) -> Result<u32, Error> {
+    hits.set(hits.get() + 1);
+    tokio::task::yield_now().await;
+    let seen = hits.get();
+    enqueue!(log.send(format!("hits {seen}")));
+    conn.execute("UPDATE hits");
+    Ok(seen)
 }
 
 fn assert_send<T: Send>(value: T) -> T {
@@ -29,10 +41,16 @@ fn main() {
     let (db2, log2) = (db.clone(), log.clone());
     let task = runtime.spawn(async move {
         let mut conn = Conn::new(db2);
-        assert_send(handler(&mut conn, &log2, vec![1, 2])).await
+        let n = assert_send(handler(&mut conn, &log2, vec![1, 2])).await?;
+        let hits = assert_send(counted(&mut conn, &log2, std::cell::Cell::new(41))).await?;
+        assert_eq!(hits, 42);
+        Ok::<_, Error>(n)
     });
     let n = runtime.block_on(task).unwrap().unwrap();
     assert_eq!(n, 2);
-    assert_eq!(log.entries(), ["job 1", "mail 1", "job 2", "mail 2"]);
-    assert_eq!(db.statements(), ["BEGIN", "INSERT 1", "INSERT 2", "COMMIT"]);
+    assert_eq!(log.entries(), ["job 1", "mail 1", "job 2", "mail 2", "hits 42"]);
+    assert_eq!(
+        db.statements(),
+        ["BEGIN", "INSERT 1", "INSERT 2", "COMMIT", "BEGIN", "UPDATE hits", "COMMIT"]
+    );
 }
