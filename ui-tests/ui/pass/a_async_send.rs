@@ -27,6 +27,22 @@ async fn counted(conn: &mut Conn<Memory>, log: &Log, hits: std::cell::Cell<u32>)
     Ok(seen)
 }
 
+/// The connection in a field: the future stays `Send` (the body borrows fields, not `self`).
+struct Service {
+    db: Conn<Memory>,
+    log: Log,
+}
+
+impl Service {
+    #[atomic(conn = self.db)]
+    async fn handle(&mut self, id: u64) -> Result<u64, Error> {
+        self.db.execute(format!("INSERT {id}"));
+        tokio::task::yield_now().await;
+        enqueue!(self.log.push(format!("service {id}")).await?);
+        Ok(id)
+    }
+}
+
 fn assert_send<T: Send>(value: T) -> T {
     value
 }
@@ -44,13 +60,19 @@ fn main() {
         let n = assert_send(handler(&mut conn, &log2, vec![1, 2])).await?;
         let hits = assert_send(counted(&mut conn, &log2, std::cell::Cell::new(41))).await?;
         assert_eq!(hits, 42);
+        let mut service = Service { db: conn, log: log2 };
+        assert_eq!(assert_send(service.handle(3)).await?, 3);
         Ok::<_, Error>(n)
     });
     let n = runtime.block_on(task).unwrap().unwrap();
     assert_eq!(n, 2);
-    assert_eq!(log.entries(), ["job 1", "mail 1", "job 2", "mail 2", "hits 42"]);
+    assert_eq!(log.entries(), ["job 1", "mail 1", "job 2", "mail 2", "hits 42", "service 3"]);
     assert_eq!(
         db.statements(),
-        ["BEGIN", "INSERT 1", "INSERT 2", "COMMIT", "BEGIN", "UPDATE hits", "COMMIT"]
+        [
+            "BEGIN", "INSERT 1", "INSERT 2", "COMMIT",
+            "BEGIN", "UPDATE hits", "COMMIT",
+            "BEGIN", "INSERT 3", "COMMIT",
+        ]
     );
 }
