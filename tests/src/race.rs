@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use oncommit::AsyncBackend;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::mpsc;
 
 pub mod app;
 pub mod scenarios;
-use redis::aio::MultiplexedConnection;
-use tokio::sync::mpsc;
 
 /// A boxed error that crosses threads.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
