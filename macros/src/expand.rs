@@ -282,9 +282,12 @@ fn type_text(ty: &Type) -> String {
 /// `&mut *conn` for the single `&mut Conn<..>` parameter, or `&mut EXPR` for `conn = EXPR`.
 fn conn_place(sig: &Signature, args: &AtomicArgs) -> syn::Result<TokenStream> {
     if let Some(expr) = &args.conn {
+        // A method call, so autoderef reaches the `Conn` in `self.db` and in `db: &mut Conn`.
+        let span = expr.span();
+        let method = quote_spanned!(span=> __oncommit_conn);
         return Ok(match expr {
-            Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => quote!(&mut #expr),
-            _ => quote!(&mut (#expr)),
+            Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => quote!(#expr.#method()),
+            _ => quote!((#expr).#method()),
         });
     }
     let candidates: Vec<&syn::PatType> = sig
@@ -433,6 +436,20 @@ fn mentions_conn(ty: &Type) -> bool {
     matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Conn"))
 }
 
+/// The variable a place expression starts from: `db` in `db`, `db.inner`, `(*db).0`.
+fn root_ident(expr: &Expr) -> Option<Ident> {
+    match expr {
+        Expr::Path(path) => path.path.segments.first().map(|s| s.ident.clone()),
+        Expr::Field(field) => root_ident(&field.base),
+        Expr::Index(index) => root_ident(&index.expr),
+        Expr::Paren(paren) => root_ident(&paren.expr),
+        Expr::Group(group) => root_ident(&group.expr),
+        Expr::Unary(unary) => root_ident(&unary.expr),
+        Expr::MethodCall(call) => root_ident(&call.receiver),
+        _ => None,
+    }
+}
+
 /// `impl Trait` becomes `_`, so the type can be a turbofish argument.
 struct InferImplTrait;
 
@@ -490,9 +507,36 @@ fn generate(
             let #name = &mut *#name;
             ::oncommit::__private::v1::body_async::<#ret_infer, _>(async move #block).await
         }},
-        _ => quote! {
-            ::oncommit::__private::v1::body_async::<#ret_infer, _>(async #block).await
-        },
+        _ => {
+            // `self` must stay usable for `finish`: no `move`, but the by-value parameters are
+            // moved in by a first statement, so the block owns them as `async move` would.
+            let conn_root = args.conn.as_ref().and_then(root_ident);
+            let owned = sig.inputs.iter().filter_map(|arg| match arg {
+                FnArg::Typed(typed) => match &*typed.pat {
+                    Pat::Ident(pat)
+                        if pat.by_ref.is_none()
+                            && pat.subpat.is_none()
+                            && conn_root.as_ref() != Some(&pat.ident) =>
+                    {
+                        let (mutability, ident) = (&pat.mutability, &pat.ident);
+                        Some(quote! {
+                            #[allow(unused_variables, unused_mut, clippy::redundant_locals)]
+                            let #mutability #ident = #ident;
+                        })
+                    }
+                    _ => None,
+                },
+                FnArg::Receiver(_) => None,
+            });
+            let stmts = &block.stmts;
+            quote! {
+                ::oncommit::__private::v1::body_async::<#ret_infer, _>(async {
+                    #(#owned)*
+                    #(#stmts)*
+                })
+                .await
+            }
+        }
     };
     let body = if sig.asyncness.is_some() {
         quote! {
@@ -520,8 +564,13 @@ fn generate(
             ))
         }
     };
+    let use_place = args
+        .conn
+        .as_ref()
+        .map(|expr| quote_spanned!(expr.span()=> use ::oncommit::__private::v1::ConnPlace as _;));
     quote! {
         #(#attrs)* #vis #sig {
+            #use_place
             #body
         }
     }

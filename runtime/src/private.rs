@@ -259,4 +259,41 @@ pub mod v1 {
             result
         }
     }
+
+    /// `#[atomic(conn = EXPR)]`: `EXPR.__oncommit_conn()` reaches the `Conn` through
+    /// autoderef, whether `EXPR` is a `Conn` (`self.db`) or a `&mut Conn` (`db`). Implemented
+    /// for every type, so that a place that is not a `Conn` fails on [`IsConn`]'s message.
+    pub trait ConnPlace {
+        /// The `Conn` itself.
+        fn __oncommit_conn<C>(&mut self) -> &mut Conn<C>
+        where
+            Self: IsConn<C>;
+    }
+
+    impl<T: ?Sized> ConnPlace for T {
+        #[inline(always)]
+        fn __oncommit_conn<C>(&mut self) -> &mut Conn<C>
+        where
+            Self: IsConn<C>,
+        {
+            IsConn::__oncommit_as_conn(self)
+        }
+    }
+
+    /// Implemented by `Conn<C>` only.
+    #[diagnostic::on_unimplemented(
+        message = "`#[atomic(conn = ...)]` must name a `Conn<_>` or a `&mut Conn<_>`, not `{Self}`",
+        label = "this is not an `oncommit::Conn`"
+    )]
+    pub trait IsConn<C> {
+        /// The `Conn` itself.
+        fn __oncommit_as_conn(&mut self) -> &mut Conn<C>;
+    }
+
+    impl<C> IsConn<C> for Conn<C> {
+        #[inline(always)]
+        fn __oncommit_as_conn(&mut self) -> &mut Conn<C> {
+            self
+        }
+    }
 }

@@ -50,4 +50,32 @@ fn main() {
     assert_eq!(service.run(&mut repo.db, 4).unwrap(), 8);
     assert_eq!(log.entries(), ["[1, 2]", "async [3]", "service 4"]);
     assert_eq!(db.statements(), ["BEGIN", "COMMIT", "BEGIN", "COMMIT", "BEGIN", "COMMIT"]);
+
+    let other = Memory::new();
+    let n = block_on(copy_async(
+        &mut repo.db,
+        &mut Conn::new(other.clone()),
+        &log,
+        vec!["a".into(), "b".into()],
+    ))
+    .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(log.entries()[3..], ["copied a", "copied b"]);
+    assert_eq!(other.statements(), ["SELECT"]);
+}
+
+/// `conn = db` naming one of two connection parameters, in an async fn that takes a
+/// by-value parameter (moved into the body, the connection is not).
+#[atomic(conn = db)]
+async fn copy_async(
+    db: &mut Conn<Memory>,
+    other: &mut Conn<Memory>,
+    log: &Log,
+    names: Vec<String>,
+) -> Result<usize, Error> {
+    other.execute("SELECT");
+    for name in names.iter() {
+        enqueue!(log.push(format!("copied {name}")).await);
+    }
+    Ok(names.len())
 }
