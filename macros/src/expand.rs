@@ -825,6 +825,66 @@ mod tests {
     }
 
     #[test]
+    fn conn_option_and_async_ownership() {
+        let out = expand(
+            quote!(conn = self.db, durable),
+            quote! {
+                async fn f(&mut self, name: String) -> Result<(), Error> {
+                    enqueue!(self.log.send(name.clone()));
+                    Ok(())
+                }
+            },
+        );
+        assert!(out.contains("self . db . __oncommit_conn ()"), "{out}");
+        assert!(
+            out.contains("begin_async (self . db . __oncommit_conn () , true)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("let name = name ;"),
+            "by-value parameter moved in: {out}"
+        );
+        let out = expand(
+            quote!(),
+            quote! {
+                async fn g(conn: &mut Conn<M>, name: String) -> Result<(), Error> {
+                    Ok(())
+                }
+            },
+        );
+        assert!(out.contains("let conn = & mut * conn ;"), "{out}");
+        assert!(out.contains("async move"), "{out}");
+    }
+
+    #[test]
+    fn shadowing_the_connection_is_an_error() {
+        let out = expand(
+            quote!(),
+            quote! {
+                fn f(conn: &mut Conn<M>) -> Result<(), Error> {
+                    let conn = other();
+                    enqueue!(send(1));
+                    Ok(())
+                }
+            },
+        );
+        assert!(out.contains("shadows `conn`"), "{out}");
+        let without_enqueue = expand(
+            quote!(),
+            quote!(
+                fn f(conn: &mut Conn<M>) -> Result<(), Error> {
+                    let conn = 1;
+                    Ok(())
+                }
+            ),
+        );
+        assert!(
+            !without_enqueue.contains("compile_error"),
+            "{without_enqueue}"
+        );
+    }
+
+    #[test]
     fn standalone_needs_conn() {
         let out = expand_enqueue(quote!(send(1))).to_string();
         assert!(out.contains("compile_error"), "{out}");
