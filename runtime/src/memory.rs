@@ -37,9 +37,51 @@ pub struct Memory {
 #[derive(Default)]
 struct State {
     depth: usize,
-    statements: Vec<String>,
+    /// Kept unformatted: a transaction statement costs no allocation until it is read.
+    statements: Vec<Logged>,
     fail_next: Vec<Fail>,
     stall_next: Vec<Fail>,
+}
+
+/// One entry of the statement log.
+#[derive(Clone)]
+enum Logged {
+    /// `BEGIN` (depth 0) or `SAVEPOINT oncommit_{depth}`.
+    Begin { depth: usize },
+    /// `COMMIT` (depth 1) or `RELEASE SAVEPOINT oncommit_{depth - 1}`.
+    Commit { depth: usize },
+    /// `ROLLBACK` (depth 1) or `ROLLBACK TO SAVEPOINT oncommit_{depth - 1}`.
+    Rollback { depth: usize },
+    /// A statement passed to [`Memory::execute`].
+    Other(String),
+}
+
+impl Logged {
+    /// The statement `kind` runs at `depth`; `None` for COMMIT/ROLLBACK outside a transaction.
+    fn transaction(kind: Fail, depth: usize) -> Option<Self> {
+        match (kind, depth) {
+            (Fail::Begin, depth) => Some(Logged::Begin { depth }),
+            (_, 0) => None,
+            (Fail::Commit, depth) => Some(Logged::Commit { depth }),
+            (Fail::Rollback, depth) => Some(Logged::Rollback { depth }),
+        }
+    }
+}
+
+impl fmt::Display for Logged {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Logged::Begin { depth: 0 } => f.write_str("BEGIN"),
+            Logged::Begin { depth } => write!(f, "SAVEPOINT oncommit_{depth}"),
+            Logged::Commit { depth: 1 } => f.write_str("COMMIT"),
+            Logged::Commit { depth } => write!(f, "RELEASE SAVEPOINT oncommit_{}", depth - 1),
+            Logged::Rollback { depth: 1 } => f.write_str("ROLLBACK"),
+            Logged::Rollback { depth } => {
+                write!(f, "ROLLBACK TO SAVEPOINT oncommit_{}", depth - 1)
+            }
+            Logged::Other(statement) => f.write_str(statement),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +114,15 @@ impl Memory {
 
     /// Records a statement of your own (an INSERT, say) in the log.
     pub fn execute(&self, statement: impl Into<String>) {
-        self.state().statements.push(statement.into());
+        self.state()
+            .statements
+            .push(Logged::Other(statement.into()));
     }
 
     /// Every statement so far, oldest first.
     pub fn statements(&self) -> Vec<String> {
-        self.state().statements.clone()
+        let state = self.state();
+        state.statements.iter().map(Logged::to_string).collect()
     }
 
     /// Empties the log.
@@ -152,7 +197,7 @@ impl Memory {
             match state.stall_next.iter().position(|f| *f == kind) {
                 Some(at) if state.depth > 0 => {
                     state.stall_next.remove(at);
-                    let statement = statement(kind, state.depth);
+                    let statement = Logged::transaction(kind, state.depth);
                     state.statements.extend(statement);
                     true
                 }
@@ -169,33 +214,24 @@ impl Memory {
     fn run(&self, kind: Fail) -> Result<(), BoxError> {
         let mut state = self.state();
         let depth = state.depth;
-        let Some(statement) = statement(kind, depth) else {
+        let Some(statement) = Logged::transaction(kind, depth) else {
             return Ok(());
         };
-        state.statements.push(statement.clone());
         if let Some(at) = state.fail_next.iter().position(|f| *f == kind) {
             state.fail_next.remove(at);
-            return Err(Box::new(InjectedFailure { statement }));
+            let failure = InjectedFailure {
+                statement: statement.to_string(),
+            };
+            state.statements.push(statement);
+            return Err(Box::new(failure));
         }
+        state.statements.push(statement);
         state.depth = match kind {
             Fail::Begin => depth + 1,
             Fail::Commit | Fail::Rollback => depth - 1,
         };
         Ok(())
     }
-}
-
-/// The statement `kind` runs at `depth`; `None` for COMMIT/ROLLBACK outside a transaction.
-fn statement(kind: Fail, depth: usize) -> Option<String> {
-    Some(match (kind, depth) {
-        (Fail::Begin, 0) => "BEGIN".to_owned(),
-        (Fail::Begin, d) => format!("SAVEPOINT oncommit_{d}"),
-        (_, 0) => return None,
-        (Fail::Commit, 1) => "COMMIT".to_owned(),
-        (Fail::Commit, d) => format!("RELEASE SAVEPOINT oncommit_{}", d - 1),
-        (Fail::Rollback, 1) => "ROLLBACK".to_owned(),
-        (Fail::Rollback, d) => format!("ROLLBACK TO SAVEPOINT oncommit_{}", d - 1),
-    })
 }
 
 impl fmt::Debug for Memory {
@@ -215,12 +251,8 @@ impl Backend for Memory {
 
     fn start_rollback(&mut self) {
         let mut state = self.state();
-        match state.depth {
-            0 => {}
-            1 => state.statements.push("ROLLBACK".to_owned()),
-            d => state
-                .statements
-                .push(format!("ROLLBACK TO SAVEPOINT oncommit_{}", d - 1)),
+        if let Some(statement) = Logged::transaction(Fail::Rollback, state.depth) {
+            state.statements.push(statement);
         }
         state.depth = state.depth.saturating_sub(1);
     }
