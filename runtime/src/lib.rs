@@ -38,7 +38,8 @@
 //! | `sqlx-postgres` | `sqlx::PgConnection`, `PoolConnection<Postgres>` |
 //! | `sqlx-sqlite` | `sqlx::SqliteConnection`, `PoolConnection<Sqlite>` |
 //! | `sqlx-mysql` | `sqlx::MySqlConnection`, `PoolConnection<MySql>` |
-//! | `diesel` | diesel's sync connections |
+//! | `diesel-postgres` | `diesel::PgConnection` (sync) |
+//! | `diesel-sqlite` | `diesel::SqliteConnection` (sync) |
 //!
 //! Other connections implement [`Backend`] and [`SyncBackend`] or [`AsyncBackend`].
 
