@@ -16,7 +16,7 @@ use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Macro, Stmt, Token};
 
-use crate::enqueue::{self, EnqueueInput};
+use crate::enqueue::{self, EnqueueInput, ParsedSites};
 
 /// True for `enqueue!`, `oncommit::enqueue!` and `::oncommit::enqueue!`.
 pub fn is_enqueue(mac: &Macro) -> bool {
@@ -38,11 +38,22 @@ pub trait Rewrite {
 
 /// Replaces every reachable `enqueue!` in `block` through `rewriter`; returns the errors.
 pub fn rewrite_block<R: Rewrite>(block: &mut syn::Block, rewriter: &mut R) -> Vec<syn::Error> {
+    rewrite_block_parsed(block, rewriter, ParsedSites::default())
+}
+
+/// [`rewrite_block`], with the inputs of some of `block`'s own `enqueue!`s already parsed.
+pub fn rewrite_block_parsed<R: Rewrite>(
+    block: &mut syn::Block,
+    rewriter: &mut R,
+    parsed: ParsedSites,
+) -> Vec<syn::Error> {
     let mut walker = Walker {
         rewriter,
         errors: Vec::new(),
         found: 0,
         moving: None,
+        parsed,
+        in_tokens: 0,
     };
     walker.visit_block_mut(block);
     walker.errors
@@ -55,13 +66,26 @@ struct Walker<'r, R> {
     found: usize,
     /// The `move` of the innermost enclosing `move` closure or `async move` block.
     moving: Option<proc_macro2::Span>,
+    /// Inputs of the block's own `enqueue!`s parsed beforehand.
+    parsed: ParsedSites,
+    /// Non-zero while walking syntax parsed from another macro's tokens, whose `enqueue!`s
+    /// are not in `parsed`.
+    in_tokens: usize,
 }
 
 impl<R: Rewrite> Walker<'_, R> {
     fn replace(&mut self, mac: &Macro) -> Expr {
         self.found += 1;
         let moving = self.moving;
-        let result = enqueue::parse_at(mac.tokens.clone(), mac.path.span()).and_then(|input| {
+        let parsed = match self.in_tokens {
+            0 => self.parsed.take(mac),
+            _ => None,
+        };
+        let input = match parsed {
+            Some(input) => Ok(input),
+            None => enqueue::parse_at(mac.tokens.clone(), mac.path.span()),
+        };
+        let result = input.and_then(|input| {
             match moving {
                 // The plain form names the fn's connection: a `move` closure would take it,
                 // and the transaction needs it again at COMMIT.
@@ -95,9 +119,11 @@ impl<R: Rewrite> Walker<'_, R> {
             return;
         };
         let before = self.found;
+        self.in_tokens += 1;
         for arg in args.iter_mut() {
             self.visit_expr_mut(arg);
         }
+        self.in_tokens -= 1;
         if self.found != before {
             mac.tokens = args.into_token_stream();
         }

@@ -74,8 +74,11 @@ pub struct Call {
     pub awaited: bool,
     /// The call ends in `?`: an error propagates into the hook's `Result`.
     pub tried: bool,
-    /// The whole call expression as written (with `.await` / `?`).
-    pub expr: Expr,
+    /// The span of the whole call expression as written (with `.await` / `?`), as
+    /// `syn::spanned::Spanned` gives it.
+    pub span: Span,
+    /// The span of the `.await` keyword, when the call ends in `.await` / `.await?`.
+    pub await_span: Option<Span>,
 }
 
 impl Call {
@@ -95,6 +98,33 @@ impl Call {
         match &self.kind {
             CallKind::Method { args, .. } | CallKind::Path { args, .. } => args,
         }
+    }
+}
+
+/// `enqueue!` inputs already parsed (by the loop-borrow check), each with the invocation it
+/// was parsed from, so that the body rewrite does not parse them again.
+///
+/// An invocation is identified by its address in the `#[atomic]` body's syntax tree: the
+/// tree is neither moved nor reshaped between the check and the rewrite (only each
+/// `enqueue!` is replaced, in place, after its lookup). Only invocations of that tree are
+/// recorded and looked up, never those of syntax trees parsed from other macros' tokens
+/// (temporaries whose addresses can be reused).
+#[derive(Default)]
+pub struct ParsedSites(Vec<(*const syn::Macro, EnqueueInput)>);
+
+impl ParsedSites {
+    /// Records the parsed input of `mac`.
+    pub fn insert(&mut self, mac: &syn::Macro, input: EnqueueInput) {
+        self.0.push((std::ptr::from_ref(mac), input));
+    }
+
+    /// The parsed input of `mac`, if recorded (taken out).
+    pub fn take(&mut self, mac: &syn::Macro) -> Option<EnqueueInput> {
+        let index = self
+            .0
+            .iter()
+            .position(|(recorded, _)| std::ptr::eq(*recorded, mac))?;
+        Some(self.0.remove(index).1)
     }
 }
 
@@ -209,16 +239,20 @@ fn tokens_between(start: &syn::parse::ParseBuffer, end: ParseStream) -> TokenStr
 
 /// Splits `CALL[.await][?]` into its parts, or explains why it is not a call.
 pub fn classify(expr: Expr) -> syn::Result<Call> {
-    let whole = expr.clone();
+    // The span of the whole expression, computed before it is taken apart (without cloning
+    // or printing it in the usual shapes).
+    let span = span_of(&expr);
     let mut inner = expr;
     let mut tried = false;
     let mut awaited = false;
+    let mut await_span = None;
     if let Expr::Try(t) = inner {
         tried = true;
         inner = *t.expr;
     }
     if let Expr::Await(a) = inner {
         awaited = true;
+        await_span = Some(a.await_token.span);
         inner = *a.base;
     }
     let kind = match inner {
@@ -247,8 +281,70 @@ pub fn classify(expr: Expr) -> syn::Result<Call> {
         kind,
         awaited,
         tried,
-        expr: whole,
+        span,
+        await_span,
     })
+}
+
+/// `expr.span()` (`syn::spanned::Spanned`: the first token's span joined with the last
+/// one's), without printing `expr` when its first and last tokens can be read off the tree.
+pub fn span_of(expr: &Expr) -> Span {
+    match edges(expr) {
+        Some((first, Some(last))) => first.join(last).unwrap_or(first),
+        Some((first, None)) => first,
+        None => expr.span(),
+    }
+}
+
+/// The spans of the first and the last token `expr` prints as (`None` for the last when it
+/// prints as one token), for the shapes where the tree holds them; `None` otherwise.
+fn edges(expr: &Expr) -> Option<(Span, Option<Span>)> {
+    match expr {
+        Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => {
+            let last = p.path.segments.last()?;
+            if !last.arguments.is_none() {
+                return None;
+            }
+            let first = match &p.path.leading_colon {
+                Some(colon) => colon.spans[0],
+                None => p.path.segments.first()?.ident.span(),
+            };
+            let single = p.path.leading_colon.is_none() && p.path.segments.len() == 1;
+            Some((first, (!single).then(|| last.ident.span())))
+        }
+        Expr::Field(f) if f.attrs.is_empty() => {
+            let last = match &f.member {
+                syn::Member::Named(ident) => ident.span(),
+                syn::Member::Unnamed(index) => index.span,
+            };
+            Some((first_span(&f.base), Some(last)))
+        }
+        Expr::MethodCall(m) if m.attrs.is_empty() => {
+            Some((first_span(&m.receiver), Some(m.paren_token.span.join())))
+        }
+        Expr::Call(c) if c.attrs.is_empty() => {
+            Some((first_span(&c.func), Some(c.paren_token.span.join())))
+        }
+        Expr::Await(a) if a.attrs.is_empty() => {
+            Some((first_span(&a.base), Some(a.await_token.span)))
+        }
+        Expr::Try(t) if t.attrs.is_empty() => {
+            Some((first_span(&t.expr), Some(t.question_token.spans[0])))
+        }
+        Expr::Paren(p) if p.attrs.is_empty() => Some((p.paren_token.span.join(), None)),
+        _ => None,
+    }
+}
+
+/// The span of the first token `expr` prints as.
+fn first_span(expr: &Expr) -> Span {
+    match edges(expr) {
+        Some((first, _)) => first,
+        None => quote::ToTokens::to_token_stream(expr)
+            .into_iter()
+            .next()
+            .map_or_else(Span::call_site, |tt| tt.span()),
+    }
 }
 
 fn punctuated_vec(args: Punctuated<Expr, Token![,]>) -> Vec<Expr> {

@@ -48,26 +48,50 @@ pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
         None => None,
     };
 
-    // The loop-borrow check (engineer B's `lint` module) runs on the body as written.
-    errors.extend(crate::lint::loop_borrows(&func.block));
+    // The loop-borrow check (engineer B's `lint` module) runs on the body as written; the
+    // `enqueue!` inputs it parses are handed to the rewrite.
+    let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&func.block);
+    errors.extend(lint_errors);
 
-    let mut block = (*func.block).clone();
+    // The body is rewritten in place (no copy): the error path below parses the item again
+    // for the original body.
+    let mut func = func;
+    let brace_token = func.block.brace_token;
+    let mut block = std::mem::replace(
+        &mut *func.block,
+        syn::Block {
+            brace_token,
+            stmts: Vec::new(),
+        },
+    );
     let mut rewriter = Atomic {
         conn: if errors.is_empty() { conn } else { None },
         is_async: func.sig.asyncness.is_some(),
         fn_name: func.sig.ident.clone(),
         plain: 0,
     };
-    errors.extend(body::rewrite_block(&mut block, &mut rewriter));
+    errors.extend(body::rewrite_block_parsed(
+        &mut block,
+        &mut rewriter,
+        parsed,
+    ));
     if rewriter.plain > 0
         && let Some(name) = args.as_ref().and_then(|args| conn_name(&func.sig, args))
     {
-        errors.extend(shadows(&func.block, &name));
+        // The replacements are opaque tokens to the visitor, as the `enqueue!`s were: the
+        // rewritten body has the same bindings as the original.
+        errors.extend(shadows(&block, &name));
     }
 
     let (Some(args), Some(ret), Some(conn), None) = (args, ret, rewriter.conn, errors.combined())
     else {
-        return fallback(func, errors);
+        return match syn::parse2::<ItemFn>(item.clone()) {
+            Ok(func) => fallback(func, errors),
+            Err(_) => match errors.combined() {
+                Some(error) => with_errors(item, error),
+                None => item,
+            },
+        };
     };
     generate(func, block, &args, &ret, &conn)
 }
@@ -90,10 +114,10 @@ pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
         )
         .into_compile_error();
     };
-    match capture(&input, Span::call_site(), &Target::Explicit(conn)) {
-        Ok(expr) => expr.into_token_stream(),
-        Err(error) => error.into_compile_error(),
-    }
+    block(
+        Span::call_site(),
+        capture(&input, Span::call_site(), &Target::Explicit(&conn), None),
+    )
 }
 
 /// `enqueue!(@used)`: what `#[atomic]` leaves behind for each `enqueue!` it replaced, so the
@@ -152,9 +176,7 @@ fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
 /// The original fn, its `enqueue!`s replaced by inert expressions that still name the
 /// captured values (no cascade of "unused" or "outside #[atomic]" errors), plus the errors.
 fn fallback(mut func: ItemFn, errors: Errors) -> TokenStream {
-    let mut block = (*func.block).clone();
-    let _ = body::rewrite_block(&mut block, &mut Inert);
-    *func.block = block;
+    let _ = body::rewrite_block(&mut func.block, &mut Inert);
     // The fn does not compile anyway: no "unused variable" noise on top of the errors.
     func.attrs
         .push(syn::parse_quote!(#[allow(unused_variables)]));
@@ -178,16 +200,51 @@ impl Rewrite for Inert {
 fn inert(mac: &Macro, input: Option<&EnqueueInput>) -> Expr {
     let values = input.map(|input| input.call.captured()).unwrap_or_default();
     let explicit = input.is_some_and(|input| input.conn.is_some());
+    let mut tokens = used_marker(&mac.path);
     // A closure that is never called: the values are type-checked and count as used, but
-    // nothing is evaluated, moved or borrowed beyond the closure.
-    let touch = (!values.is_empty()).then(|| quote!(let _ = || { let _ = (#(&#values,)*); };));
-    let mut expr = if explicit {
-        syn::parse_quote!({ #touch ::core::result::Result::<(), ::oncommit::Error>::Ok(()) })
-    } else {
-        syn::parse_quote!({ #touch })
-    };
-    mark_used(&mut expr, mac);
-    expr
+    // nothing is evaluated, moved or borrowed beyond the closure. (`| |`, not `||`: the
+    // tokens as syn prints a closure without parameters.)
+    if !values.is_empty() {
+        tokens.extend(quote!(let _ = | | { let _ = (#(&#values,)*); };));
+    }
+    if explicit {
+        tokens.extend(quote!(::core::result::Result::<(), ::oncommit::Error>::Ok(
+            ()
+        )));
+    }
+    block_expr(Span::call_site(), tokens)
+}
+
+/// `{ tokens }` with its braces at `span`.
+fn block(span: Span, tokens: TokenStream) -> TokenStream {
+    let mut group = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, tokens);
+    group.set_span(span);
+    TokenStream::from(proc_macro2::TokenTree::Group(group))
+}
+
+/// `{ tokens }` with its braces at `span`, as a block expression: the generated statements
+/// are kept as tokens (never parsed back into a syntax tree; they are only printed again),
+/// inside a real `Expr::Block` so that the surrounding code prints as it would around any
+/// block.
+fn block_expr(span: Span, tokens: TokenStream) -> Expr {
+    Expr::Block(syn::ExprBlock {
+        attrs: Vec::new(),
+        label: None,
+        block: syn::Block {
+            brace_token: syn::token::Brace(span),
+            stmts: if tokens.is_empty() {
+                Vec::new()
+            } else {
+                vec![syn::Stmt::Expr(Expr::Verbatim(tokens), None)]
+            },
+        },
+    })
+}
+
+/// `path!(@used);`: what `#[atomic]` leaves of an `enqueue!` it replaced (the user's own
+/// `enqueue` path), so the import of `enqueue` counts as used.
+fn used_marker(path: &syn::Path) -> TokenStream {
+    quote!(#path!(@used);)
 }
 
 /// The return type, checked to look like a `Result` (or an alias of one).
@@ -592,7 +649,7 @@ impl Rewrite for Atomic {
         if input.call.awaited && !self.is_async {
             let name = &self.fn_name;
             return Err(syn::Error::new(
-                await_span(&input.call.expr),
+                input.call.await_span.unwrap_or(input.call.span),
                 format!(
                     "this after-commit hook is async (its call ends in `.await`), but `fn {name}` \
                      is not async: hooks run after COMMIT inside `{name}`, so make it an \
@@ -602,16 +659,15 @@ impl Rewrite for Atomic {
         }
         let site_span = mac.path.span();
         let target = match (&input.conn, &self.conn) {
-            (Some(conn), _) => Target::Explicit(conn.clone()),
+            (Some(conn), _) => Target::Explicit(conn),
             (None, Some(place)) => {
                 self.plain += 1;
-                Target::Defer(place.clone())
+                Target::Defer(place)
             }
             (None, None) => return Ok(inert(mac, Some(&input))),
         };
-        let mut expr = capture(&input, site_span, &target)?;
-        mark_used(&mut expr, mac);
-        Ok(expr)
+        let tokens = capture(&input, site_span, &target, Some(&mac.path));
+        Ok(block_expr(site_span, tokens))
     }
 
     fn inert(&mut self, mac: &Macro) -> Expr {
@@ -619,36 +675,12 @@ impl Rewrite for Atomic {
     }
 }
 
-/// Puts `path!(@used);` (the user's own `enqueue` path) first in the replacement block, so
-/// the import of `enqueue` is used.
-fn mark_used(expr: &mut Expr, mac: &Macro) {
-    if let Expr::Block(block) = expr {
-        let path = &mac.path;
-        block
-            .block
-            .stmts
-            .insert(0, syn::parse_quote!(#path!(@used);));
-    }
-}
-
-/// The span of the `.await` in `CALL.await` / `CALL.await?`.
-fn await_span(expr: &Expr) -> Span {
-    let mut expr = expr;
-    if let Expr::Try(t) = expr {
-        expr = &t.expr;
-    }
-    match expr {
-        Expr::Await(a) => a.await_token.span(),
-        other => other.span(),
-    }
-}
-
 /// Where the hook goes.
-enum Target {
+enum Target<'a> {
     /// Inside an `#[atomic]` body: `defer(place, hook)`, evaluates to `()`.
-    Defer(TokenStream),
+    Defer(&'a TokenStream),
     /// `enqueue!(conn => CALL)`: `enqueue(conn, hook)`, evaluates to `Result<(), Error>`.
-    Explicit(Expr),
+    Explicit(&'a Expr),
 }
 
 /// True for expressions that name a place: the receiver is cloned, not moved.
@@ -662,10 +694,25 @@ fn is_place(expr: &Expr) -> bool {
     }
 }
 
-/// The block that evaluates the captured values now and registers the hook.
-fn capture(input: &EnqueueInput, site_span: Span, target: &Target) -> syn::Result<Expr> {
+/// The statements of the block that evaluates the captured values now and registers the
+/// hook (the caller puts them in braces carrying the `enqueue!`'s span, so a type error on
+/// the whole replacement points there). `used`: the `enqueue` path of a replaced
+/// invocation, for the [`used_marker`] first.
+///
+/// The tokens are the ones syn prints for this code (e.g. `| |` for a closure without
+/// parameters), built directly: nothing is parsed back into a syntax tree.
+fn capture(
+    input: &EnqueueInput,
+    site_span: Span,
+    target: &Target,
+    used: Option<&syn::Path>,
+) -> TokenStream {
     let call = &input.call;
-    let mut lets = Vec::new();
+    let mut out = match used {
+        Some(path) => used_marker(path),
+        None => TokenStream::new(),
+    };
+    let mut lets = TokenStream::new();
     let mut uses_capture_trait = false;
     let arg_idents: Vec<Ident> = (0..call.args().len())
         .map(|i| format_ident!("__oncommit_arg{}", i, span = Span::mixed_site()))
@@ -678,19 +725,18 @@ fn capture(input: &EnqueueInput, site_span: Span, target: &Target) -> syn::Resul
             ..
         } => {
             let recv = Ident::new("__oncommit_receiver", Span::mixed_site());
+            let span = enqueue::span_of(receiver);
             if is_place(receiver) {
                 uses_capture_trait = true;
-                let span = receiver.span();
                 let receiver = match &**receiver {
                     Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => receiver.to_token_stream(),
                     other => quote!((#other)),
                 };
-                lets.push(quote_spanned! {span=>
+                lets.extend(quote_spanned! {span=>
                     let #recv = ::oncommit::__private::v1::captured(#receiver.__oncommit_capture());
                 });
             } else {
-                let span = receiver.span();
-                lets.push(quote_spanned! {span=>
+                lets.extend(quote_spanned! {span=>
                     let #recv = ::oncommit::__private::v1::captured(#receiver);
                 });
             }
@@ -699,24 +745,27 @@ fn capture(input: &EnqueueInput, site_span: Span, target: &Target) -> syn::Resul
         CallKind::Path { func, .. } => quote!(#func(#(#arg_idents),*)),
     };
     for (ident, arg) in arg_idents.iter().zip(call.args()) {
-        let span = arg.span();
-        lets.push(quote_spanned!(span=> let #ident = ::oncommit::__private::v1::captured(#arg);));
+        let span = enqueue::span_of(arg);
+        lets.extend(quote_spanned!(span=> let #ident = ::oncommit::__private::v1::captured(#arg);));
     }
-    let use_trait = uses_capture_trait.then(
-        || quote_spanned!(call.expr.span()=> use ::oncommit::__private::v1::CaptureReceiver as _;),
-    );
+    let call_span = call.span;
+    if uses_capture_trait {
+        out.extend(
+            quote_spanned!(call_span=> use ::oncommit::__private::v1::CaptureReceiver as _;),
+        );
+    }
+    out.extend(lets);
 
-    let call_span = call.expr.span();
     let closure = match (call.awaited, call.tried) {
-        (false, false) => quote_spanned!(call_span=> move || #deferred),
+        (false, false) => quote_spanned!(call_span=> move | | #deferred),
         (false, true) => quote_spanned! {call_span=>
-            move || -> ::core::result::Result<_, ::oncommit::BoxError> {
+            move | | -> ::core::result::Result<_, ::oncommit::BoxError> {
                 ::core::result::Result::Ok(#deferred?)
             }
         },
-        (true, false) => quote_spanned!(call_span=> move || async move { #deferred.await }),
+        (true, false) => quote_spanned!(call_span=> move | | async move { #deferred.await }),
         (true, true) => quote_spanned! {call_span=>
-            move || async move {
+            move | | async move {
                 ::core::result::Result::<_, ::oncommit::BoxError>::Ok(#deferred.await?)
             }
         },
@@ -737,15 +786,14 @@ fn capture(input: &EnqueueInput, site_span: Span, target: &Target) -> syn::Resul
         quote_spanned!(call_span=> ::oncommit::__private::v1::sync_hook)
     };
     let hook = quote_spanned!(call_span=> #make_hook(#site, #robust, #closure));
-    let register = match target {
+    out.extend(match target {
         Target::Defer(place) => quote!(::oncommit::__private::v1::defer(#place, #hook);),
         Target::Explicit(conn) if call.awaited => {
             quote!(::oncommit::__private::v1::enqueue_async(#conn, #hook).await)
         }
         Target::Explicit(conn) => quote!(::oncommit::__private::v1::enqueue(#conn, #hook)),
-    };
-    // The braces carry the `enqueue!`'s span: a type error on the whole replacement points there.
-    syn::parse2(quote_spanned!(site_span=> { #use_trait #(#lets)* #register }))
+    });
+    out
 }
 
 #[cfg(test)]

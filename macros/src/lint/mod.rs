@@ -49,14 +49,26 @@ use proc_macro2::TokenStream;
 ///
 /// `body` is the `#[atomic]` function's block; parameters and other names bound outside it
 /// are not loop variables.
+// Used by the unit tests and by the expansion bench (`runtime/benches/expand.rs`, which
+// measures this stage alone); the macro itself uses `loop_borrows_and_parsed`.
+#[allow(dead_code)]
 pub(crate) fn loop_borrows(body: &syn::Block) -> Vec<syn::Error> {
+    loop_borrows_and_parsed(body).0
+}
+
+/// [`loop_borrows`], and the `enqueue!` inputs it parsed in `body`'s own tree, for the
+/// rewrite to use instead of parsing them again.
+pub(crate) fn loop_borrows_and_parsed(
+    body: &syn::Block,
+) -> (Vec<syn::Error>, crate::enqueue::ParsedSites) {
     let mut walker = walk::Walker::new();
     walker.fn_body(body);
-    walker
-        .into_findings()
+    let (findings, parsed) = walker.into_findings_and_parsed();
+    let errors = findings
         .into_iter()
         .map(|finding| finding.into_error())
-        .collect()
+        .collect();
+    (errors, parsed)
 }
 
 /// How the captured value comes to hold the borrow; picks the wording of the error.

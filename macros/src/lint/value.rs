@@ -112,22 +112,25 @@ impl Val {
     }
 }
 
-/// The value of a binding read by name at `tokens`: its borrows, now reported as going
-/// through `name`.
-pub(crate) fn read_binding(binding: &Binding, tokens: &TokenStream) -> Val {
+/// The value of a binding read by name at `tokens` (computed only when the value holds
+/// borrows): its borrows, now reported as going through `name`.
+pub(crate) fn read_binding(binding: &Binding, tokens: impl FnOnce() -> TokenStream) -> Val {
     match &binding.held {
         Val::Owned if binding.loop_var => Val::Place(Place::Var(binding.name.clone())),
         Val::Owned => Val::Owned,
-        held => held.clone().map_findings(&mut |f| Finding {
-            tokens: tokens.clone(),
-            via: Some(binding.name.clone()),
-            kind: if f.kind == Kind::RefBinding {
-                Kind::RefBinding
-            } else {
-                Kind::Alias
-            },
-            var: f.var,
-        }),
+        held => {
+            let tokens = tokens();
+            held.clone().map_findings(&mut |f| Finding {
+                tokens: tokens.clone(),
+                via: Some(binding.name.clone()),
+                kind: if f.kind == Kind::RefBinding {
+                    Kind::RefBinding
+                } else {
+                    Kind::Alias
+                },
+                var: f.var,
+            })
+        }
     }
 }
 
@@ -187,9 +190,8 @@ impl Walker {
                 let Some(ident) = p.path.get_ident() else {
                     return Val::Owned;
                 };
-                let tokens = p.to_token_stream();
                 match self.scopes.lookup(&ident.to_string()) {
-                    Some((_, binding)) => read_binding(binding, &tokens),
+                    Some((_, binding)) => read_binding(binding, || p.to_token_stream()),
                     None => Val::Owned,
                 }
             }
@@ -223,13 +225,7 @@ impl Walker {
                     Some(arg) if m.method == "zip" => self.value(arg),
                     _ => Val::Owned,
                 };
-                method_value(
-                    receiver,
-                    &m.method.to_string(),
-                    &expr.to_token_stream(),
-                    &m.receiver,
-                    other,
-                )
+                method_value(receiver, &m.method.to_string(), expr, &m.receiver, other)
             }
             Expr::Call(c) => match strip(&c.func) {
                 Expr::Path(p) if methods::constructor(&p.path) => {
@@ -309,37 +305,38 @@ impl Walker {
 
     /// `&inner` / `&mut inner` / `&raw const inner`, the whole being `expr`.
     fn reference(&mut self, expr: &Expr, inner: &Expr) -> Val {
-        let tokens = expr.to_token_stream();
-        let place = source_text(inner.to_token_stream());
-        let indexed = matches!(strip(inner), Expr::Index(_));
-        let mutable = match expr {
-            Expr::Reference(r) => r.mutability.is_some(),
-            _ => false,
-        };
-        let kind = Kind::Reference {
-            place,
-            indexed,
-            mutable,
+        // The tokens and the source text of the findings are computed only when there are
+        // findings.
+        let kind = || Kind::Reference {
+            place: source_text(inner.to_token_stream()),
+            indexed: matches!(strip(inner), Expr::Index(_)),
+            mutable: match expr {
+                Expr::Reference(r) => r.mutability.is_some(),
+                _ => false,
+            },
         };
         match self.value(inner) {
             Val::Place(Place::Var(var)) => Val::Borrow(vec![Finding {
-                tokens,
+                tokens: expr.to_token_stream(),
                 var,
                 via: None,
-                kind,
+                kind: kind(),
             }]),
-            Val::Place(Place::Through(found)) => Val::Borrow(
-                found
-                    .into_iter()
-                    .map(|f| Finding {
-                        tokens: tokens.clone(),
-                        kind: kind.clone(),
-                        ..f
-                    })
-                    .collect(),
-            ),
-            Val::Borrow(found) => Val::Borrow(found).at(&tokens),
-            Val::Iter(found, item) => Val::Iter(found, item).at(&tokens),
+            Val::Place(Place::Through(found)) => {
+                let (tokens, kind) = (expr.to_token_stream(), kind());
+                Val::Borrow(
+                    found
+                        .into_iter()
+                        .map(|f| Finding {
+                            tokens: tokens.clone(),
+                            kind: kind.clone(),
+                            ..f
+                        })
+                        .collect(),
+                )
+            }
+            Val::Borrow(found) => Val::Borrow(found).at(&expr.to_token_stream()),
+            Val::Iter(found, item) => Val::Iter(found, item).at(&expr.to_token_stream()),
             many @ Val::Many(_) => many.or_owned(),
             Val::Owned => Val::Owned,
         }
@@ -383,21 +380,22 @@ impl Walker {
     }
 }
 
-/// A method call's value from its receiver's.
-fn method_value(
-    receiver: Val,
-    method: &str,
-    tokens: &TokenStream,
-    receiver_expr: &Expr,
-    other: Val,
-) -> Val {
-    let kind = Kind::Method {
-        receiver: source_text(receiver_expr.to_token_stream()),
-        call: source_text(tokens.clone()),
-        iterates: methods::iter_of_refs(method) || methods::iter_of_values(method),
-    };
+/// A method call's value from its receiver's; `expr` is the whole call.
+fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, other: Val) -> Val {
+    // What the findings need (tokens, source text), only when there can be any.
+    match &receiver {
+        Val::Owned => return Val::Owned,
+        Val::Many(_) if receiver.findings().is_empty() => return Val::Owned,
+        _ => {}
+    }
+    let tokens = &expr.to_token_stream();
     match receiver {
         Val::Place(place) => {
+            let kind = Kind::Method {
+                receiver: source_text(receiver_expr.to_token_stream()),
+                call: source_text(tokens.clone()),
+                iterates: methods::iter_of_refs(method) || methods::iter_of_values(method),
+            };
             let found = match place {
                 Place::Var(var) => vec![Finding {
                     tokens: tokens.clone(),
@@ -512,7 +510,7 @@ fn captured_by(mentions: Vec<(TokenStream, Binding)>, is_move: bool, is_async: b
         } else {
             // By value: only what the binding itself holds is captured.
             found.extend(
-                read_binding(&binding, &tokens)
+                read_binding(&binding, || tokens)
                     .findings()
                     .into_iter()
                     .map(|f| Finding {

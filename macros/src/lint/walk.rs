@@ -18,6 +18,7 @@ use super::Finding;
 use super::methods;
 use super::scope::{Binding, Scopes};
 use super::value::{Val, ref_binding};
+use crate::enqueue::ParsedSites;
 
 /// Collects the outside bindings mentioned inside a closure or `async` block.
 struct MentionFrame {
@@ -38,6 +39,11 @@ pub(crate) struct Walker {
     loop_pattern: usize,
     mentions: Vec<MentionFrame>,
     findings: Vec<Finding>,
+    /// Non-zero while walking syntax parsed from another macro's tokens (not the body's own
+    /// tree): `enqueue!` inputs parsed there are not recorded in `parsed`.
+    in_tokens: usize,
+    /// The `enqueue!` inputs parsed in the body's own tree, for the rewrite.
+    parsed: ParsedSites,
 }
 
 impl Walker {
@@ -49,6 +55,8 @@ impl Walker {
             loop_pattern: 0,
             mentions: Vec::new(),
             findings: Vec::new(),
+            in_tokens: 0,
+            parsed: ParsedSites::default(),
         }
     }
 
@@ -58,8 +66,14 @@ impl Walker {
     }
 
     /// What was found, in source order of the `enqueue!`s.
+    #[cfg(test)]
     pub(crate) fn into_findings(self) -> Vec<Finding> {
         self.findings
+    }
+
+    /// What was found, and the `enqueue!` inputs parsed on the way.
+    pub(crate) fn into_findings_and_parsed(self) -> (Vec<Finding>, ParsedSites) {
+        (self.findings, self.parsed)
     }
 
     /// Runs `f` without checking `enqueue!`s (used to replay bindings).
@@ -355,7 +369,8 @@ impl Walker {
             }
             Expr::Paren(e) => self.expr(&e.expr),
             Expr::Path(e) => {
-                if e.qself.is_none()
+                if !self.mentions.is_empty()
+                    && e.qself.is_none()
                     && let Some(ident) = e.path.get_ident()
                 {
                     self.mention(&ident.to_string(), || ident.to_token_stream());
@@ -406,26 +421,48 @@ impl Walker {
             if self.quiet == 0
                 && let Ok(input) = crate::enqueue::parse(mac.tokens.clone())
             {
-                let receiver = match &input.call.kind {
-                    crate::enqueue::CallKind::Method { receiver, .. } => Some(&**receiver),
-                    crate::enqueue::CallKind::Path { .. } => None,
-                };
-                for captured in input.call.captured() {
-                    let val = self.value(captured);
-                    let is_receiver = receiver.is_some_and(|r| std::ptr::eq(r, captured));
-                    // The expansion clones a place receiver (`u.send()`, `self.mailer`) to
-                    // the type behind its references: one level of borrow is cloned away.
-                    if is_receiver
-                        && is_place(captured)
-                        && matches!(val, Val::Owned | Val::Place(_) | Val::Borrow(_))
-                    {
-                        continue;
-                    }
-                    self.findings.extend(val.findings());
+                self.check_enqueue(&input);
+                if self.in_tokens == 0 {
+                    self.parsed.insert(mac, input);
                 }
             }
             return;
         }
+        // Walking another macro's arguments can only find `enqueue!`s, mentions (while
+        // collecting a closure's), and the bindings of a `let` expression: without any of
+        // those, parsing them would change nothing.
+        if self.mentions.is_empty() && !mentions_enqueue_or_let(mac.tokens.clone()) {
+            return;
+        }
+        self.in_tokens += 1;
+        self.macro_args(mac);
+        self.in_tokens -= 1;
+    }
+
+    /// The `enqueue!` check proper: the borrows of loop variables its captured values hold.
+    fn check_enqueue(&mut self, input: &crate::enqueue::EnqueueInput) {
+        let receiver = match &input.call.kind {
+            crate::enqueue::CallKind::Method { receiver, .. } => Some(&**receiver),
+            crate::enqueue::CallKind::Path { .. } => None,
+        };
+        for captured in input.call.captured() {
+            let val = self.value(captured);
+            let is_receiver = receiver.is_some_and(|r| std::ptr::eq(r, captured));
+            // The expansion clones a place receiver (`u.send()`, `self.mailer`) to the type
+            // behind its references: one level of borrow is cloned away.
+            if is_receiver
+                && is_place(captured)
+                && matches!(val, Val::Owned | Val::Place(_) | Val::Borrow(_))
+            {
+                continue;
+            }
+            self.findings.extend(val.findings());
+        }
+    }
+
+    /// The arguments of a macro other than `enqueue!`, when they parse as expressions
+    /// (`vec![..]`, `format!(..)`), `[elem; len]` or statements.
+    fn macro_args(&mut self, mac: &syn::Macro) {
         if let Ok(exprs) = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) {
             exprs.iter().for_each(|e| self.expr(e));
         } else if let Ok((elem, len)) = mac.parse_body_with(|input: syn::parse::ParseStream| {
@@ -482,6 +519,15 @@ impl Walker {
             }
         }
     }
+}
+
+/// Whether an `enqueue` or `let` identifier appears anywhere in `tokens`.
+fn mentions_enqueue_or_let(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|tt| match tt {
+        TokenTree::Ident(ident) => ident == "enqueue" || ident == "let",
+        TokenTree::Group(group) => mentions_enqueue_or_let(group.stream()),
+        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
+    })
 }
 
 fn strip_parens(expr: &Expr) -> &Expr {
