@@ -13,6 +13,8 @@
 //! Only `proc_macro2` is used here (never `proc_macro`), so the module can be included by
 //! `#[path]` outside a proc-macro crate.
 
+use std::fmt::Write as _;
+
 use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
@@ -434,17 +436,17 @@ fn write_tokens(out: &mut String, tokens: TokenStream) {
                 if !prev_glue {
                     out.push(' ');
                 }
-                let name = i.to_string();
                 // keywords before an operand: `move |x|`, `&mut *x`, `return -1`
-                prev_ident_like = !matches!(name.as_str(), "move" | "mut" | "return" | "in");
-                out.push_str(&name);
+                prev_ident_like = !(i == "move" || i == "mut" || i == "return" || i == "in");
+                // Written in place: no intermediate `String` per token.
+                let _ = write!(out, "{i}");
                 prev_glue = false;
             }
             TokenTree::Literal(l) => {
                 if !prev_glue {
                     out.push(' ');
                 }
-                out.push_str(&l.to_string());
+                let _ = write!(out, "{l}");
                 prev_glue = false;
                 prev_ident_like = true;
             }

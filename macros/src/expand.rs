@@ -20,7 +20,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{Expr, FnArg, Ident, ItemFn, LitStr, Macro, Pat, ReturnType, Signature, Type};
+use syn::{Expr, FnArg, Ident, ItemFn, Macro, Pat, ReturnType, Signature, Type};
 
 use crate::attr::{self, AtomicArgs};
 use crate::body::{self, Rewrite};
@@ -770,7 +770,8 @@ fn capture(
             }
         },
     };
-    let text = LitStr::new(&input.text, site_span);
+    let mut text = proc_macro2::Literal::string(&input.text);
+    text.set_span(site_span);
     let site = quote_spanned! {site_span=>
         const {
             &::oncommit::__private::v1::StaticSite {
