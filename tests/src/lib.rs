@@ -12,7 +12,7 @@ pub fn service_url(var: &str) -> Option<String> {
             panic!("{var} is not set, and CI=true requires every service suite to run")
         }
         _ => {
-            eprintln!("skipping: {var} is not set (see DEVELOPERS.md)");
+            skip(format!("{var} is not set (see DEVELOPERS.md)"));
             None
         }
     }
@@ -31,6 +31,21 @@ pub fn service_unreachable<T>(var: &str, error: &dyn std::fmt::Display) -> Optio
             "{var} is set but the service is unreachable ({error}), and CI=true requires every service suite to run"
         )
     }
-    eprintln!("skipping: the service at {var} is unreachable: {error}");
+    skip(format!("the service at {var} is unreachable: {error}"));
     None
+}
+
+/// Prints why a suite skips, once per reason and test binary. It writes to the stderr handle
+/// rather than with `eprintln!`, so the test harness shows it instead of capturing it.
+fn skip(reason: String) {
+    use std::io::Write;
+    static SAID: std::sync::Mutex<std::collections::BTreeSet<String>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let first = SAID
+        .lock()
+        .map(|mut said| said.insert(reason.clone()))
+        .unwrap_or(true);
+    if first {
+        let _ = writeln!(std::io::stderr(), "skipping: {reason}");
+    }
 }
