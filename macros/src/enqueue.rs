@@ -161,6 +161,8 @@ fn form_error(span: Span, what: &str) -> syn::Error {
     syn::Error::new(span, format!("{what}; {ACCEPTED_FORMS}"))
 }
 
+/// The explicit connection, the call, `robust`, and the call's tokens as written (empty when
+/// the call is the whole input).
 type Parsed = (Option<Expr>, Call, bool, TokenStream);
 
 fn parse_input(input: ParseStream, first_span: Span) -> syn::Result<Parsed> {
@@ -170,6 +172,7 @@ fn parse_input(input: ParseStream, first_span: Span) -> syn::Result<Parsed> {
             "`enqueue!` needs a call to defer until after COMMIT",
         ));
     }
+    let start = input.fork();
     let first: Expr = input
         .parse()
         .map_err(|e| form_error(e.span(), "`enqueue!` expects a call"))?;
@@ -184,8 +187,11 @@ fn parse_input(input: ParseStream, first_span: Span) -> syn::Result<Parsed> {
             .map_err(|e| form_error(e.span(), "`enqueue!` expects a call after `conn =>`"))?;
         let tokens = tokens_between(&fork, input);
         (Some(first), expr, tokens)
+    } else if input.is_empty() {
+        // The call is the whole input: its text is the input's (empty: see `parse_at`).
+        (None, first, TokenStream::new())
     } else {
-        let tokens = quote::ToTokens::to_token_stream(&first);
+        let tokens = tokens_between(&start, input);
         (None, first, tokens)
     };
     let mut robust = false;
@@ -334,8 +340,56 @@ fn edges(expr: &Expr) -> Option<(Span, Option<Span>)> {
             Some((first_span(&t.expr), Some(t.question_token.spans[0])))
         }
         Expr::Paren(p) if p.attrs.is_empty() => Some((p.paren_token.span.join(), None)),
+        Expr::Lit(l) if l.attrs.is_empty() => Some((l.lit.span(), None)),
+        Expr::Struct(s) if s.attrs.is_empty() && s.qself.is_none() => {
+            Some((path_first_span(&s.path)?, Some(s.brace_token.span.join())))
+        }
+        Expr::Macro(m) if m.attrs.is_empty() => {
+            let close = match &m.mac.delimiter {
+                syn::MacroDelimiter::Paren(paren) => paren.span.join(),
+                syn::MacroDelimiter::Brace(brace) => brace.span.join(),
+                syn::MacroDelimiter::Bracket(bracket) => bracket.span.join(),
+            };
+            Some((path_first_span(&m.mac.path)?, Some(close)))
+        }
+        Expr::Cast(c) if c.attrs.is_empty() => {
+            // `x as u64`, `x as std::time::Duration`: a path type without generics.
+            let syn::Type::Path(ty) = &*c.ty else {
+                return None;
+            };
+            let last = ty.path.segments.last()?;
+            if ty.qself.is_some() || !last.arguments.is_none() {
+                return None;
+            }
+            Some((first_span(&c.expr), Some(last.ident.span())))
+        }
+        Expr::Reference(r) if r.attrs.is_empty() => {
+            Some((r.and_token.span, Some(last_span(&r.expr)?)))
+        }
+        Expr::Unary(u) if u.attrs.is_empty() => {
+            let op = match u.op {
+                syn::UnOp::Deref(star) => star.span,
+                syn::UnOp::Not(not) => not.span,
+                syn::UnOp::Neg(minus) => minus.span,
+                _ => return None,
+            };
+            Some((op, Some(last_span(&u.expr)?)))
+        }
         _ => None,
     }
+}
+
+/// The span of the first token of a path (its leading `::` or first segment).
+fn path_first_span(path: &syn::Path) -> Option<Span> {
+    match &path.leading_colon {
+        Some(colon) => Some(colon.spans[0]),
+        None => Some(path.segments.first()?.ident.span()),
+    }
+}
+
+/// The span of the last token `expr` prints as, when the tree holds it.
+fn last_span(expr: &Expr) -> Option<Span> {
+    edges(expr).map(|(first, last)| last.unwrap_or(first))
 }
 
 /// The span of the first token `expr` prints as.

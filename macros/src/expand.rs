@@ -16,7 +16,7 @@
 //! Only `proc_macro2` is used, never `proc_macro`, so a bench can include this file (with
 //! `attr.rs`, `body.rs`, `enqueue.rs` and `lint/`) by `#[path]`.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Delimiter, Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
@@ -217,9 +217,7 @@ fn inert(mac: &Macro, input: Option<&EnqueueInput>) -> Expr {
 
 /// `{ tokens }` with its braces at `span`.
 fn block(span: Span, tokens: TokenStream) -> TokenStream {
-    let mut group = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, tokens);
-    group.set_span(span);
-    TokenStream::from(proc_macro2::TokenTree::Group(group))
+    group(Delimiter::Brace, span, tokens)
 }
 
 /// `{ tokens }` with its braces at `span`, as a block expression: the generated statements
@@ -554,16 +552,74 @@ fn generate(
         let #from_result: fn(_) -> #ret_infer = #from_fn;
     };
     let from = quote!(#from_result(::core::result::Result::Err(#convert(#error))));
-    // The async body owns the parameters it uses (`async move`), as the fn body would: a
-    // by-value parameter used by reference must not make the future need `Sync`. The
-    // connection parameter is shadowed by a reborrow for it, so `finish` can use it after.
-    // With `conn = EXPR` (usually `self.db`), `self` is needed after the body: no `move`.
-    let async_body = match (&args.conn, conn_name(&sig, args)) {
-        (None, Some(name)) => quote! {{
-            #[allow(unused_variables)]
-            let #name = &mut *#name;
-            ::oncommit::__private::v1::body_async::<#ret_infer, _>(async move #block).await
-        }},
+    // The fn body is assembled by moving each piece into place: the user's statements are
+    // printed once, never copied again.
+    let mut fn_body = match &args.conn {
+        Some(expr) => {
+            quote_spanned!(expr.span()=> use ::oncommit::__private::v1::ConnPlace as _;)
+        }
+        None => TokenStream::new(),
+    };
+    fn_body.extend(prelude);
+    if sig.asyncness.is_some() {
+        fn_body.extend(quote! {
+            let #level = match ::oncommit::__private::v1::begin_async(#conn, #durable).await {
+                ::core::result::Result::Ok(#level) => #level,
+                ::core::result::Result::Err(#error) => return #from,
+            };
+            let #result =
+        });
+        fn_body.extend(async_body(&sig, args, &ret_infer, block));
+        fn_body.extend(quote! {
+            ;
+            #from_result(
+                ::oncommit::__private::v1::finish_atomic_async(#conn, #level, #into(#result), #convert)
+                    .await,
+            )
+        });
+    } else {
+        fn_body.extend(quote! {
+            let #level = match ::oncommit::__private::v1::begin(#conn, #durable) {
+                ::core::result::Result::Ok(#level) => #level,
+                ::core::result::Result::Err(#error) => return #from,
+            };
+            let #result = ::oncommit::__private::v1::body::<#ret_infer, _>(|| #block);
+            #from_result(::oncommit::__private::v1::finish_atomic(
+                #conn, #level, #into(#result), #convert,
+            ))
+        });
+    }
+    let mut out = quote!(#(#attrs)* #vis #sig);
+    out.extend(group(Delimiter::Brace, Span::call_site(), fn_body));
+    out
+}
+
+/// The body of an async `#[atomic]` fn, as the future it awaits.
+///
+/// The async body owns the parameters it uses (`async move`), as the fn body would: a
+/// by-value parameter used by reference must not make the future need `Sync`. The
+/// connection parameter is shadowed by a reborrow for it, so `finish` can use it after.
+/// With `conn = EXPR` (usually `self.db`), `self` is needed after the body: no `move`.
+fn async_body(
+    sig: &Signature,
+    args: &AtomicArgs,
+    ret_infer: &Type,
+    block: syn::Block,
+) -> TokenStream {
+    let body_async = quote!(::oncommit::__private::v1::body_async::<#ret_infer, _>);
+    match (&args.conn, conn_name(sig, args)) {
+        (None, Some(name)) => {
+            let mut future = quote!(async move);
+            block.to_tokens(&mut future);
+            let mut tokens = quote! {
+                #[allow(unused_variables)]
+                let #name = &mut *#name;
+            };
+            tokens.extend(body_async);
+            tokens.extend(group(Delimiter::Parenthesis, Span::call_site(), future));
+            tokens.extend(quote!(.await));
+            group(Delimiter::Brace, Span::call_site(), tokens)
+        }
         _ => {
             // `self` must stay usable for `finish`: no `move`, but the by-value parameters are
             // moved in by a first statement, so the block owns them as `async move` would.
@@ -586,49 +642,15 @@ fn generate(
                 FnArg::Receiver(_) => None,
             });
             let stmts = &block.stmts;
-            quote! {
-                ::oncommit::__private::v1::body_async::<#ret_infer, _>(async {
+            let mut tokens = body_async;
+            tokens.extend(quote! {
+                (async {
                     #(#owned)*
                     #(#stmts)*
                 })
                 .await
-            }
-        }
-    };
-    let body = if sig.asyncness.is_some() {
-        quote! {
-            #prelude
-            let #level = match ::oncommit::__private::v1::begin_async(#conn, #durable).await {
-                ::core::result::Result::Ok(#level) => #level,
-                ::core::result::Result::Err(#error) => return #from,
-            };
-            let #result = #async_body;
-            #from_result(
-                ::oncommit::__private::v1::finish_atomic_async(#conn, #level, #into(#result), #convert)
-                    .await,
-            )
-        }
-    } else {
-        quote! {
-            #prelude
-            let #level = match ::oncommit::__private::v1::begin(#conn, #durable) {
-                ::core::result::Result::Ok(#level) => #level,
-                ::core::result::Result::Err(#error) => return #from,
-            };
-            let #result = ::oncommit::__private::v1::body::<#ret_infer, _>(|| #block);
-            #from_result(::oncommit::__private::v1::finish_atomic(
-                #conn, #level, #into(#result), #convert,
-            ))
-        }
-    };
-    let use_place = args
-        .conn
-        .as_ref()
-        .map(|expr| quote_spanned!(expr.span()=> use ::oncommit::__private::v1::ConnPlace as _;));
-    quote! {
-        #(#attrs)* #vis #sig {
-            #use_place
-            #body
+            });
+            tokens
         }
     }
 }
@@ -700,7 +722,9 @@ fn is_place(expr: &Expr) -> bool {
 /// invocation, for the [`used_marker`] first.
 ///
 /// The tokens are the ones syn prints for this code (e.g. `| |` for a closure without
-/// parameters), built directly: nothing is parsed back into a syntax tree.
+/// parameters), built directly: nothing is parsed back into a syntax tree. Each piece is
+/// built once and moved into place (interpolating a `TokenStream` with `#` would copy it
+/// token by token).
 fn capture(
     input: &EnqueueInput,
     site_span: Span,
@@ -708,16 +732,19 @@ fn capture(
     used: Option<&syn::Path>,
 ) -> TokenStream {
     let call = &input.call;
+    let call_span = call.span;
     let mut out = match used {
         Some(path) => used_marker(path),
         None => TokenStream::new(),
     };
-    let mut lets = TokenStream::new();
-    let mut uses_capture_trait = false;
     let arg_idents: Vec<Ident> = (0..call.args().len())
         .map(|i| format_ident!("__oncommit_arg{}", i, span = Span::mixed_site()))
         .collect();
-    let deferred = match &call.kind {
+
+    // The values, evaluated now: the receiver (a place is cloned through the
+    // `CaptureReceiver` trait, imported first), then the arguments.
+    let mut deferred = TokenStream::new();
+    match &call.kind {
         CallKind::Method {
             receiver,
             method,
@@ -727,52 +754,61 @@ fn capture(
             let recv = Ident::new("__oncommit_receiver", Span::mixed_site());
             let span = enqueue::span_of(receiver);
             if is_place(receiver) {
-                uses_capture_trait = true;
+                out.extend(
+                    quote_spanned!(call_span=> use ::oncommit::__private::v1::CaptureReceiver as _;),
+                );
                 let receiver = match &**receiver {
                     Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => receiver.to_token_stream(),
                     other => quote!((#other)),
                 };
-                lets.extend(quote_spanned! {span=>
+                out.extend(quote_spanned! {span=>
                     let #recv = ::oncommit::__private::v1::captured(#receiver.__oncommit_capture());
                 });
             } else {
-                lets.extend(quote_spanned! {span=>
+                out.extend(quote_spanned! {span=>
                     let #recv = ::oncommit::__private::v1::captured(#receiver);
                 });
             }
-            quote!(#recv.#method #turbofish (#(#arg_idents),*))
+            deferred.extend(quote!(#recv.#method #turbofish (#(#arg_idents),*)));
         }
-        CallKind::Path { func, .. } => quote!(#func(#(#arg_idents),*)),
-    };
+        CallKind::Path { func, .. } => deferred.extend(quote!(#func(#(#arg_idents),*))),
+    }
     for (ident, arg) in arg_idents.iter().zip(call.args()) {
         let span = enqueue::span_of(arg);
-        lets.extend(quote_spanned!(span=> let #ident = ::oncommit::__private::v1::captured(#arg);));
+        out.extend(quote_spanned!(span=> let #ident = ::oncommit::__private::v1::captured(#arg);));
     }
-    let call_span = call.span;
-    if uses_capture_trait {
-        out.extend(
-            quote_spanned!(call_span=> use ::oncommit::__private::v1::CaptureReceiver as _;),
-        );
-    }
-    out.extend(lets);
 
-    let closure = match (call.awaited, call.tried) {
-        (false, false) => quote_spanned!(call_span=> move | | #deferred),
-        (false, true) => quote_spanned! {call_span=>
-            move | | -> ::core::result::Result<_, ::oncommit::BoxError> {
-                ::core::result::Result::Ok(#deferred?)
-            }
-        },
-        (true, false) => quote_spanned!(call_span=> move | | async move { #deferred.await }),
-        (true, true) => quote_spanned! {call_span=>
-            move | | async move {
-                ::core::result::Result::<_, ::oncommit::BoxError>::Ok(#deferred.await?)
-            }
-        },
-    };
+    // The hook: `MAKE_HOOK(SITE, ROBUST, CLOSURE)`, all at the call's span.
+    let mut closure = quote_spanned!(call_span=> move | |);
+    match (call.awaited, call.tried) {
+        (false, false) => closure.extend(deferred),
+        (false, true) => {
+            closure.extend(quote_spanned! {call_span=>
+                -> ::core::result::Result<_, ::oncommit::BoxError>
+            });
+            let mut ok = quote_spanned!(call_span=> ::core::result::Result::Ok);
+            deferred.extend(quote_spanned!(call_span=> ?));
+            ok.extend(group(Delimiter::Parenthesis, call_span, deferred));
+            closure.extend(group(Delimiter::Brace, call_span, ok));
+        }
+        (true, false) => {
+            closure.extend(quote_spanned!(call_span=> async move));
+            deferred.extend(quote_spanned!(call_span=> .await));
+            closure.extend(group(Delimiter::Brace, call_span, deferred));
+        }
+        (true, true) => {
+            closure.extend(quote_spanned!(call_span=> async move));
+            let mut ok = quote_spanned! {call_span=>
+                ::core::result::Result::<_, ::oncommit::BoxError>::Ok
+            };
+            deferred.extend(quote_spanned!(call_span=> .await?));
+            ok.extend(group(Delimiter::Parenthesis, call_span, deferred));
+            closure.extend(group(Delimiter::Brace, call_span, ok));
+        }
+    }
     let mut text = proc_macro2::Literal::string(&input.text);
     text.set_span(site_span);
-    let site = quote_spanned! {site_span=>
+    let mut hook_args = quote_spanned! {site_span=>
         const {
             &::oncommit::__private::v1::StaticSite {
                 call: #text,
@@ -781,20 +817,47 @@ fn capture(
         }
     };
     let robust = input.robust;
-    let make_hook = if call.awaited {
+    hook_args.extend(quote_spanned!(call_span=> , #robust ,));
+    hook_args.extend(closure);
+    let mut hook = if call.awaited {
         quote_spanned!(call_span=> ::oncommit::__private::v1::async_hook)
     } else {
         quote_spanned!(call_span=> ::oncommit::__private::v1::sync_hook)
     };
-    let hook = quote_spanned!(call_span=> #make_hook(#site, #robust, #closure));
-    out.extend(match target {
-        Target::Defer(place) => quote!(::oncommit::__private::v1::defer(#place, #hook);),
-        Target::Explicit(conn) if call.awaited => {
-            quote!(::oncommit::__private::v1::enqueue_async(#conn, #hook).await)
+    hook.extend(group(Delimiter::Parenthesis, call_span, hook_args));
+
+    // Registration: `defer(PLACE, HOOK);` or `enqueue(CONN, HOOK)` (`.await`ed when async).
+    let mut register_args = match target {
+        Target::Defer(place) => (*place).clone(),
+        Target::Explicit(conn) => conn.to_token_stream(),
+    };
+    register_args.extend(quote!(,));
+    register_args.extend(hook);
+    let register_args = group(Delimiter::Parenthesis, Span::call_site(), register_args);
+    match target {
+        Target::Defer(_) => {
+            out.extend(quote!(::oncommit::__private::v1::defer));
+            out.extend(register_args);
+            out.extend(quote!(;));
         }
-        Target::Explicit(conn) => quote!(::oncommit::__private::v1::enqueue(#conn, #hook)),
-    });
+        Target::Explicit(_) if call.awaited => {
+            out.extend(quote!(::oncommit::__private::v1::enqueue_async));
+            out.extend(register_args);
+            out.extend(quote!(.await));
+        }
+        Target::Explicit(_) => {
+            out.extend(quote!(::oncommit::__private::v1::enqueue));
+            out.extend(register_args);
+        }
+    }
     out
+}
+
+/// `tokens` in one group with its delimiters at `span`, as a token stream.
+fn group(delimiter: Delimiter, span: Span, tokens: TokenStream) -> TokenStream {
+    let mut group = proc_macro2::Group::new(delimiter, tokens);
+    group.set_span(span);
+    TokenStream::from(proc_macro2::TokenTree::Group(group))
 }
 
 #[cfg(test)]
