@@ -17,7 +17,7 @@
 //! `attr.rs`, `body.rs`, `enqueue.rs` and `lint/`) by `#[path]`.
 
 use proc_macro2::{Delimiter, Span, TokenStream};
-use quote::{ToTokens, format_ident, quote, quote_spanned};
+use quote::{ToTokens, TokenStreamExt, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{Expr, FnArg, Ident, ItemFn, Macro, Pat, ReturnType, Signature, Type};
@@ -116,7 +116,13 @@ pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
     };
     block(
         Span::call_site(),
-        capture(&input, Span::call_site(), &Target::Explicit(&conn), None),
+        capture(
+            &input,
+            Span::call_site(),
+            &Target::Explicit(&conn),
+            Private::Full,
+            None,
+        ),
     )
 }
 
@@ -537,15 +543,15 @@ fn generate(
     let convert = Ident::new("__oncommit_convert", Span::mixed_site());
     // The one place that needs `E: From<oncommit::Error>`, at the return type: a missing impl
     // is one error there.
-    let convert_fn = quote_spanned!(ret.span()=> ::oncommit::__private::v1::begin_failed);
+    let v1 = Private::Alias.at(Span::call_site());
+    let ret_v1 = Private::Alias.at(ret.span());
+    let convert_fn = quote_spanned!(ret.span()=> #ret_v1::begin_failed);
     // `Result` in, `Result` out, through a trait bound once, at the return type: a return
     // type that is not a `Result` is an error there, not a cascade of mismatches.
     let into = Ident::new("__oncommit_into", Span::mixed_site());
     let from_result = Ident::new("__oncommit_from", Span::mixed_site());
-    let into_fn =
-        quote_spanned!(ret.span()=> ::oncommit::__private::v1::AtomicReturn::__oncommit_into);
-    let from_fn =
-        quote_spanned!(ret.span()=> ::oncommit::__private::v1::AtomicReturn::__oncommit_from);
+    let into_fn = quote_spanned!(ret.span()=> #ret_v1::AtomicReturn::__oncommit_into);
+    let from_fn = quote_spanned!(ret.span()=> #ret_v1::AtomicReturn::__oncommit_from);
     let prelude = quote! {
         let #convert: fn(::oncommit::Error) -> _ = #convert_fn;
         let #into: fn(#ret_infer) -> _ = #into_fn;
@@ -554,16 +560,15 @@ fn generate(
     let from = quote!(#from_result(::core::result::Result::Err(#convert(#error))));
     // The fn body is assembled by moving each piece into place: the user's statements are
     // printed once, never copied again.
-    let mut fn_body = match &args.conn {
-        Some(expr) => {
-            quote_spanned!(expr.span()=> use ::oncommit::__private::v1::ConnPlace as _;)
-        }
-        None => TokenStream::new(),
-    };
+    let mut fn_body = Private::import();
+    if let Some(expr) = &args.conn {
+        fn_body
+            .extend(quote_spanned!(expr.span()=> use ::oncommit::__private::v1::ConnPlace as _;));
+    }
     fn_body.extend(prelude);
     if sig.asyncness.is_some() {
         fn_body.extend(quote! {
-            let #level = match ::oncommit::__private::v1::begin_async(#conn, #durable).await {
+            let #level = match #v1::begin_async(#conn, #durable).await {
                 ::core::result::Result::Ok(#level) => #level,
                 ::core::result::Result::Err(#error) => return #from,
             };
@@ -573,18 +578,18 @@ fn generate(
         fn_body.extend(quote! {
             ;
             #from_result(
-                ::oncommit::__private::v1::finish_atomic_async(#conn, #level, #into(#result), #convert)
+                #v1::finish_atomic_async(#conn, #level, #into(#result), #convert)
                     .await,
             )
         });
     } else {
         fn_body.extend(quote! {
-            let #level = match ::oncommit::__private::v1::begin(#conn, #durable) {
+            let #level = match #v1::begin(#conn, #durable) {
                 ::core::result::Result::Ok(#level) => #level,
                 ::core::result::Result::Err(#error) => return #from,
             };
-            let #result = ::oncommit::__private::v1::body::<#ret_infer, _>(|| #block);
-            #from_result(::oncommit::__private::v1::finish_atomic(
+            let #result = #v1::body::<#ret_infer, _>(|| #block);
+            #from_result(#v1::finish_atomic(
                 #conn, #level, #into(#result), #convert,
             ))
         });
@@ -606,7 +611,8 @@ fn async_body(
     ret_infer: &Type,
     block: syn::Block,
 ) -> TokenStream {
-    let body_async = quote!(::oncommit::__private::v1::body_async::<#ret_infer, _>);
+    let v1 = Private::Alias.at(Span::call_site());
+    let body_async = quote!(#v1::body_async::<#ret_infer, _>);
     match (&args.conn, conn_name(sig, args)) {
         (None, Some(name)) => {
             let mut future = quote!(async move);
@@ -688,12 +694,59 @@ impl Rewrite for Atomic {
             }
             (None, None) => return Ok(inert(mac, Some(&input))),
         };
-        let tokens = capture(&input, site_span, &target, Some(&mac.path));
+        let tokens = capture(&input, site_span, &target, Private::Alias, Some(&mac.path));
         Ok(block_expr(site_span, tokens))
     }
 
     fn inert(&mut self, mac: &Macro) -> Expr {
         inert(mac, None)
+    }
+}
+
+/// How the generated code names `::oncommit::__private::v1`, the module the macros expand
+/// into: in full (the standalone `enqueue!`), or by the alias that an `#[atomic]` fn body
+/// imports once, first ([`Private::import`]): five tokens fewer per path, for this crate to
+/// build and for rustc to parse.
+#[derive(Clone, Copy)]
+enum Private {
+    Full,
+    Alias,
+}
+
+/// The name an `#[atomic]` fn body gives `::oncommit::__private::v1`.
+const PRIVATE_ALIAS: &str = "__oncommit_v1";
+
+impl Private {
+    /// `use ::oncommit::__private::v1 as __oncommit_v1;`: the first statement of an
+    /// `#[atomic]` fn body. An item, so it is visible in the body's nested blocks, closures
+    /// and async blocks, and in nested fns (whose own `#[atomic]` imports it again).
+    fn import() -> TokenStream {
+        let alias = Ident::new(PRIVATE_ALIAS, Span::call_site());
+        quote!(use ::oncommit::__private::v1 as #alias;)
+    }
+
+    /// The module's path, its tokens at `span`.
+    fn at(self, span: Span) -> PrivatePath {
+        PrivatePath {
+            private: self,
+            span,
+        }
+    }
+}
+
+/// [`Private::at`]: written straight into the tokens it is interpolated in.
+#[derive(Clone, Copy)]
+struct PrivatePath {
+    private: Private,
+    span: Span,
+}
+
+impl ToTokens for PrivatePath {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        match self.private {
+            Private::Full => tokens.extend(quote_spanned!(self.span=> ::oncommit::__private::v1)),
+            Private::Alias => tokens.append(Ident::new(PRIVATE_ALIAS, self.span)),
+        }
     }
 }
 
@@ -729,10 +782,12 @@ fn capture(
     input: &EnqueueInput,
     site_span: Span,
     target: &Target,
+    private: Private,
     used: Option<&syn::Path>,
 ) -> TokenStream {
     let call = &input.call;
     let call_span = call.span;
+    let call_v1 = private.at(call_span);
     let mut out = match used {
         Some(path) => used_marker(path),
         None => TokenStream::new(),
@@ -761,12 +816,14 @@ fn capture(
                     Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => receiver.to_token_stream(),
                     other => quote!((#other)),
                 };
+                let v1 = private.at(span);
                 out.extend(quote_spanned! {span=>
-                    let #recv = ::oncommit::__private::v1::captured(#receiver.__oncommit_capture());
+                    let #recv = #v1::captured(#receiver.__oncommit_capture());
                 });
             } else {
+                let v1 = private.at(span);
                 out.extend(quote_spanned! {span=>
-                    let #recv = ::oncommit::__private::v1::captured(#receiver);
+                    let #recv = #v1::captured(#receiver);
                 });
             }
             deferred.extend(quote!(#recv.#method #turbofish (#(#arg_idents),*)));
@@ -775,7 +832,8 @@ fn capture(
     }
     for (ident, arg) in arg_idents.iter().zip(call.args()) {
         let span = enqueue::span_of(arg);
-        out.extend(quote_spanned!(span=> let #ident = ::oncommit::__private::v1::captured(#arg);));
+        let v1 = private.at(span);
+        out.extend(quote_spanned!(span=> let #ident = #v1::captured(#arg);));
     }
 
     // The hook: `MAKE_HOOK(SITE, ROBUST, CLOSURE)`, all at the call's span.
@@ -808,11 +866,12 @@ fn capture(
     }
     let mut text = proc_macro2::Literal::string(&input.text);
     text.set_span(site_span);
+    let site_v1 = private.at(site_span);
     let mut hook_args = quote_spanned! {site_span=>
         const {
-            &::oncommit::__private::v1::StaticSite {
+            &#site_v1::StaticSite {
                 call: #text,
-                location: ::oncommit::__private::v1::Location::caller(),
+                location: #site_v1::Location::caller(),
             }
         }
     };
@@ -820,9 +879,9 @@ fn capture(
     hook_args.extend(quote_spanned!(call_span=> , #robust ,));
     hook_args.extend(closure);
     let mut hook = if call.awaited {
-        quote_spanned!(call_span=> ::oncommit::__private::v1::async_hook)
+        quote_spanned!(call_span=> #call_v1::async_hook)
     } else {
-        quote_spanned!(call_span=> ::oncommit::__private::v1::sync_hook)
+        quote_spanned!(call_span=> #call_v1::sync_hook)
     };
     hook.extend(group(Delimiter::Parenthesis, call_span, hook_args));
 
@@ -834,19 +893,20 @@ fn capture(
     register_args.extend(quote!(,));
     register_args.extend(hook);
     let register_args = group(Delimiter::Parenthesis, Span::call_site(), register_args);
+    let v1 = private.at(Span::call_site());
     match target {
         Target::Defer(_) => {
-            out.extend(quote!(::oncommit::__private::v1::defer));
+            out.extend(quote!(#v1::defer));
             out.extend(register_args);
             out.extend(quote!(;));
         }
         Target::Explicit(_) if call.awaited => {
-            out.extend(quote!(::oncommit::__private::v1::enqueue_async));
+            out.extend(quote!(#v1::enqueue_async));
             out.extend(register_args);
             out.extend(quote!(.await));
         }
         Target::Explicit(_) => {
-            out.extend(quote!(::oncommit::__private::v1::enqueue));
+            out.extend(quote!(#v1::enqueue));
             out.extend(register_args);
         }
     }
@@ -879,9 +939,13 @@ mod tests {
                 }
             },
         );
-        assert!(out.contains(":: oncommit :: __private :: v1 :: begin (& mut * conn , false)"));
+        assert!(
+            out.contains("{ use :: oncommit :: __private :: v1 as __oncommit_v1 ;"),
+            "the body imports the alias first: {out}"
+        );
+        assert!(out.contains("__oncommit_v1 :: begin (& mut * conn , false)"));
         assert!(out.contains("__oncommit_capture ()"), "{out}");
-        assert!(out.contains(":: oncommit :: __private :: v1 :: defer (& mut * conn"));
+        assert!(out.contains("__oncommit_v1 :: defer (& mut * conn"));
         assert!(out.contains("call : \"mailer.send(id)\""), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
     }
