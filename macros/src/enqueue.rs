@@ -138,40 +138,39 @@ pub fn parse(tokens: TokenStream) -> syn::Result<EnqueueInput> {
 /// [`parse`], with `empty_span` for the error on an empty `enqueue!()`.
 pub fn parse_at(tokens: TokenStream, empty_span: Span) -> syn::Result<EnqueueInput> {
     let text_tokens = tokens.clone();
-    let first_span = tokens
-        .clone()
-        .into_iter()
-        .next()
-        .map_or(empty_span, |tt| tt.span());
-    let parsed = (|input: ParseStream| parse_input(input, first_span)).parse2(tokens);
-    parsed.map(|(conn, call, robust, call_tokens)| EnqueueInput {
-        conn,
-        call,
-        robust,
-        text: source_text(if call_tokens.is_empty() {
-            text_tokens
-        } else {
-            call_tokens
-        }),
-        span: first_span,
-    })
+    let parsed = (|input: ParseStream| parse_input(input, empty_span)).parse2(tokens);
+    parsed.map(
+        |(conn, call, robust, call_tokens, first_span)| EnqueueInput {
+            conn,
+            call,
+            robust,
+            text: source_text(if call_tokens.is_empty() {
+                text_tokens
+            } else {
+                call_tokens
+            }),
+            span: first_span,
+        },
+    )
 }
 
 fn form_error(span: Span, what: &str) -> syn::Error {
     syn::Error::new(span, format!("{what}; {ACCEPTED_FORMS}"))
 }
 
-/// The explicit connection, the call, `robust`, and the call's tokens as written (empty when
-/// the call is the whole input).
-type Parsed = (Option<Expr>, Call, bool, TokenStream);
+/// The explicit connection, the call, `robust`, the call's tokens as written (empty when
+/// the call is the whole input), and the span of the input's first token.
+type Parsed = (Option<Expr>, Call, bool, TokenStream, Span);
 
-fn parse_input(input: ParseStream, first_span: Span) -> syn::Result<Parsed> {
+fn parse_input(input: ParseStream, empty_span: Span) -> syn::Result<Parsed> {
     if input.is_empty() {
         return Err(form_error(
-            first_span,
+            empty_span,
             "`enqueue!` needs a call to defer until after COMMIT",
         ));
     }
+    // The first token tree's span (a group's whole span), read off the parse buffer.
+    let first_span = input.cursor().span();
     let start = input.fork();
     let first: Expr = input
         .parse()
@@ -223,7 +222,7 @@ fn parse_input(input: ParseStream, first_span: Span) -> syn::Result<Parsed> {
         ));
     }
     let call = classify(call_expr)?;
-    Ok((conn, call, robust, call_tokens))
+    Ok((conn, call, robust, call_tokens, first_span))
 }
 
 fn tokens_between(start: &syn::parse::ParseBuffer, end: ParseStream) -> TokenStream {
