@@ -8,7 +8,8 @@
 //! darling option parsing, the body rewrite, the loop-borrow check and code generation are
 //! all inside the measured call; cloning the input token streams is not.
 //!
-//! Run: `cargo bench -p oncommit --bench expand`
+//! Run: `cargo bench -p oncommit --bench expand`; instructions per expansion (independent of
+//! the machine's speed): `scripts/expand-instructions`.
 
 #[allow(dead_code, unused_imports)]
 #[path = "../../macros/src/attr.rs"]
@@ -26,7 +27,7 @@ mod expand;
 #[path = "../../macros/src/lint/mod.rs"]
 mod lint;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -118,4 +119,26 @@ fn benches(c: &mut Criterion) {
 }
 
 criterion_group!(expand_benches, benches);
-criterion_main!(expand_benches);
+
+/// `ONCOMMIT_EXPAND_ONLY=N`: expands the bench input N times and exits, for counting
+/// instructions under valgrind (`scripts/expand-instructions`), a figure that does not depend
+/// on the machine. Otherwise the criterion benches.
+fn main() {
+    if let Some(times) = std::env::var("ONCOMMIT_EXPAND_ONLY")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok())
+    {
+        let args = quote!();
+        let item = item();
+        for _ in 0..times {
+            let out = expand::expand_atomic(
+                std::hint::black_box(args.clone()),
+                std::hint::black_box(item.clone()),
+            );
+            drop(std::hint::black_box(out));
+        }
+        return;
+    }
+    expand_benches();
+    Criterion::default().configure_from_args().final_summary();
+}
