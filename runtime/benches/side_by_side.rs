@@ -8,7 +8,8 @@
 //! 1. `hooks`: one transaction, N hooks registered with `enqueue!` in an `#[atomic]` fn, then
 //!    COMMIT runs them (ns per hook).
 //! 2. `savepoint`: one outer transaction, N/10 hooks each registered inside its own nested
-//!    `#[atomic]` fn (a real SAVEPOINT and RELEASE per hook), outer COMMIT (ns per hook).
+//!    `#[atomic]` fn (a real SAVEPOINT and RELEASE per hook), outer COMMIT (ns per hook);
+//!    and the same savepoints in plain sqlx without oncommit, the driver's own cost.
 //! 3. `txn`: transactions with one INSERT, with oncommit + 1 hook and with plain sqlx and no
 //!    hook, paired one by one (us per transaction, median; ratio: median of pair ratios).
 //!
@@ -111,6 +112,19 @@ mod bench {
                     Ok(())
                 }
 
+                /// Scenario 2 without oncommit: the same SAVEPOINT and RELEASE in plain sqlx, the
+                /// hook's work done at once (the floor the driver sets).
+                pub async fn savepoints_plain(raw: &mut $conn, n: u64) -> Result<(), BoxError> {
+                    let mut tx = raw.begin().await?;
+                    for i in 0..n {
+                        let savepoint = tx.begin().await?;
+                        sink(i);
+                        savepoint.commit().await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
                 #[atomic]
                 pub async fn insert_with_hook(
                     conn: &mut Conn<$conn>,
@@ -140,7 +154,8 @@ mod bench {
                 pub async fn run(name: &str, raw: $conn, options: &Options) {
                     let mut conn = Conn::new(raw);
                     let (n, n2) = (options.n, (options.n / 10).max(1));
-                    let (mut per_hook, mut per_savepoint) = (Vec::new(), Vec::new());
+                    let (mut per_hook, mut per_savepoint, mut per_plain_savepoint) =
+                        (Vec::new(), Vec::new(), Vec::new());
                     for _ in 0..options.repeat {
                         let start = Instant::now();
                         hooks(&mut conn, n).await.expect("hooks");
@@ -148,11 +163,20 @@ mod bench {
                         let start = Instant::now();
                         savepoints(&mut conn, n2).await.expect("savepoints");
                         per_savepoint.push(start.elapsed().as_secs_f64() * 1e9 / n2 as f64);
+                        let start = Instant::now();
+                        savepoints_plain(&mut conn, n2)
+                            .await
+                            .expect("plain savepoints");
+                        per_plain_savepoint.push(start.elapsed().as_secs_f64() * 1e9 / n2 as f64);
                     }
                     println!("RESULT {name}_hooks_ns {:.1}", median(&mut per_hook));
                     println!(
                         "RESULT {name}_savepoint_ns {:.1}",
                         median(&mut per_savepoint)
+                    );
+                    println!(
+                        "RESULT {name}_savepoint_plain_ns {:.1}",
+                        median(&mut per_plain_savepoint)
                     );
 
                     let queue = Queue::default();
