@@ -12,7 +12,7 @@ use crate::hook::{AsyncHook, Entry, Hook, HookSite, IntoHookResult, SyncHook};
 use crate::level::{AbandonFlag, Level};
 use crate::run::{Hooks, run_async, run_sync};
 use crate::stack::{Batch, HookStack};
-use crate::testing::CaptureBuf;
+use crate::testing::{CaptureBuf, CaptureMark};
 
 /// A database connection that knows its transaction depth and holds the hooks waiting for
 /// the outermost COMMIT.
@@ -168,9 +168,26 @@ impl<C> Conn<C> {
         }
     }
 
-    /// Starts capturing the hooks that would run (see `testing::capture`).
-    pub(crate) fn push_capture(&mut self, buffer: Arc<CaptureBuf>) {
+    /// Starts capturing the hooks that would run (see `testing::capture`); returns where the
+    /// capture began.
+    pub(crate) fn push_capture(&mut self, buffer: Arc<CaptureBuf>) -> CaptureMark {
+        self.settle();
         self.capture.push(buffer);
+        CaptureMark {
+            depth: self.stack.depth(),
+            pending: self.stack.pending(),
+        }
+    }
+
+    /// The hooks registered since `mark` that wait for the COMMIT of the level that was
+    /// innermost at `mark`, taken out of it (`testing::capture` inside an open transaction).
+    /// Nothing when there was no transaction at `mark`, or the depth is not what it was.
+    pub(crate) fn take_pending_since(&mut self, mark: CaptureMark) -> Vec<Hook> {
+        self.settle();
+        if mark.depth == 0 || self.stack.depth() != mark.depth {
+            return Vec::new();
+        }
+        self.stack.take_since(mark.pending)
     }
 
     /// Forgets capture buffers that were closed (their `capture` returned, panicked or was

@@ -162,53 +162,79 @@ impl Store {
         self.push_typed(hook)
     }
 
-    /// Drops the hooks after the first `keep`, in registration order.
+    /// Drops the hooks after the first `keep`, oldest of them first.
     fn truncate(&mut self, keep: usize) {
-        let mut excess = self.len.saturating_sub(keep);
-        if excess == 0 {
-            return;
+        let cut = self.cut_runs(keep);
+        let mut columns: Vec<usize> = cut.iter().map(|stretch| stretch.column).collect();
+        columns.sort_unstable();
+        columns.dedup();
+        if columns.len() == cut.len() {
+            // Each column holds one cut stretch, at its end: drop them in order.
+            for stretch in &cut {
+                self.columns[stretch.column].truncate_back(stretch.len);
+            }
+        } else {
+            // Interleaved: take each column's cut tail out, then drop in order.
+            let mut tails = self.split_tails(&cut);
+            for stretch in &cut {
+                if let Some(tail) = tails[stretch.column].as_mut() {
+                    tail.drop_front(stretch.len);
+                }
+            }
         }
-        self.len = keep;
-        let mut dropped = Vec::new();
+    }
+
+    /// Takes the hooks after the first `keep` out, boxed, in registration order.
+    fn take_after(&mut self, keep: usize) -> Vec<Hook> {
+        let cut = self.cut_runs(keep);
+        let mut tails = self.split_tails(&cut);
+        let mut hooks = Vec::with_capacity(cut.iter().map(|stretch| stretch.len).sum());
+        for stretch in &cut {
+            if let Some(tail) = tails[stretch.column].as_mut() {
+                tail.take_front(stretch.len, stretch.site, stretch.robust, &mut hooks);
+            }
+        }
+        hooks
+    }
+
+    /// Shortens the runs to the first `keep` hooks and returns what was cut, oldest first.
+    /// The columns still hold the cut hooks, at their ends.
+    fn cut_runs(&mut self, keep: usize) -> Vec<Run> {
+        let mut excess = self.len.saturating_sub(keep);
+        self.len -= excess;
+        let mut cut = Vec::new();
         while excess > 0 {
             let Some(run) = self.runs.last_mut() else {
                 break;
             };
             let n = run.len.min(excess);
-            dropped.push((run.column, n));
+            cut.push(Run { len: n, ..*run });
             run.len -= n;
             excess -= n;
             if run.len == 0 {
                 self.runs.pop();
             }
         }
-        dropped.reverse();
-        let mut seen: Vec<usize> = dropped.iter().map(|&(column, _)| column).collect();
-        seen.sort_unstable();
-        seen.dedup();
-        if seen.len() == dropped.len() {
-            // Each column holds one dropped stretch, at its end: drop them in order.
-            for &(column, n) in &dropped {
-                self.columns[column].truncate_back(n);
-            }
-        } else {
-            // Interleaved: take each column's dropped tail out, then drop in order.
-            let mut tails: Vec<Option<Box<dyn AnyColumn>>> = Vec::new();
-            tails.resize_with(self.columns.len(), || None);
-            for &column in &seen {
-                let n = dropped
-                    .iter()
-                    .filter(|&&(c, _)| c == column)
-                    .map(|&(_, n)| n)
-                    .sum();
-                tails[column] = Some(self.columns[column].split_back(n));
-            }
-            for &(column, n) in &dropped {
-                if let Some(tail) = tails[column].as_mut() {
-                    tail.drop_front(n);
-                }
+        cut.reverse();
+        cut
+    }
+
+    /// Splits off each column's cut hooks (the tail of the column, after [`Self::cut_runs`])
+    /// into a column of their own, indexed like `columns`.
+    fn split_tails(&mut self, cut: &[Run]) -> Vec<Option<Box<dyn AnyColumn>>> {
+        let mut tails: Vec<Option<Box<dyn AnyColumn>>> = Vec::new();
+        tails.resize_with(self.columns.len(), || None);
+        for (column, tail) in tails.iter_mut().enumerate() {
+            let n: usize = cut
+                .iter()
+                .filter(|stretch| stretch.column == column)
+                .map(|stretch| stretch.len)
+                .sum();
+            if n > 0 {
+                *tail = Some(self.columns[column].split_back(n));
             }
         }
+        tails
     }
 }
 
@@ -333,6 +359,16 @@ impl HookStack {
             self.store.truncate(mark);
         }
     }
+
+    /// Takes out the hooks registered after the first `keep`, in registration order, when
+    /// they all belong to the innermost open level (it began at or before `keep`); nothing
+    /// otherwise. They will not run at COMMIT.
+    pub(crate) fn take_since(&mut self, keep: usize) -> Vec<Hook> {
+        match self.marks.last() {
+            Some(&mark) if mark <= keep => self.store.take_after(keep),
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -415,6 +451,49 @@ mod tests {
         let batch = stack.commit_outermost();
         crate::run::run_sync(batch).unwrap();
         assert_eq!(*log.lock().unwrap(), ["a", "b", "c", "d", "e", "f"]);
+    }
+
+    /// `take_since`: the hooks after the mark come out in registration order across
+    /// interleaved types; the ones before it stay and still run at COMMIT.
+    #[test]
+    fn taking_the_hooks_after_a_mark_keeps_both_sides_in_order() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let plain = |label: &'static str| {
+            let log = log.clone();
+            SyncHook::new(site(), false, move || log.lock().unwrap().push(label))
+        };
+        let boxed = |label: &'static str| {
+            let log = log.clone();
+            Hook::sync(site(), true, move || log.lock().unwrap().push(label))
+        };
+        let mut stack = HookStack::default();
+        stack.begin();
+        stack.push(plain("kept 1"));
+        stack.push(boxed("kept 2"));
+        let mark = stack.pending();
+        stack.push(plain("taken 1"));
+        stack.push(boxed("taken 2"));
+        stack.push(plain("taken 3"));
+        stack.begin();
+        // a level that began after the mark is still open: nothing can be taken
+        assert!(stack.take_since(mark).is_empty());
+        stack.push(plain("taken 4"));
+        stack.release();
+        let taken = stack.take_since(mark);
+        assert_eq!(stack.pending(), 2);
+        let robust: Vec<bool> = taken.iter().map(Hook::is_robust).collect();
+        assert_eq!(robust, [false, true, false, false]);
+        crate::run::run_sync(taken).unwrap();
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["taken 1", "taken 2", "taken 3", "taken 4"]
+        );
+        log.lock().unwrap().clear();
+        stack.push(plain("kept 3"));
+        crate::run::run_sync(stack.commit_outermost()).unwrap();
+        assert_eq!(*log.lock().unwrap(), ["kept 1", "kept 2", "kept 3"]);
+        // outside a transaction there is nothing to take
+        assert!(stack.take_since(0).is_empty());
     }
 
     #[test]

@@ -73,9 +73,19 @@ impl CaptureBuf {
     }
 }
 
+/// Where a capture began: the transaction depth and the number of pending hooks then.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CaptureMark {
+    pub(crate) depth: usize,
+    pub(crate) pending: usize,
+}
+
 /// Closes its buffer when dropped, also when `body` panics or the future is dropped, so the
 /// `Conn` stops capturing and runs hooks again.
-struct CaptureGuard(Arc<CaptureBuf>);
+struct CaptureGuard {
+    buffer: Arc<CaptureBuf>,
+    mark: CaptureMark,
+}
 
 impl CaptureGuard {
     fn start<C>(conn: &mut Conn<C>) -> Self {
@@ -83,27 +93,37 @@ impl CaptureGuard {
             hooks: Mutex::new(Vec::new()),
             open: AtomicBool::new(true),
         });
-        conn.push_capture(buffer.clone());
-        CaptureGuard(buffer)
+        let mark = conn.push_capture(buffer.clone());
+        CaptureGuard { buffer, mark }
     }
 
+    /// The hooks that would have run during the capture, then the ones registered during it
+    /// that wait for the COMMIT of a transaction open before it (taken out of it).
     fn finish<C>(self, conn: &mut Conn<C>) -> Captured {
-        self.0.open.store(false, Ordering::Release);
+        self.buffer.open.store(false, Ordering::Release);
         conn.pop_closed_captures();
-        let hooks = std::mem::take(&mut *self.0.lock());
+        let mut hooks = std::mem::take(&mut *self.buffer.lock());
+        hooks.extend(conn.take_pending_since(self.mark));
         Captured { hooks }
     }
 }
 
 impl Drop for CaptureGuard {
     fn drop(&mut self) {
-        self.0.open.store(false, Ordering::Release);
+        self.buffer.open.store(false, Ordering::Release);
     }
 }
 
 /// Runs `body` on `conn`, and returns what it returned together with the hooks that would
 /// have run during it (after a COMMIT inside `body`, or at once outside a transaction),
 /// instead of running them.
+///
+/// Inside a transaction that was already open (a test that wraps everything in one
+/// transaction it never commits, as Django's `TestCase` does), the hooks `body` registers
+/// wait for that transaction's COMMIT: they are taken out of it and returned too, after the
+/// others, so they will not run at that COMMIT. Hooks of savepoints `body` rolled back are
+/// gone, as they would be. If `body` panics, or returns with a level it opened still open,
+/// its pending hooks stay where they are.
 ///
 /// ```
 /// use oncommit::{Conn, Error, memory::Memory, testing};
@@ -120,6 +140,15 @@ impl Drop for CaptureGuard {
 /// result?;
 /// assert_eq!(captured.len(), 1);
 /// captured.run()?; // prints "welcome a@example.com"
+///
+/// // Inside a test's own transaction: the hooks come out of it.
+/// conn.atomic(|conn| {
+///     let (result, captured) = testing::capture(conn, |conn| sign_up(conn, "b@example.com"));
+///     result?;
+///     assert_eq!(captured.len(), 1);
+///     assert_eq!(conn.pending_hooks(), 0);
+///     Ok::<_, Error>(())
+/// })?;
 /// # Ok::<(), Error>(())
 /// ```
 pub fn capture<C: Backend, T>(

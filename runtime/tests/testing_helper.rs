@@ -98,17 +98,84 @@ fn captured_run_reports_failures_after_running_every_hook() {
 }
 
 #[test]
-fn capture_inside_an_open_transaction_leaves_the_hooks_pending() {
-    // The hooks would not have run during the capture: they wait for the outer COMMIT.
+fn capture_inside_an_open_transaction_takes_the_hooks_registered_during_it() {
+    // A test's own transaction, never committed in Django's TestCase: the hooks the code
+    // under test registers come out of it, in order; earlier hooks stay pending.
     let (db, mut conn) = conn();
     conn.atomic(|conn| {
-        let (_, captured) = capture(conn, |conn| conn.on_commit(note(&db, "outer commit")));
-        assert!(captured.is_empty());
+        conn.on_commit(note(&db, "before"))?;
+        let (result, captured) = capture(conn, |conn| {
+            conn.on_commit(note(&db, "inside"))?;
+            conn.atomic(|conn| conn.on_commit_robust(note(&db, "released savepoint")))?;
+            let rolled_back = conn.atomic(|conn| {
+                conn.on_commit(note(&db, "rolled back"))?;
+                Err::<(), _>(TestError::Body("the savepoint's body fails"))
+            });
+            assert!(matches!(rolled_back, Err(TestError::Body(_))));
+            conn.on_commit(note(&db, "last"))
+        });
+        result?;
+        assert_eq!(captured.len(), 3);
+        assert!(captured.hooks()[1].is_robust());
+        assert_eq!(conn.pending_hooks(), 1);
+        assert!(hooks_ran(&db).is_empty());
+        captured.run()?;
+        assert_eq!(
+            hooks_ran(&db),
+            ["hook inside", "hook released savepoint", "hook last"]
+        );
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    // the outer COMMIT runs only the hook registered before the capture
+    assert_eq!(
+        hooks_ran(&db),
+        [
+            "hook inside",
+            "hook released savepoint",
+            "hook last",
+            "hook before"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn capture_async_inside_an_open_transaction_takes_the_hooks_too() {
+    let (db, mut conn) = conn();
+    let log = db.clone();
+    conn.atomic_async(async |conn| {
+        let ((), captured) = capture_async(conn, async |conn| {
+            conn.on_commit_async(note_async(&log, "async inside"))
+                .await
+                .unwrap();
+        })
+        .await;
+        assert_eq!(captured.len(), 1);
+        assert_eq!(conn.pending_hooks(), 0);
+        captured.run_async().await
+    })
+    .await
+    .unwrap();
+    assert_eq!(hooks_ran(&db), ["hook async inside"]);
+}
+
+#[test]
+fn a_panic_inside_capture_in_a_transaction_leaves_its_hooks_pending() {
+    let (db, mut conn) = conn();
+    conn.atomic(|conn| {
+        let panicked = catch_unwind(AssertUnwindSafe(|| {
+            capture(conn, |conn| {
+                conn.on_commit(note(&db, "registered before the panic"))
+                    .unwrap();
+                panic!("test body panics");
+            })
+        }));
+        assert!(panicked.is_err());
         assert_eq!(conn.pending_hooks(), 1);
         Ok::<_, Error>(())
     })
     .unwrap();
-    assert_eq!(hooks_ran(&db), ["hook outer commit"]);
+    assert_eq!(hooks_ran(&db), ["hook registered before the panic"]);
 }
 
 #[test]
