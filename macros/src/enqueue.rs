@@ -293,6 +293,18 @@ pub fn classify(expr: Expr) -> syn::Result<Call> {
     })
 }
 
+/// True for expressions that name a place (`mailer`, `self.mailer`, `*m`): a receiver that is
+/// one is cloned into the hook, not moved. The expansion and the loop-borrow check both ask.
+pub fn is_place(expr: &Expr) -> bool {
+    match expr {
+        Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => true,
+        Expr::Unary(unary) => matches!(unary.op, syn::UnOp::Deref(_)),
+        Expr::Paren(paren) => is_place(&paren.expr),
+        Expr::Group(group) => is_place(&group.expr),
+        _ => false,
+    }
+}
+
 /// `expr.span()` (`syn::spanned::Spanned`: the first token's span joined with the last
 /// one's), without printing `expr` when its first and last tokens can be read off the tree.
 pub fn span_of(expr: &Expr) -> Span {

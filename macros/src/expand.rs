@@ -758,17 +758,6 @@ enum Target<'a> {
     Explicit(&'a Expr),
 }
 
-/// True for expressions that name a place: the receiver is cloned, not moved.
-fn is_place(expr: &Expr) -> bool {
-    match expr {
-        Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => true,
-        Expr::Unary(unary) => matches!(unary.op, syn::UnOp::Deref(_)),
-        Expr::Paren(paren) => is_place(&paren.expr),
-        Expr::Group(group) => is_place(&group.expr),
-        _ => false,
-    }
-}
-
 /// The statements of the block that evaluates the captured values now and registers the
 /// hook (the caller puts them in braces carrying the `enqueue!`'s span, so a type error on
 /// the whole replacement points there). `used`: the `enqueue` path of a replaced
@@ -808,7 +797,7 @@ fn capture(
         } => {
             let recv = Ident::new("__oncommit_receiver", Span::mixed_site());
             let span = enqueue::span_of(receiver);
-            if is_place(receiver) {
+            if enqueue::is_place(receiver) {
                 out.extend(
                     quote_spanned!(call_span=> use ::oncommit::__private::v1::CaptureReceiver as _;),
                 );

@@ -451,7 +451,7 @@ impl Walker {
             // The expansion clones a place receiver (`u.send()`, `self.mailer`) to the type
             // behind its references: one level of borrow is cloned away.
             if is_receiver
-                && is_place(captured)
+                && crate::enqueue::is_place(captured)
                 && matches!(val, Val::Owned | Val::Place(_) | Val::Borrow(_))
             {
                 continue;
@@ -535,17 +535,6 @@ fn strip_parens(expr: &Expr) -> &Expr {
         Expr::Paren(p) => strip_parens(&p.expr),
         Expr::Group(g) => strip_parens(&g.expr),
         other => other,
-    }
-}
-
-/// A place expression, as the expansion decides whether to clone a receiver.
-fn is_place(expr: &Expr) -> bool {
-    match expr {
-        Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => true,
-        Expr::Unary(unary) => matches!(unary.op, syn::UnOp::Deref(_)),
-        Expr::Paren(paren) => is_place(&paren.expr),
-        Expr::Group(group) => is_place(&group.expr),
-        _ => false,
     }
 }
 
