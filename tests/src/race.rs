@@ -26,6 +26,36 @@ use tokio::sync::mpsc;
 pub mod app;
 pub mod scenarios;
 
+/// The race [`scenarios`] as `#[tokio::test]`s on a database server whose URL is in the
+/// environment variable `$db_env`, with a Redis queue at `REDIS_URL`; each test uses its own
+/// table `$table_prefix<scenario>`. A test skips with a printed reason when a URL is unset
+/// (a failure under `CI=true`: see [`crate::service_url`]).
+///
+/// `oncommit_tests::server_race_tests!("DATABASE_URL", "race_pg_", sqlx::PgConnection);`
+#[macro_export]
+macro_rules! server_race_tests {
+    ($db_env:literal, $table_prefix:literal, $conn:ty) => {
+        $crate::server_race_tests!(
+            @each $db_env, $table_prefix, $conn;
+            naive_enqueue_is_seen_to_fail,
+            oncommit_holds_the_job_until_commit,
+            oncommit_under_load,
+            rolled_back_delivers_nothing,
+            loop_delivers_each_its_own,
+        );
+    };
+    (@each $db_env:literal, $table_prefix:literal, $conn:ty; $($name:ident),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some(db) = $crate::service_url($db_env) else { return };
+            let Some(redis) = $crate::service_url("REDIS_URL") else { return };
+            let table = concat!($table_prefix, stringify!($name));
+            let queue = $crate::race::redis_queue(&redis, table).await;
+            $crate::race::scenarios::$name::<$conn>(&db, table, queue).await;
+        }
+    )*};
+}
+
 /// A boxed error that crosses threads.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 

@@ -102,6 +102,23 @@ impl<D: TestDb> Fixture<D> {
         self.table.ids::<D>(&mut self.reader).await
     }
 
+    /// The connection still works after what the case did: a transaction that inserts `id`
+    /// commits, its hook is the only one that ever ran, and `id` is the only committed row.
+    async fn next_transaction_commits(&mut self, id: i64) {
+        let Fixture {
+            conn, table, ran, ..
+        } = self;
+        conn.atomic_async(async |conn| {
+            table.insert::<D>(conn, id).await?;
+            conn.on_commit(ran.hook("next"))?;
+            Ok::<_, AppError>(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(self.ran.get(), ["next"]);
+        assert_eq!(self.committed().await, [id]);
+    }
+
     async fn finish(mut self) {
         assert_eq!(self.conn.depth(), 0);
         assert_eq!(self.conn.pending_hooks(), 0);
@@ -278,18 +295,7 @@ async fn s5_failed_commit_runs_no_hook<D: TestDb>(db: &D) {
     assert!(f.ran.get().is_empty());
     assert_eq!(f.committed().await, [] as [i64; 0]);
     // usable, and nothing leaks into the next transaction
-    let Fixture {
-        conn, table, ran, ..
-    } = &mut f;
-    conn.atomic_async(async |conn| {
-        table.insert::<D>(conn, 3).await?;
-        conn.on_commit(ran.hook("next"))?;
-        Ok::<_, AppError>(())
-    })
-    .await
-    .unwrap();
-    assert_eq!(f.ran.get(), ["next"]);
-    assert_eq!(f.committed().await, [3]);
+    f.next_transaction_commits(3).await;
     f.finish().await;
 }
 
@@ -386,18 +392,7 @@ async fn s7_panic_in_the_body_rolls_back<D: TestDb>(db: &D) {
     // this connection no longer sees the row: the ROLLBACK ran before this statement
     assert_eq!(f.table.ids::<D>(&mut f.conn).await, [] as [i64; 0]);
     assert_eq!(f.committed().await, [] as [i64; 0]);
-    let Fixture {
-        conn, table, ran, ..
-    } = &mut f;
-    conn.atomic_async(async |conn| {
-        table.insert::<D>(conn, 2).await?;
-        conn.on_commit(ran.hook("next"))?;
-        Ok::<_, AppError>(())
-    })
-    .await
-    .unwrap();
-    assert_eq!(f.ran.get(), ["next"]);
-    assert_eq!(f.committed().await, [2]);
+    f.next_transaction_commits(2).await;
     f.finish().await;
 }
 
@@ -439,18 +434,7 @@ async fn s7_dropped_future_rolls_back<D: TestDb>(db: &D) {
     )
     .await;
     assert!(timed_out.is_err());
-    let Fixture {
-        conn, table, ran, ..
-    } = &mut f;
-    conn.atomic_async(async |conn| {
-        table.insert::<D>(conn, 3).await?;
-        conn.on_commit(ran.hook("next"))?;
-        Ok::<_, AppError>(())
-    })
-    .await
-    .unwrap();
-    assert_eq!(f.ran.get(), ["next"]);
-    assert_eq!(f.committed().await, [3]);
+    f.next_transaction_commits(3).await;
     f.finish().await;
 }
 
