@@ -139,6 +139,26 @@ fn capture_inside_an_open_transaction_takes_the_hooks_registered_during_it() {
     );
 }
 
+#[test]
+fn nested_captures_inside_a_transaction_each_take_their_own_hooks() {
+    let (db, mut conn) = conn();
+    conn.atomic(|conn| {
+        let ((), outer) = capture(conn, |conn| {
+            conn.on_commit(note(&db, "outer 1")).unwrap();
+            let ((), inner) = capture(conn, |conn| conn.on_commit(note(&db, "inner")).unwrap());
+            inner.run().unwrap();
+            conn.on_commit(note(&db, "outer 2")).unwrap();
+        });
+        assert_eq!(conn.pending_hooks(), 0);
+        outer.run()
+    })
+    .unwrap();
+    assert_eq!(
+        hooks_ran(&db),
+        ["hook inner", "hook outer 1", "hook outer 2"]
+    );
+}
+
 #[tokio::test]
 async fn capture_async_inside_an_open_transaction_takes_the_hooks_too() {
     let (db, mut conn) = conn();
