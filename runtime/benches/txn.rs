@@ -4,23 +4,29 @@
 //!
 //! Paired runs: each pair is one transaction with oncommit and one with plain sqlx on the same
 //! connection, back to back (which one goes first alternates); the result is the median of
-//! the per-pair time ratios, with the median time per transaction of each side. `--aa` runs
-//! plain sqlx on both sides, to see how much of a ratio is noise.
+//! the per-pair time ratios, with the median time per transaction of each side.
+//! `ONCOMMIT_TXN_AA=1` runs plain sqlx on both sides, to see how much of a ratio is noise.
 //!
 //! - Postgres: `DATABASE_URL` (e.g. `postgres://root@127.0.0.1:5432/test`); skipped, with the
 //!   reason printed, when it is unset.
 //! - SQLite: a file in the temp dir (always runs; `--no-sqlite` to skip).
 //!
+//! Then criterion times each side on its own (`txn_postgres/plain_sqlx`,
+//! `txn_postgres/oncommit`, and the same for SQLite), with its usual statistics.
+//!
 //! Run: `DATABASE_URL=postgres://root@127.0.0.1:5432/test cargo bench -p oncommit --bench txn`
-//! Options (after `--`): `--pairs N` (default 2000), `--no-sqlite`, `--aa` (calibration),
-//! `--async-commit` (Postgres with `synchronous_commit = off`: no WAL flush wait, so the
-//! client side weighs more).
-//! Lines starting with `RESULT` are for `scripts/bench-table`.
+//! (criterion's options and filters after `--`). Options, in the environment:
+//! `ONCOMMIT_TXN_PAIRS=N` (default 2000), `ONCOMMIT_TXN_NO_SQLITE=1`, `ONCOMMIT_TXN_AA=1`
+//! (calibration), `ONCOMMIT_TXN_ASYNC_COMMIT=1` (Postgres with `synchronous_commit = off`: no
+//! WAL flush wait, so the client side weighs more).
 
 #[cfg(all(feature = "sqlx-postgres", feature = "sqlx-sqlite"))]
 mod bench {
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
+
+    use criterion::Criterion;
+    use tokio::runtime::Runtime;
 
     use oncommit::{BoxError, Conn, atomic, enqueue};
     use sqlx::{Connection, PgConnection, SqliteConnection};
@@ -113,26 +119,18 @@ mod bench {
     }
 
     impl Options {
-        pub fn from_args() -> Options {
-            let mut options = Options {
-                pairs: 2000,
-                sqlite: true,
-                aa: false,
-                async_commit: false,
-            };
-            let mut args = std::env::args().skip(1);
-            while let Some(arg) = args.next() {
-                match arg.as_str() {
-                    "--pairs" => {
-                        options.pairs = args.next().and_then(|v| v.parse().ok()).unwrap_or(2000)
-                    }
-                    "--no-sqlite" => options.sqlite = false,
-                    "--aa" => options.aa = true,
-                    "--async-commit" => options.async_commit = true,
-                    _ => {} // `--bench` and filters from cargo
-                }
+        /// From the environment (the command line belongs to criterion).
+        pub fn from_env() -> Options {
+            let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0");
+            Options {
+                pairs: std::env::var("ONCOMMIT_TXN_PAIRS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(2000),
+                sqlite: !set("ONCOMMIT_TXN_NO_SQLITE"),
+                aa: set("ONCOMMIT_TXN_AA"),
+                async_commit: set("ONCOMMIT_TXN_ASYNC_COMMIT"),
             }
-            options
         }
     }
 
@@ -193,7 +191,8 @@ mod bench {
     side!(Lite, SqliteConnection, sqlite_oncommit, sqlite_plain);
 
     /// Paired transactions; prints the medians and `RESULT` lines under `name`.
-    async fn paired(name: &str, side: &mut impl Side, options: &Options) {
+    /// Returns the last id used.
+    async fn paired(name: &str, side: &mut impl Side, options: &Options) -> i64 {
         let queue = Queue::default();
         let mut id = 0i64;
         // warm-up: prepared statements, the table's first pages
@@ -244,6 +243,37 @@ mod bench {
         println!("RESULT {name}_txn_oncommit_us {with:.2}");
         println!("RESULT {name}_txn_plain_us {without:.2}");
         println!("RESULT {name}_txn_ratio {ratio:.4}");
+        id
+    }
+
+    /// Criterion: each side alone, one transaction per iteration, on the connection the paired
+    /// runs used (ids continue from `id`).
+    fn criterion_sides(
+        c: &mut Criterion,
+        rt: &Runtime,
+        name: &str,
+        side: &mut impl Side,
+        id: &mut i64,
+    ) {
+        let queue = Queue::default();
+        let mut group = c.benchmark_group(format!("txn_{name}"));
+        group.sample_size(50);
+        for (label, oncommit) in [("plain_sqlx", false), ("oncommit", true)] {
+            group.bench_function(label, |b| {
+                b.iter_custom(|iters| {
+                    rt.block_on(async {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            *id += 1;
+                            total += side.one(oncommit, *id, &queue).await;
+                        }
+                        total
+                    })
+                })
+            });
+            queue.clear();
+        }
+        group.finish();
     }
 
     async fn create_table<C: Connection>(conn: &mut C)
@@ -261,50 +291,57 @@ mod bench {
         }
     }
 
-    pub async fn run(options: Options) {
+    /// The paired runs (the target's figure), then criterion on each side.
+    pub fn run(options: Options, c: &mut Criterion) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
         match std::env::var("DATABASE_URL") {
             Err(_) => println!(
                 "postgres: skipped: DATABASE_URL is not set (e.g. DATABASE_URL=postgres://root@127.0.0.1:5432/test)"
             ),
-            Ok(url) => match PgConnection::connect(&url).await {
+            Ok(url) => match rt.block_on(PgConnection::connect(&url)) {
                 Err(e) => println!("postgres: skipped: cannot connect to DATABASE_URL ({e})"),
                 Ok(mut conn) => {
-                    create_table(&mut conn).await;
+                    rt.block_on(create_table(&mut conn));
                     if options.async_commit {
-                        sqlx::raw_sql("SET synchronous_commit = off")
-                            .execute(&mut conn)
-                            .await
-                            .expect("SET synchronous_commit");
+                        rt.block_on(
+                            sqlx::raw_sql("SET synchronous_commit = off").execute(&mut conn),
+                        )
+                        .expect("SET synchronous_commit");
                     }
                     let name = if options.async_commit {
                         "postgres_async_commit"
                     } else {
                         "postgres"
                     };
-                    paired(name, &mut Pg(None, Some(conn)), &options).await;
+                    let mut side = Pg(None, Some(conn));
+                    let mut id = rt.block_on(paired(name, &mut side, &options));
+                    criterion_sides(c, &rt, name, &mut side, &mut id);
                 }
             },
         }
         if options.sqlite {
             let path = std::env::temp_dir().join("oncommit_bench.sqlite3");
             let url = format!("sqlite://{}?mode=rwc", path.display());
-            let mut conn = SqliteConnection::connect(&url).await.expect("sqlite file");
-            create_table(&mut conn).await;
-            paired("sqlite", &mut Lite(None, Some(conn)), &options).await;
+            let mut conn = rt
+                .block_on(SqliteConnection::connect(&url))
+                .expect("sqlite file");
+            rt.block_on(create_table(&mut conn));
+            let mut side = Lite(None, Some(conn));
+            let mut id = rt.block_on(paired("sqlite", &mut side, &options));
+            criterion_sides(c, &rt, "sqlite", &mut side, &mut id);
         }
     }
 }
 
 #[cfg(all(feature = "sqlx-postgres", feature = "sqlx-sqlite"))]
 fn main() {
-    let options = bench::Options::from_args();
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(bench::run(options));
+    let mut criterion = criterion::Criterion::default().configure_from_args();
+    bench::run(bench::Options::from_env(), &mut criterion);
+    criterion.final_summary();
 }
-
 #[cfg(not(all(feature = "sqlx-postgres", feature = "sqlx-sqlite")))]
 fn main() {
     println!("txn bench skipped: build with `--features sqlx-postgres,sqlx-sqlite`");
