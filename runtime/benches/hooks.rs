@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use oncommit::{Backend, BoxError, Conn, Error, SyncBackend, atomic, enqueue, memory::Memory};
+use oncommit::{
+    Backend, BoxError, CommitFailure, Conn, Error, SyncBackend, atomic, enqueue, memory::Memory,
+};
 
 const SIZES: [u64; 4] = [1_000, 10_000, 100_000, 1_000_000];
 
@@ -96,7 +98,7 @@ impl SyncBackend for DepthOnly {
         Ok(())
     }
 
-    fn commit(&mut self) -> Result<(), BoxError> {
+    fn commit(&mut self) -> Result<(), CommitFailure> {
         self.depth -= 1;
         Ok(())
     }

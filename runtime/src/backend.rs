@@ -8,6 +8,39 @@ use std::future::Future;
 
 use crate::error::BoxError;
 
+/// Why a backend's `COMMIT` (or `RELEASE SAVEPOINT`) did not succeed, as far as it can tell.
+///
+/// ```
+/// use oncommit::{BoxError, CommitFailure};
+/// let refused = CommitFailure::from(BoxError::from("deferred constraint violated"));
+/// assert!(matches!(refused, CommitFailure::Refused(_)));
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CommitFailure {
+    /// The server answered with an error: nothing of the level was committed.
+    Refused(BoxError),
+    /// The server had already rolled the transaction back by itself (a statement failed and
+    /// the body ignored its error; the server chose it as a deadlock victim). Nothing was
+    /// committed.
+    RolledBack(BoxError),
+    /// The statement was sent but its answer never came (the connection failed): the
+    /// server may have committed.
+    Unknown {
+        /// What the connection reported.
+        source: BoxError,
+        /// The server's id of the transaction, when it has one (Postgres: `xid8`).
+        transaction_id: Option<u64>,
+    },
+}
+
+impl From<BoxError> for CommitFailure {
+    /// An error answer from the server: [`CommitFailure::Refused`].
+    fn from(source: BoxError) -> Self {
+        CommitFailure::Refused(source)
+    }
+}
+
 /// The part of a backend that sync and async connections share.
 pub trait Backend {
     /// Open transaction levels as the connection counts them: 0 outside a transaction, 1 in a
@@ -23,6 +56,13 @@ pub trait Backend {
     /// by one when it is above zero, at once or at the latest before the connection runs its
     /// next command (sqlx's SQLite worker lowers it when it runs the queued ROLLBACK).
     fn start_rollback(&mut self);
+
+    /// The connection's transaction state is unknown and cannot be repaired without waiting
+    /// (it is being dropped, or handed back by `Conn::into_inner`): make sure nobody else
+    /// gets it in that state. A pooled connection is closed instead of returned to its pool.
+    /// The default does nothing (a connection that is dropped closes, and the server rolls
+    /// back what it held).
+    fn discard(&mut self) {}
 }
 
 /// A connection whose transactions run synchronously (diesel, [`Memory`](crate::memory::Memory)).
@@ -32,8 +72,10 @@ pub trait Backend {
 pub trait SyncBackend: Backend {
     /// Opens a level.
     fn begin(&mut self) -> Result<(), BoxError>;
-    /// Commits (or releases) the innermost level.
-    fn commit(&mut self) -> Result<(), BoxError>;
+    /// Commits (or releases) the innermost level. Before the outermost COMMIT, a backend
+    /// whose server can roll a transaction back by itself checks that it did not, and
+    /// reports [`CommitFailure::RolledBack`] instead of committing.
+    fn commit(&mut self) -> Result<(), CommitFailure>;
     /// Rolls back the innermost level.
     fn rollback(&mut self) -> Result<(), BoxError>;
 }
@@ -44,8 +86,8 @@ pub trait SyncBackend: Backend {
 pub trait AsyncBackend: Backend + Send {
     /// Opens a level.
     fn begin_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send;
-    /// Commits (or releases) the innermost level.
-    fn commit_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send;
+    /// Commits (or releases) the innermost level (see [`SyncBackend::commit`]).
+    fn commit_async(&mut self) -> impl Future<Output = Result<(), CommitFailure>> + Send;
     /// Rolls back the innermost level.
     fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send;
 
@@ -55,5 +97,13 @@ pub trait AsyncBackend: Backend + Send {
     /// before a BEGIN that follows an abandoned block. The default does nothing.
     fn settle_async(&mut self) -> impl Future<Output = ()> + Send {
         async {}
+    }
+
+    /// An outermost `BEGIN` was sent and its future dropped before the answer came: the
+    /// server may be inside a transaction that the connection does not count. End it (an
+    /// unconditional `ROLLBACK`), so nothing written next is lost in it. The default does
+    /// nothing (a backend that undoes a cancelled BEGIN itself, as sqlx's SQLite worker does).
+    fn end_unknown_transaction(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async { Ok(()) }
     }
 }

@@ -6,7 +6,7 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::sync::Arc;
 
-use crate::backend::{AsyncBackend, Backend, SyncBackend};
+use crate::backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
 use crate::error::{BoxError, Error, Step};
 use crate::hook::{AsyncHook, Entry, Hook, HookSite, IntoHookResult, SyncHook};
 use crate::level::{AbandonFlag, Level};
@@ -45,12 +45,17 @@ pub struct Conn<C> {
     stack: HookStack,
     abandoned: AbandonFlag,
     start_rollback: fn(&mut C),
+    discard: fn(&mut C),
     /// ROLLBACKs started without waiting since the backend's depth last matched ours: the
     /// backend may apply them later than `start_rollback` returns (sqlx's SQLite worker).
     unconfirmed_rollbacks: usize,
-    /// A BEGIN/SAVEPOINT was sent and its future dropped before it returned: the backend
-    /// may still apply it (and undo it) after we look at its depth (sqlx's SQLite worker).
-    begin_in_flight: bool,
+    /// A BEGIN/SAVEPOINT was sent at this depth and its future dropped before it returned:
+    /// the backend may still apply it (and undo it) after we look at its depth (sqlx's SQLite
+    /// worker); at depth 0 the server may be inside a transaction nobody counts.
+    begin_in_flight: Option<usize>,
+    /// Why the open transaction can no longer be committed as a whole, if it cannot: it is
+    /// rolled back at its outermost level instead.
+    torn: Option<&'static str>,
     /// Open `testing::capture` buffers, innermost last.
     capture: Vec<Arc<CaptureBuf>>,
 }
@@ -68,8 +73,10 @@ impl<C> Conn<C> {
             stack: HookStack::default(),
             abandoned: AbandonFlag::default(),
             start_rollback: C::start_rollback,
+            discard: C::discard,
             unconfirmed_rollbacks: 0,
-            begin_in_flight: false,
+            begin_in_flight: None,
+            torn: None,
             capture: Vec::new(),
         }
     }
@@ -84,6 +91,7 @@ impl<C> Conn<C> {
     /// ```
     pub fn into_inner(mut self) -> C {
         self.settle();
+        self.discard_if_uncertain();
         self.inner
             .take()
             .expect("Conn holds its connection until into_inner")
@@ -123,9 +131,25 @@ impl<C> Conn<C> {
 
     /// Rolls back the levels whose guards were dropped unfinished (panic, cancellation).
     fn settle(&mut self) {
-        let Some(from) = self.abandoned.take() else {
+        let Some(abandoned) = self.abandoned.take() else {
             return;
         };
+        let from = abandoned.depth;
+        if abandoned.mid_finish {
+            if from <= 1 {
+                tracing::error!(
+                    hooks = self.stack.pending(),
+                    "a transaction was abandoned while its COMMIT was in flight: it may have \
+                     committed, and its hooks are dropped (use the outbox for jobs that must \
+                     survive this)"
+                );
+            } else if self.stack.depth() > 1 {
+                self.torn = Some(
+                    "a nested block was abandoned while its RELEASE SAVEPOINT was in flight, \
+                     so what the transaction holds is unknown",
+                );
+            }
+        }
         while self.stack.depth() >= from.max(1) {
             tracing::debug!(
                 depth = self.stack.depth(),
@@ -133,6 +157,30 @@ impl<C> Conn<C> {
             );
             self.rollback_without_waiting();
             self.stack.rollback();
+        }
+        if self.stack.depth() == 0 {
+            self.torn = None;
+        }
+    }
+
+    /// A BEGIN whose answer never came may have left the server inside a transaction that
+    /// nobody counts.
+    fn begin_unanswered(&self) -> bool {
+        self.begin_in_flight == Some(0) && self.stack.depth() == 0
+    }
+
+    /// Handing the connection on (drop, `into_inner`) in a state oncommit could not repair
+    /// without waiting: make sure no one else gets it that way (a pooled connection is
+    /// closed instead of returned).
+    fn discard_if_uncertain(&mut self) {
+        if self.begin_unanswered()
+            && let Some(inner) = self.inner.as_mut()
+        {
+            tracing::warn!(
+                "the connection is handed on after a cancelled BEGIN; it may be inside a \
+                 transaction (a pooled connection is closed instead of returned)"
+            );
+            (self.discard)(inner);
         }
     }
 
@@ -231,6 +279,12 @@ impl<C: Backend> Conn<C> {
     }
 
     fn check_tracked(&mut self) -> Result<(), Error> {
+        if self.begin_unanswered() {
+            return Err(Error::uncertain(
+                "a cancelled BEGIN may have left the connection inside a transaction; call \
+                 `Conn::recover().await` (or open a transaction) before using it",
+            ));
+        }
         let backend = self.conn_mut().transaction_depth();
         let tracked = self.stack.depth();
         if backend == tracked {
@@ -264,14 +318,45 @@ impl<C: Backend> Conn<C> {
         }
     }
 
-    fn commit_failed(&mut self, depth: usize, source: BoxError) -> Error {
+    fn commit_failed(&mut self, depth: usize, failure: CommitFailure) -> Error {
         self.abort_level(depth);
+        if depth == 1 {
+            self.torn = None;
+        }
         let step = if depth == 1 {
             Step::Commit
         } else {
             Step::Release
         };
-        Error::statement(step, depth, source)
+        match failure {
+            CommitFailure::Refused(source) => Error::statement(step, depth, source),
+            CommitFailure::RolledBack(source) => Error::rolled_back_by_server(source),
+            CommitFailure::Unknown {
+                source,
+                transaction_id,
+            } if depth == 1 => Error::commit_unknown(transaction_id, source),
+            CommitFailure::Unknown { source, .. } => Error::statement(step, depth, source),
+        }
+    }
+
+    /// Before committing `depth`: the reason it must be rolled back instead, if any. The
+    /// transaction is torn, or the backend no longer counts a level oncommit opened (it left
+    /// it on its own, and its statements since may have gone elsewhere).
+    fn must_not_commit(&mut self, depth: usize) -> Option<&'static str> {
+        if self.torn.is_none() && self.conn_mut().transaction_depth() < depth {
+            self.torn =
+                Some("the connection left a transaction level that oncommit still counts as open");
+        }
+        self.torn
+    }
+
+    /// The level was rolled back instead of committed because of `reason`.
+    fn rolled_back_instead(&mut self, depth: usize, reason: &'static str) -> Error {
+        if depth == 1 {
+            self.torn = None;
+        }
+        tracing::error!(depth, reason, "rolling back instead of committing");
+        Error::uncertain(reason)
     }
 
     fn rollback_failed(&mut self, depth: usize, source: BoxError) {
@@ -429,6 +514,10 @@ impl<C: SyncBackend> Conn<C> {
     ) -> Result<T, E> {
         self.prepare_finish(&level);
         let depth = self.stack.depth();
+        let result = match (result, self.must_not_commit(depth)) {
+            (Ok(_), Some(reason)) => Err(self.rolled_back_instead(depth, reason).into()),
+            (result, _) => result,
+        };
         match result {
             Ok(value) => {
                 let committed = SyncBackend::commit(self.conn_mut());
@@ -450,6 +539,9 @@ impl<C: SyncBackend> Conn<C> {
                 level.disarm();
                 if let Err(source) = rolled_back {
                     self.rollback_failed(depth, source);
+                }
+                if depth == 1 {
+                    self.torn = None;
                 }
                 Err(error)
             }
@@ -519,25 +611,78 @@ impl<C: SyncBackend> Conn<C> {
 }
 
 impl<C: AsyncBackend> Conn<C> {
-    pub(crate) async fn begin_async(&mut self, durable: bool) -> Result<Level, Error> {
+    /// Brings the connection back to a state oncommit knows after a block was cancelled or
+    /// panicked: rolls back abandoned levels and waits until the backend applied those
+    /// rollbacks; after a cancelled outermost `BEGIN`, ends whatever transaction the server
+    /// may be in. Every transaction oncommit opens does this first; call it yourself before
+    /// running statements through `&mut **conn` after catching a cancellation outside any
+    /// transaction.
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, memory::Memory};
+    /// use futures_util::FutureExt;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+    /// let db = Memory::new();
+    /// db.stall_next_commit();
+    /// let mut conn = Conn::new(db.clone());
+    /// assert!(conn.atomic_async(async |_| Ok::<_, Error>(())).now_or_never().is_none());
+    /// conn.recover().await?;
+    /// assert_eq!(db.depth(), 0);
+    /// # Ok(()) }
+    /// ```
+    pub async fn recover(&mut self) -> Result<(), Error> {
         self.settle();
-        if self.unconfirmed_rollbacks > 0 || self.begin_in_flight {
+        if self.unconfirmed_rollbacks > 0 || self.begin_in_flight.is_some() {
             // Rollbacks were only started, or a cancelled BEGIN may still be applied: wait
-            // until the backend is done with them, so the depth check below compares real
-            // depths. sqlx's SQLite worker can sit transiently *above* the started rollbacks
-            // (a cancelled BEGIN or SAVEPOINT it has run but not yet undone).
+            // until the backend is done with them, so that depth checks compare real depths.
+            // sqlx's SQLite worker can sit transiently *above* the started rollbacks (a
+            // cancelled BEGIN or SAVEPOINT it has run but not yet undone).
             AsyncBackend::settle_async(self.conn_mut()).await;
-            self.begin_in_flight = false;
         }
+        if self.begin_unanswered() {
+            AsyncBackend::end_unknown_transaction(self.conn_mut())
+                .await
+                .map_err(|source| Error::statement(Step::Rollback, 1, source))?;
+        }
+        self.begin_in_flight = None;
+        Ok(())
+    }
+
+    pub(crate) async fn begin_async(&mut self, durable: bool) -> Result<Level, Error> {
+        self.recover().await?;
         let depth = self.prepare_begin(durable)?;
-        // If this future is dropped mid-BEGIN, the backend's own guard undoes the statement
-        // (sqlx does); our stack is only pushed once BEGIN succeeded. `begin_in_flight`
-        // stays set if it is dropped, so the next BEGIN waits for that undo.
-        self.begin_in_flight = true;
+        // If this future is dropped mid-BEGIN, `begin_in_flight` stays set: the next use
+        // waits for the backend, and after a cancelled outermost BEGIN ends the transaction
+        // the server may be in. Our stack is only pushed once BEGIN succeeded.
+        self.begin_in_flight = Some(depth);
         let begun = AsyncBackend::begin_async(self.conn_mut()).await;
-        self.begin_in_flight = false;
-        begun.map_err(|e| begin_error(depth, e))?;
+        self.begin_in_flight = None;
+        if let Err(source) = begun {
+            if depth > 0 {
+                self.reopen_after_failed_savepoint().await;
+            }
+            return Err(begin_error(depth, source));
+        }
         Ok(self.opened())
+    }
+
+    /// A SAVEPOINT failed and the backend left levels oncommit counts as open (sqlx's
+    /// Postgres driver rolls back the *parent* level when a SAVEPOINT fails; at depth 1 that
+    /// ends the transaction, and the body's next statements would autocommit). The
+    /// transaction is torn: reopen the missing levels, so that whatever the body still runs
+    /// stays inside a transaction that is rolled back at its outermost level.
+    async fn reopen_after_failed_savepoint(&mut self) {
+        let tracked = self.stack.depth();
+        if self.conn_mut().transaction_depth() >= tracked {
+            return;
+        }
+        self.torn = Some("a SAVEPOINT failed and the connection rolled back its parent level");
+        while self.conn_mut().transaction_depth() < tracked {
+            if let Err(error) = AsyncBackend::begin_async(self.conn_mut()).await {
+                tracing::error!(%error, "reopening a torn transaction failed");
+                return;
+            }
+        }
     }
 
     pub(crate) async fn finish_async<T, E: From<Error>>(
@@ -545,12 +690,19 @@ impl<C: AsyncBackend> Conn<C> {
         level: Level,
         result: Result<T, E>,
     ) -> Result<T, E> {
+        let mut level = level;
         self.prepare_finish(&level);
         let depth = self.stack.depth();
+        let result = match (result, self.must_not_commit(depth)) {
+            (Ok(_), Some(reason)) => Err(self.rolled_back_instead(depth, reason).into()),
+            (result, _) => result,
+        };
         match result {
             Ok(value) => {
                 // The level stays armed until COMMIT returns: dropping this future mid-COMMIT
-                // rolls the level back and discards its hooks.
+                // rolls the level back and discards its hooks; mid-RELEASE, the transaction
+                // is torn (the savepoint may be gone or not).
+                level.finishing();
                 let committed = AsyncBackend::commit_async(self.conn_mut()).await;
                 level.disarm();
                 match committed {
@@ -570,6 +722,9 @@ impl<C: AsyncBackend> Conn<C> {
                 level.disarm();
                 if let Err(source) = rolled_back {
                     self.rollback_failed(depth, source);
+                }
+                if depth == 1 {
+                    self.torn = None;
                 }
                 Err(error)
             }
@@ -647,6 +802,7 @@ impl<C> DerefMut for Conn<C> {
 impl<C> Drop for Conn<C> {
     fn drop(&mut self) {
         self.settle();
+        self.discard_if_uncertain();
     }
 }
 

@@ -34,8 +34,60 @@
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 
-use crate::backend::{Backend, SyncBackend};
+use crate::backend::{Backend, CommitFailure, SyncBackend};
 use crate::error::BoxError;
+
+/// A failed COMMIT or RELEASE: the server's own error answer means nothing was committed; a
+/// closed connection means the answer was lost.
+fn commit_failure(error: diesel::result::Error, transaction_id: Option<u64>) -> CommitFailure {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+        | Error::BrokenTransactionManager => CommitFailure::Unknown {
+            source: error.into(),
+            transaction_id,
+        },
+        other => CommitFailure::Refused(other.into()),
+    }
+}
+
+fn commit<C>(conn: &mut C, transaction_id: Option<u64>) -> Result<(), CommitFailure>
+where
+    C: Connection<TransactionManager = AnsiTransactionManager>,
+{
+    AnsiTransactionManager::commit_transaction(conn)
+        .map_err(|error| commit_failure(error, transaction_id))
+}
+
+/// Postgres: before the outermost COMMIT, read the transaction id. In a transaction the
+/// server aborted (a failed statement whose error the body ignored) the query fails, where
+/// COMMIT would be answered with ROLLBACK and no error.
+#[cfg(feature = "diesel-postgres")]
+fn postgres_commit(conn: &mut diesel::PgConnection) -> Result<(), CommitFailure> {
+    use diesel::RunQueryDsl;
+    use diesel::result::{DatabaseErrorKind, Error};
+    use diesel::sql_types::{BigInt, Nullable};
+
+    let mut transaction_id = None;
+    if depth(conn) == 1 {
+        let id = diesel::select(diesel::dsl::sql::<Nullable<BigInt>>(
+            "CAST(CAST(pg_current_xact_id_if_assigned() AS TEXT) AS BIGINT)",
+        ))
+        .get_result::<Option<i64>>(conn);
+        match id {
+            Ok(id) => transaction_id = id.and_then(|id| u64::try_from(id).ok()),
+            // COMMIT was never sent: nothing was committed.
+            Err(error @ Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => {
+                return Err(CommitFailure::Refused(error.into()));
+            }
+            Err(error @ Error::DatabaseError(..)) => {
+                return Err(CommitFailure::RolledBack(error.into()));
+            }
+            Err(error) => return Err(CommitFailure::Refused(error.into())),
+        }
+    }
+    commit(conn, transaction_id)
+}
 
 fn depth<C>(conn: &mut C) -> usize
 where
@@ -66,7 +118,7 @@ where
 }
 
 macro_rules! diesel_backend {
-    ($(#[$cfg:meta])* $conn:ty) => {
+    ($(#[$cfg:meta])* $conn:ty, $commit:expr) => {
         $(#[$cfg])*
         impl Backend for $conn {
             fn transaction_depth(&mut self) -> usize {
@@ -84,8 +136,8 @@ macro_rules! diesel_backend {
                 AnsiTransactionManager::begin_transaction(self).map_err(Into::into)
             }
 
-            fn commit(&mut self) -> Result<(), BoxError> {
-                AnsiTransactionManager::commit_transaction(self).map_err(Into::into)
+            fn commit(&mut self) -> Result<(), CommitFailure> {
+                $commit(self)
             }
 
             fn rollback(&mut self) -> Result<(), BoxError> {
@@ -97,9 +149,11 @@ macro_rules! diesel_backend {
 
 diesel_backend!(
     #[cfg(feature = "diesel-postgres")]
-    diesel::PgConnection
+    diesel::PgConnection,
+    postgres_commit
 );
 diesel_backend!(
     #[cfg(feature = "diesel-sqlite")]
-    diesel::SqliteConnection
+    diesel::SqliteConnection,
+    |conn| commit(conn, None)
 );

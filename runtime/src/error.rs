@@ -41,6 +41,11 @@ pub enum Step {
     ForeignTransaction,
     /// One or more hooks failed after the data was committed.
     Hook,
+    /// The connection's transaction state became uncertain (a nested block was abandoned
+    /// while its `RELEASE SAVEPOINT` was in flight, or the backend left a level oncommit
+    /// still counts as open): the whole transaction was rolled back rather than committed
+    /// in part.
+    Uncertain,
 }
 
 impl fmt::Display for Step {
@@ -55,8 +60,32 @@ impl fmt::Display for Step {
             Step::Durable => "durable block",
             Step::ForeignTransaction => "foreign transaction",
             Step::Hook => "after-commit hook",
+            Step::Uncertain => "uncertain transaction state",
         })
     }
+}
+
+/// Whether a transaction's data was committed, as far as oncommit can know.
+///
+/// ```
+/// use oncommit::{Conn, Error, Outcome, memory::Memory};
+/// let db = Memory::new();
+/// db.fail_next_commit();
+/// let err = Conn::new(db).atomic(|_| Ok::<_, Error>(())).unwrap_err();
+/// assert_eq!(err.outcome(), Outcome::NotCommitted);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// The data was committed; only after-commit hooks failed. Do not retry the transaction.
+    Committed,
+    /// Nothing was committed: the transaction was rolled back, never opened, or refused by
+    /// the server. Retrying it is safe.
+    NotCommitted,
+    /// `COMMIT` was sent but its answer never came (the connection failed): the server may or
+    /// may not have committed. The hooks did not run. On Postgres,
+    /// [`Error::transaction_id`] and `oncommit::postgres::transaction_status` tell which.
+    Unknown,
 }
 
 /// What went wrong in a transaction managed by oncommit.
@@ -66,6 +95,8 @@ impl fmt::Display for Step {
 ///
 /// [`committed`](Error::committed) tells the one case where the data *was* committed and
 /// only hooks failed afterwards: the transaction must not be retried then.
+/// [`outcome`](Error::outcome) also tells the third case, a `COMMIT` whose answer never came
+/// ([`Outcome::Unknown`]): the data may be committed, and the hooks did not run.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
 pub struct Error(Box<Repr>);
@@ -91,6 +122,27 @@ enum Repr {
     Foreign { backend: usize, tracked: usize },
     #[error("{0}")]
     Hooks(HookFailures),
+    #[error(
+        "the server had already rolled back this transaction (a statement in it failed and its \
+         error was not returned, or the server chose it as a deadlock victim); nothing was \
+         committed and no hook ran"
+    )]
+    ServerRolledBack {
+        #[source]
+        source: BoxError,
+    },
+    #[error(
+        "COMMIT was sent but its answer never came, so the transaction may or may not have \
+         committed{}; its hooks did not run",
+        match transaction_id { Some(id) => format!(" (server transaction id {id})"), None => String::new() }
+    )]
+    CommitUnknown {
+        transaction_id: Option<u64>,
+        #[source]
+        source: BoxError,
+    },
+    #[error("the transaction was rolled back instead of committed: {reason}")]
+    Uncertain { reason: &'static str },
 }
 
 impl Error {
@@ -110,6 +162,21 @@ impl Error {
         Error(Box::new(Repr::Foreign { backend, tracked }))
     }
 
+    pub(crate) fn rolled_back_by_server(source: BoxError) -> Self {
+        Error(Box::new(Repr::ServerRolledBack { source }))
+    }
+
+    pub(crate) fn commit_unknown(transaction_id: Option<u64>, source: BoxError) -> Self {
+        Error(Box::new(Repr::CommitUnknown {
+            transaction_id,
+            source,
+        }))
+    }
+
+    pub(crate) fn uncertain(reason: &'static str) -> Self {
+        Error(Box::new(Repr::Uncertain { reason }))
+    }
+
     pub(crate) fn hooks(failures: Vec<HookFailure>) -> Self {
         Error(Box::new(Repr::Hooks(HookFailures(failures))))
     }
@@ -121,12 +188,42 @@ impl Error {
             Repr::NotOutermost { .. } => Step::Durable,
             Repr::Foreign { .. } => Step::ForeignTransaction,
             Repr::Hooks(_) => Step::Hook,
+            Repr::ServerRolledBack { .. } | Repr::CommitUnknown { .. } => Step::Commit,
+            Repr::Uncertain { .. } => Step::Uncertain,
         }
     }
 
-    /// True when the data was committed and a non-robust hook failed afterwards.
+    /// Whether the data was committed: [`Outcome::Committed`] only when COMMIT succeeded and
+    /// hooks failed afterwards, [`Outcome::Unknown`] when COMMIT's answer was lost.
+    pub fn outcome(&self) -> Outcome {
+        match &*self.0 {
+            Repr::Hooks(_) => Outcome::Committed,
+            Repr::CommitUnknown { .. } => Outcome::Unknown,
+            _ => Outcome::NotCommitted,
+        }
+    }
+
+    /// True when the server had rolled the transaction back by itself before COMMIT (a
+    /// failed statement whose error the body ignored, a deadlock victim). Nothing was
+    /// committed; the transaction may be retried.
+    pub fn server_rolled_back(&self) -> bool {
+        matches!(&*self.0, Repr::ServerRolledBack { .. })
+    }
+
+    /// The server's id of the transaction whose COMMIT outcome is unknown, when the backend
+    /// has one (Postgres: the `xid8` of a transaction that wrote something). Pass it to
+    /// `oncommit::postgres::transaction_status` to learn whether it committed.
+    pub fn transaction_id(&self) -> Option<u64> {
+        match &*self.0 {
+            Repr::CommitUnknown { transaction_id, .. } => *transaction_id,
+            _ => None,
+        }
+    }
+
+    /// True when the data is known to be committed and a non-robust hook failed afterwards.
     ///
-    /// Every hook still ran; retrying the transaction would write the data twice.
+    /// Every hook still ran; retrying the transaction would write the data twice. False for
+    /// a COMMIT whose outcome is unknown: see [`outcome`](Error::outcome).
     pub fn committed(&self) -> bool {
         matches!(&*self.0, Repr::Hooks(_))
     }

@@ -8,42 +8,69 @@
 //! for a dropped `Transaction`) at its next use, at the latest when it is dropped.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 const NONE: usize = usize::MAX;
 
 /// Shared between a `Conn` and the guards of its open levels.
-#[derive(Debug, Clone)]
-pub(crate) struct AbandonFlag(Arc<AtomicUsize>);
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AbandonFlag(Arc<Abandoned>);
 
-impl Default for AbandonFlag {
+#[derive(Debug)]
+struct Abandoned {
+    /// The shallowest abandoned depth, or `NONE`.
+    depth: AtomicUsize,
+    /// A level was abandoned while its COMMIT or RELEASE was in flight.
+    mid_finish: AtomicBool,
+}
+
+impl Default for Abandoned {
     fn default() -> Self {
-        AbandonFlag(Arc::new(AtomicUsize::new(NONE)))
+        Abandoned {
+            depth: AtomicUsize::new(NONE),
+            mid_finish: AtomicBool::new(false),
+        }
     }
 }
 
+/// What [`AbandonFlag::take`] found.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Abandonment {
+    /// The shallowest abandoned depth.
+    pub(crate) depth: usize,
+    /// Some level was abandoned while its COMMIT or RELEASE was in flight: the server may
+    /// have applied it.
+    pub(crate) mid_finish: bool,
+}
+
 impl AbandonFlag {
-    /// Takes the shallowest abandoned depth, if any level was abandoned since the last call.
-    pub(crate) fn take(&self) -> Option<usize> {
-        if self.0.load(Ordering::Acquire) == NONE {
+    /// Takes what was abandoned since the last call, if anything.
+    pub(crate) fn take(&self) -> Option<Abandonment> {
+        if self.0.depth.load(Ordering::Acquire) == NONE {
             return None;
         }
-        match self.0.swap(NONE, Ordering::AcqRel) {
+        match self.0.depth.swap(NONE, Ordering::AcqRel) {
             NONE => None,
-            depth => Some(depth),
+            depth => Some(Abandonment {
+                depth,
+                mid_finish: self.0.mid_finish.swap(false, Ordering::AcqRel),
+            }),
         }
     }
 
     /// The shallowest abandoned depth, without clearing it.
     pub(crate) fn peek(&self) -> Option<usize> {
-        match self.0.load(Ordering::Acquire) {
+        match self.0.depth.load(Ordering::Acquire) {
             NONE => None,
             depth => Some(depth),
         }
     }
 
-    fn abandon(&self, depth: usize) {
-        self.0.fetch_min(depth, Ordering::AcqRel);
+    fn abandon(&self, depth: usize, mid_finish: bool) {
+        if mid_finish {
+            self.0.mid_finish.store(true, Ordering::Release);
+        }
+        self.0.depth.fetch_min(depth, Ordering::AcqRel);
     }
 }
 
@@ -55,6 +82,8 @@ pub struct Level {
     flag: AbandonFlag,
     depth: usize,
     armed: bool,
+    /// Its COMMIT or RELEASE is in flight.
+    finishing: bool,
 }
 
 impl Level {
@@ -63,7 +92,14 @@ impl Level {
             flag,
             depth,
             armed: true,
+            finishing: false,
         }
+    }
+
+    /// Its COMMIT or RELEASE is about to be sent: if the guard is dropped from now on, the
+    /// server may have applied it.
+    pub(crate) fn finishing(&mut self) {
+        self.finishing = true;
     }
 
     /// The depth of this level: 1 for the outermost transaction.
@@ -84,7 +120,7 @@ impl Drop for Level {
                 depth = self.depth,
                 "transaction block abandoned (panic or cancellation); it will be rolled back"
             );
-            self.flag.abandon(self.depth);
+            self.flag.abandon(self.depth, self.finishing);
         }
     }
 }

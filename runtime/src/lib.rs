@@ -53,6 +53,8 @@ mod error;
 mod hook;
 mod level;
 pub mod memory;
+#[cfg(feature = "sqlx-postgres")]
+pub mod postgres;
 mod run;
 #[cfg(any(
     feature = "sqlx-postgres",
@@ -67,9 +69,9 @@ pub mod testing;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use backend::{AsyncBackend, Backend, SyncBackend};
+pub use backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
 pub use conn::Conn;
-pub use error::{BoxError, Error, HookFailure, HookPanicked, Step};
+pub use error::{BoxError, Error, HookFailure, HookPanicked, Outcome, Step};
 pub use hook::{Hook, HookSite, IntoHookResult};
 pub use level::Level;
 

@@ -6,7 +6,7 @@ use std::future::Future;
 use futures_util::future::{Either, pending, ready};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::backend::{AsyncBackend, Backend, SyncBackend};
+use crate::backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
 use crate::error::BoxError;
 
 /// An in-memory stand-in for a database connection, sync and async.
@@ -263,8 +263,8 @@ impl SyncBackend for Memory {
         self.run(Fail::Begin)
     }
 
-    fn commit(&mut self) -> Result<(), BoxError> {
-        self.run(Fail::Commit)
+    fn commit(&mut self) -> Result<(), CommitFailure> {
+        self.run(Fail::Commit).map_err(CommitFailure::Refused)
     }
 
     fn rollback(&mut self) -> Result<(), BoxError> {
@@ -277,8 +277,9 @@ impl AsyncBackend for Memory {
         self.run_async(Fail::Begin)
     }
 
-    fn commit_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        self.run_async(Fail::Commit)
+    fn commit_async(&mut self) -> impl Future<Output = Result<(), CommitFailure>> + Send {
+        let commit = self.run_async(Fail::Commit);
+        async move { commit.await.map_err(CommitFailure::Refused) }
     }
 
     fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {

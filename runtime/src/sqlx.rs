@@ -1,18 +1,56 @@
 //! sqlx connections as backends, through sqlx's own `TransactionManager`: sqlx keeps the
 //! depth, issues `BEGIN`/`SAVEPOINT`, and queues the ROLLBACK of an abandoned level exactly as
 //! it does for a dropped `sqlx::Transaction`.
+//!
+//! Where sqlx's own handling of a fault would break a promise of oncommit, this module works
+//! around it:
+//!
+//! - **Postgres, a transaction the server aborted.** After a failed statement Postgres answers
+//!   `COMMIT` with `ROLLBACK` and no error. Before the outermost COMMIT one query reads the
+//!   transaction id (`pg_current_xact_id_if_assigned()`); in an aborted transaction it fails
+//!   with `25P02`, and the commit reports [`CommitFailure::RolledBack`].
+//! - **Postgres, a BEGIN or SAVEPOINT whose future is dropped.** sqlx's guard then queues the
+//!   ROLLBACK of the level *below* (at depth 1: the whole transaction, after which the body
+//!   would go on in autocommit). The statement is already in the connection's write buffer
+//!   when the future can be dropped, so it will be applied; oncommit skips sqlx's guard
+//!   ([`Unguarded`]). A SAVEPOINT applied that way opens an empty level (harmless: a later one
+//!   of the same name shadows it, COMMIT or the parent's rollback ends it); a BEGIN is ended
+//!   by [`AsyncBackend::end_unknown_transaction`] before the connection's next use through
+//!   `Conn`.
+//! - **A COMMIT without an answer.** Any error that is not the server's answer (I/O, a
+//!   closed connection) is [`CommitFailure::Unknown`]: the server may have committed.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use sqlx::Database;
 use sqlx::pool::PoolConnection;
 use sqlx_core::transaction::TransactionManager;
 
-use crate::backend::{AsyncBackend, Backend};
+use crate::backend::{AsyncBackend, Backend, CommitFailure};
 use crate::error::BoxError;
 
 async fn boxed(result: impl Future<Output = Result<(), sqlx::Error>>) -> Result<(), BoxError> {
     result.await.map_err(Into::into)
+}
+
+/// A failed COMMIT or RELEASE: the server's own error answer means nothing was committed;
+/// anything else means the answer was lost.
+fn commit_failure(error: sqlx::Error, transaction_id: Option<u64>) -> CommitFailure {
+    match error {
+        sqlx::Error::Database(_) => CommitFailure::Refused(error.into()),
+        other => CommitFailure::Unknown {
+            source: other.into(),
+            transaction_id,
+        },
+    }
+}
+
+async fn commit<C: sqlx::Connection>(conn: &mut C) -> Result<(), CommitFailure> {
+    <<C::Database as Database>::TransactionManager>::commit(conn)
+        .await
+        .map_err(|error| commit_failure(error, None))
 }
 
 /// Before a BEGIN: read the replies of statements queued earlier, i.e. the ROLLBACKs that
@@ -20,17 +58,22 @@ async fn boxed(result: impl Future<Output = Result<(), sqlx::Error>>) -> Result<
 /// reported as this BEGIN's. One can fail legitimately: a block cancelled while its `RELEASE
 /// SAVEPOINT` was in flight leaves sqlx one level deeper than the server, and the queued
 /// `ROLLBACK TO SAVEPOINT` names a savepoint that is gone (the `ROLLBACK` queued after it
-/// still ends the transaction). Each failure stops one drain, so retry, logging. sqlx's
-/// `flush` costs nothing when nothing is queued and is cancel-safe (SQLite: a no-op; its
-/// worker runs queued statements before any later command).
+/// still ends the transaction). Each failure stops one drain, so retry; an error that is not
+/// the server's answer (a dead connection) ends it at once, logged once. sqlx's `flush` costs
+/// nothing when nothing is queued and is cancel-safe (SQLite: a no-op; its worker runs queued
+/// statements before any later command).
 async fn drain_queued<C: sqlx::Connection>(conn: &mut C) {
     for _ in 0..16 {
         match conn.flush().await {
             Ok(()) => return,
-            Err(error) => tracing::warn!(
+            Err(error @ sqlx::Error::Database(_)) => tracing::debug!(
                 %error,
                 "a statement queued for an abandoned transaction block failed"
             ),
+            Err(error) => {
+                tracing::warn!(%error, "the connection failed while rolling back an abandoned transaction block");
+                return;
+            }
         }
     }
 }
@@ -44,8 +87,54 @@ async fn settle_ping<C: sqlx::Connection>(conn: &mut C) {
     }
 }
 
+/// Runs sqlx's `TransactionManager::begin` without its drop guard: dropped before the answer
+/// came, the future is leaked rather than dropped (a few hundred bytes), so sqlx does not queue
+/// the ROLLBACK of the parent level (see the module docs). Only for drivers whose BEGIN is in
+/// the write buffer by the time the future can be dropped (Postgres): sqlx's SQLite worker
+/// would wait forever for the leaked receiver.
+#[cfg(feature = "sqlx-postgres")]
+struct Unguarded<F>(Option<Pin<Box<F>>>);
+
+#[cfg(feature = "sqlx-postgres")]
+impl<F: Future> Future for Unguarded<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let Some(inner) = this.0.as_mut() else {
+            return Poll::Pending;
+        };
+        let output = std::task::ready!(inner.as_mut().poll(cx));
+        this.0 = None;
+        Poll::Ready(output)
+    }
+}
+
+#[cfg(feature = "sqlx-postgres")]
+impl<F> Drop for Unguarded<F> {
+    fn drop(&mut self) {
+        if let Some(unfinished) = self.0.take() {
+            std::mem::forget(unfinished);
+        }
+    }
+}
+
+/// Ends a transaction the server may be in after a dropped BEGIN: sqlx counts depth 0, so an
+/// unconditional `ROLLBACK` (a no-op, with at most a warning, when there is none).
+async fn end_unknown<C>(conn: &mut C) -> Result<(), BoxError>
+where
+    C: sqlx::Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    drain_queued(conn).await;
+    if <<C::Database as Database>::TransactionManager>::get_transaction_depth(conn) == 0 {
+        sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 macro_rules! sqlx_backend {
-    ($(#[$cfg:meta])* $db:ty, $conn:ty $(, $settle:ident)?) => {
+    ($(#[$cfg:meta])* $db:ty, $conn:ty, begin: $begin:expr, commit: $commit:expr $(, settle: $settle:ident)? $(, end_unknown: $end:ident)?) => {
         $(#[$cfg])*
         impl Backend for $conn {
             fn transaction_depth(&mut self) -> usize {
@@ -62,12 +151,12 @@ macro_rules! sqlx_backend {
             fn begin_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
                 async move {
                     drain_queued(self).await;
-                    boxed(<<$db as Database>::TransactionManager>::begin(self, None)).await
+                    boxed($begin(self)).await
                 }
             }
 
-            fn commit_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
-                boxed(<<$db as Database>::TransactionManager>::commit(self))
+            fn commit_async(&mut self) -> impl Future<Output = Result<(), CommitFailure>> + Send {
+                $commit(self)
             }
 
             fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
@@ -79,25 +168,90 @@ macro_rules! sqlx_backend {
                 $settle(self)
             }
             )?
+
+            $(
+            fn end_unknown_transaction(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+                $end(self)
+            }
+            )?
         }
     };
+}
+
+/// Postgres: sqlx's BEGIN without its drop guard.
+#[cfg(feature = "sqlx-postgres")]
+fn postgres_begin(
+    conn: &mut sqlx::PgConnection,
+) -> impl Future<Output = Result<(), sqlx::Error>> + Send + '_ {
+    Unguarded(Some(Box::pin(
+        <sqlx::postgres::PgTransactionManager as TransactionManager>::begin(conn, None),
+    )))
+}
+
+/// Postgres: the outermost COMMIT first reads the transaction id, which fails in a
+/// transaction the server aborted (`25P02`) and identifies the transaction when COMMIT's
+/// answer is lost.
+#[cfg(feature = "sqlx-postgres")]
+async fn postgres_commit(conn: &mut sqlx::PgConnection) -> Result<(), CommitFailure> {
+    use sqlx::postgres::PgTransactionManager;
+    let mut transaction_id = None;
+    if PgTransactionManager::get_transaction_depth(conn) == 1 {
+        let id = sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT CAST(CAST(pg_current_xact_id_if_assigned() AS TEXT) AS BIGINT)",
+        )
+        .fetch_one(&mut *conn)
+        .await;
+        match id {
+            Ok(id) => transaction_id = id.and_then(|id| u64::try_from(id).ok()),
+            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("25P02") => {
+                return Err(CommitFailure::RolledBack(error.into()));
+            }
+            // COMMIT was never sent: nothing was committed.
+            Err(error) => return Err(CommitFailure::Refused(error.into())),
+        }
+    }
+    PgTransactionManager::commit(conn)
+        .await
+        .map_err(|error| commit_failure(error, transaction_id))
+}
+
+#[cfg(feature = "sqlx-postgres")]
+fn postgres_end_unknown(
+    conn: &mut sqlx::PgConnection,
+) -> impl Future<Output = Result<(), BoxError>> + Send + '_ {
+    end_unknown(conn)
+}
+
+#[cfg(feature = "sqlx-mysql")]
+fn mysql_end_unknown(
+    conn: &mut sqlx::MySqlConnection,
+) -> impl Future<Output = Result<(), BoxError>> + Send + '_ {
+    end_unknown(conn)
 }
 
 sqlx_backend!(
     #[cfg(feature = "sqlx-postgres")]
     sqlx::Postgres,
-    sqlx::PgConnection
+    sqlx::PgConnection,
+    begin: postgres_begin,
+    commit: postgres_commit,
+    end_unknown: postgres_end_unknown
 );
 sqlx_backend!(
     #[cfg(feature = "sqlx-sqlite")]
     sqlx::Sqlite,
     sqlx::SqliteConnection,
-    settle_ping
+    begin: |conn| <sqlx::sqlite::SqliteTransactionManager as TransactionManager>::begin(conn, None),
+    commit: commit,
+    settle: settle_ping
 );
 sqlx_backend!(
     #[cfg(feature = "sqlx-mysql")]
     sqlx::MySql,
-    sqlx::MySqlConnection
+    sqlx::MySqlConnection,
+    begin: |conn| <sqlx::mysql::MySqlTransactionManager as TransactionManager>::begin(conn, None),
+    commit: commit,
+    end_unknown: mysql_end_unknown
 );
 
 impl<DB: Database> Backend for PoolConnection<DB>
@@ -111,6 +265,11 @@ where
     fn start_rollback(&mut self) {
         (**self).start_rollback()
     }
+
+    /// Closes the connection instead of returning it to the pool.
+    fn discard(&mut self) {
+        self.close_on_drop();
+    }
 }
 
 impl<DB: Database> AsyncBackend for PoolConnection<DB>
@@ -121,7 +280,7 @@ where
         (**self).begin_async()
     }
 
-    fn commit_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+    fn commit_async(&mut self) -> impl Future<Output = Result<(), CommitFailure>> + Send {
         (**self).commit_async()
     }
 
@@ -131,5 +290,9 @@ where
 
     fn settle_async(&mut self) -> impl Future<Output = ()> + Send {
         (**self).settle_async()
+    }
+
+    fn end_unknown_transaction(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        (**self).end_unknown_transaction()
     }
 }
