@@ -1,6 +1,7 @@
 //! Shared helpers of the integration suites: service URLs, skipping, fresh databases.
 
 pub mod db;
+pub mod proxy;
 pub mod race;
 
 /// Reads the URL of a service from `var`. Outside CI a missing variable skips the suite with

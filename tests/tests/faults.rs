@@ -1,0 +1,465 @@
+//! Fault injection on real servers: what a transaction leaves in the database, read from a
+//! separate connection, when the body swallows a server error, when a future is dropped while
+//! its BEGIN, SAVEPOINT, RELEASE or COMMIT is in flight, and when the connection dies after
+//! COMMIT was sent.
+//!
+//! The faults do not depend on timing: the connection under test goes through a TCP proxy
+//! ([`Proxy`]) that holds the server's answers, so a statement is known to be applied while
+//! its future is still pending; the test then drops the future, or cuts the connection.
+//!
+//! Postgres needs `DATABASE_URL`, MariaDB `MYSQL_URL` (each suite skips with a printed reason
+//! when its variable is unset, and fails under `CI=true`).
+
+use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use oncommit::{Conn, Outcome, Step};
+use oncommit_tests::proxy::Proxy;
+use oncommit_tests::service_url;
+use sqlx::{AssertSqlSafe, Connection};
+
+/// What the hooks did, in order.
+#[derive(Clone, Default)]
+struct Ran(Arc<Mutex<Vec<i64>>>);
+
+impl Ran {
+    fn hook(&self, id: i64) -> impl FnOnce() + Send + 'static {
+        let ran = self.clone();
+        move || ran.0.lock().unwrap().push(id)
+    }
+
+    fn get(&self) -> Vec<i64> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+#[derive(Debug)]
+enum AppError {
+    Sqlx(#[allow(dead_code)] sqlx::Error),
+    Oncommit(oncommit::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Sqlx(e)
+    }
+}
+
+impl From<oncommit::Error> for AppError {
+    fn from(e: oncommit::Error) -> Self {
+        AppError::Oncommit(e)
+    }
+}
+
+impl AppError {
+    fn oncommit(self) -> oncommit::Error {
+        match self {
+            AppError::Oncommit(e) => e,
+            other => panic!("expected an oncommit::Error, got {other:?}"),
+        }
+    }
+}
+
+/// A fresh table name, unique per process and test.
+fn table_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "oncommit_faults_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `future` until the proxy holds the server's answer to what it sent, then drops it:
+/// the statement was applied, and the future never learned it.
+async fn drop_once_answered<F: Future>(proxy: &Proxy, future: F) {
+    proxy.hold();
+    {
+        let mut future = pin!(future);
+        tokio::select! {
+            _ = future.as_mut() => panic!("the future finished although the answer was held"),
+            () = proxy.wait_held() => {}
+        }
+    } // dropped here, its statement applied and unanswered
+    proxy.release();
+}
+
+/// The suite for one server, on its sqlx connection type.
+macro_rules! fault_suite {
+    ($suite:ident, $var:literal, $conn:ty, $db:ty, $known:ident) => {
+        mod $suite {
+            use super::*;
+
+            type C = $conn;
+
+            struct Fixture {
+                proxy: Proxy,
+                proxied_url: String,
+                conn: Conn<C>,
+                reader: C,
+                table: String,
+                ran: Ran,
+            }
+
+            impl Fixture {
+                async fn new() -> Option<Fixture> {
+                    let url = service_url($var)?;
+                    let (proxy, proxied_url) = Proxy::for_url(&url).await;
+                    let mut reader = C::connect(&url).await.expect("connect the reader");
+                    let table = table_name();
+                    exec(&mut reader, format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY)"))
+                        .await
+                        .expect("create the table");
+                    let conn = Conn::new(C::connect(&proxied_url).await.expect("connect through the proxy"));
+                    Some(Fixture { proxy, proxied_url, conn, reader, table, ran: Ran::default() })
+                }
+
+                /// The committed rows, as another connection sees them.
+                async fn committed(&mut self) -> Vec<i64> {
+                    ids(&mut self.reader, &self.table).await
+                }
+
+                async fn finish(mut self) {
+                    assert_eq!(self.conn.depth(), 0);
+                    exec(&mut self.reader, format!("DROP TABLE {}", self.table))
+                        .await
+                        .expect("drop the table");
+                }
+            }
+
+            async fn exec(conn: &mut C, sql: String) -> Result<u64, sqlx::Error> {
+                Ok(sqlx::query(AssertSqlSafe(sql)).execute(conn).await?.rows_affected())
+            }
+
+            async fn insert(conn: &mut C, table: &str, id: i64) -> Result<u64, sqlx::Error> {
+                exec(conn, format!("INSERT INTO {table} (id) VALUES ({id})")).await
+            }
+
+            async fn ids(conn: &mut C, table: &str) -> Vec<i64> {
+                sqlx::query_scalar::<$db, i64>(AssertSqlSafe(format!("SELECT id FROM {table} ORDER BY id")))
+                    .fetch_all(conn)
+                    .await
+                    .expect("read the table")
+            }
+
+            /// The connection is usable afterwards: a transaction commits and runs its hook.
+            async fn next_transaction_commits(f: &mut Fixture, id: i64) {
+                let Fixture { conn, table, ran, .. } = f;
+                conn.atomic_async(async |conn| {
+                    insert(conn, table, id).await?;
+                    conn.on_commit(ran.hook(id))?;
+                    Ok::<_, AppError>(())
+                })
+                .await
+                .expect("the next transaction commits");
+                assert_eq!(f.ran.get().last(), Some(&id));
+                assert!(f.committed().await.contains(&id));
+            }
+
+            /// A nested block dropped while its SAVEPOINT is in flight rolls back that block
+            /// only: the outer transaction goes on and commits with its own rows and hooks.
+            #[tokio::test]
+            async fn a_savepoint_cancelled_in_flight_rolls_back_only_the_inner_block() {
+                let Some(mut f) = Fixture::new().await else { return };
+                let Fixture { conn, table, ran, proxy, .. } = &mut f;
+                conn.atomic_async(async |conn| {
+                    insert(conn, table, 1).await?;
+                    conn.on_commit(ran.hook(1))?;
+                    drop_once_answered(
+                        proxy,
+                        conn.atomic_async(async |conn| {
+                            insert(conn, table, 2).await?;
+                            conn.on_commit(ran.hook(2))?;
+                            Ok::<_, AppError>(())
+                        }),
+                    )
+                    .await;
+                    insert(conn, table, 3).await?;
+                    conn.on_commit(ran.hook(3))?;
+                    Ok::<_, AppError>(())
+                })
+                .await
+                .unwrap();
+                assert_eq!(f.ran.get(), [1, 3]);
+                assert_eq!(f.committed().await, [1, 3]);
+                next_transaction_commits(&mut f, 10).await;
+                f.finish().await;
+            }
+
+            /// A nested block dropped while its RELEASE SAVEPOINT is in flight leaves the
+            /// transaction uncertain (the savepoint may be gone or not): the whole transaction
+            /// is rolled back, never committed in part, even when the body ignores errors.
+            #[tokio::test]
+            async fn a_release_cancelled_in_flight_rolls_back_the_whole_transaction() {
+                let Some(mut f) = Fixture::new().await else { return };
+                let Fixture { conn, table, ran, proxy, .. } = &mut f;
+                let result = conn
+                    .atomic_async(async |conn| {
+                        insert(conn, table, 1).await?;
+                        conn.on_commit(ran.hook(1))?;
+                        {
+                            let mut inner = pin!(conn.atomic_async(async |conn| {
+                                insert(conn, table, 2).await?;
+                                conn.on_commit(ran.hook(2))?;
+                                // the RELEASE is applied, its answer held
+                                proxy.hold_when_sent(b"RELEASE");
+                                Ok::<_, AppError>(())
+                            }));
+                            tokio::select! {
+                                _ = inner.as_mut() => panic!("RELEASE answered although held"),
+                                () = proxy.wait_held() => {}
+                            }
+                        }
+                        proxy.release();
+                        let _ = insert(conn, table, 3).await; // whatever happens, go on
+                        conn.on_commit(ran.hook(3))?;
+                        Ok::<_, AppError>(())
+                    })
+                    .await;
+                let error = result.unwrap_err().oncommit();
+                assert_eq!(error.step(), Step::Uncertain, "{error}");
+                assert_eq!(error.outcome(), Outcome::NotCommitted);
+                assert_eq!(f.ran.get(), [] as [i64; 0]);
+                assert_eq!(f.committed().await, [] as [i64; 0]);
+                next_transaction_commits(&mut f, 10).await;
+                f.finish().await;
+            }
+
+            /// An outermost block dropped while its BEGIN is in flight: the server is inside a
+            /// transaction nobody counts. oncommit refuses to run a hook "now" until the
+            /// connection is recovered, `recover` ends that transaction, and a write after it
+            /// commits.
+            #[tokio::test]
+            async fn a_begin_cancelled_in_flight_leaves_no_transaction_behind() {
+                let Some(mut f) = Fixture::new().await else { return };
+                let Fixture { conn, table, ran, proxy, .. } = &mut f;
+                drop_once_answered(
+                    proxy,
+                    conn.atomic_async(async |conn| {
+                        insert(conn, table, 1).await?;
+                        Ok::<_, AppError>(())
+                    }),
+                )
+                .await;
+                let refused = conn.on_commit(ran.hook(1)).unwrap_err();
+                assert_eq!(refused.step(), Step::Uncertain, "{refused}");
+                conn.recover().await.unwrap();
+                insert(conn, table, 2).await.unwrap(); // autocommits
+                conn.on_commit(ran.hook(2)).unwrap(); // runs now
+                assert_eq!(f.ran.get(), [2]);
+                assert_eq!(f.committed().await, [2]);
+                next_transaction_commits(&mut f, 10).await;
+                f.finish().await;
+            }
+
+            /// The same through a pool of one: the `Conn` is dropped after the cancelled
+            /// BEGIN, and the pool never hands that connection out again inside a transaction
+            /// (a plain INSERT through the pool commits).
+            #[tokio::test]
+            async fn a_begin_cancelled_in_flight_never_returns_a_pooled_connection_inside_a_transaction() {
+                let Some(mut f) = Fixture::new().await else { return };
+                let pool = sqlx::pool::PoolOptions::<$db>::new()
+                    .max_connections(1)
+                    .connect(&f.proxied_url)
+                    .await
+                    .expect("a pool through the proxy");
+                {
+                    let mut conn = Conn::new(pool.acquire().await.unwrap());
+                    let table = f.table.clone();
+                    drop_once_answered(
+                        &f.proxy,
+                        conn.atomic_async(async |conn| {
+                            exec(conn, format!("INSERT INTO {table} (id) VALUES (1)")).await?;
+                            Ok::<_, AppError>(())
+                        }),
+                    )
+                    .await;
+                }
+                sqlx::query(AssertSqlSafe(format!("INSERT INTO {} (id) VALUES (2)", f.table)))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(f.committed().await, [2]);
+                pool.close().await;
+                f.finish().await;
+            }
+
+            /// The connection dies after COMMIT was applied and before its answer arrived: the
+            /// caller is told the outcome is unknown (not "not committed"), no hook runs, and
+            /// the data is in fact committed.
+            #[tokio::test]
+            async fn a_commit_without_answer_is_unknown_not_rolled_back() {
+                let Some(mut f) = Fixture::new().await else { return };
+                let Fixture { conn, table, ran, proxy, .. } = &mut f;
+                proxy.hold_when_sent(b"COMMIT");
+                let error = {
+                    let mut result = pin!(conn.atomic_async(async |conn| {
+                        insert(conn, table, 1).await?;
+                        conn.on_commit(ran.hook(1))?;
+                        Ok::<_, AppError>(())
+                    }));
+                    tokio::select! {
+                        _ = result.as_mut() => panic!("COMMIT answered although held"),
+                        () = proxy.wait_held() => proxy.cut(),
+                    }
+                    result.await.unwrap_err().oncommit()
+                };
+                assert_eq!(error.outcome(), Outcome::Unknown, "{error}");
+                assert!(!error.committed());
+                assert_eq!(f.ran.get(), [] as [i64; 0]);
+                assert_eq!(f.committed().await, [1]);
+                $known(&mut f.reader, &error).await;
+                f.finish().await;
+            }
+        }
+    };
+}
+
+/// Postgres keeps the transaction id of an unknown COMMIT, and the server tells its fate.
+async fn postgres_resolves(reader: &mut sqlx::PgConnection, error: &oncommit::Error) {
+    use oncommit::postgres::{TransactionStatus, transaction_status};
+    let id = error
+        .transaction_id()
+        .expect("a transaction that wrote has an id");
+    assert_eq!(
+        transaction_status(reader, id).await.unwrap(),
+        TransactionStatus::Committed
+    );
+}
+
+/// MariaDB has no transaction id to look up: the data itself must tell.
+async fn mariadb_cannot_resolve(_: &mut sqlx::MySqlConnection, error: &oncommit::Error) {
+    assert_eq!(error.transaction_id(), None);
+}
+
+fault_suite!(
+    postgres,
+    "DATABASE_URL",
+    sqlx::PgConnection,
+    sqlx::Postgres,
+    postgres_resolves
+);
+fault_suite!(
+    mariadb,
+    "MYSQL_URL",
+    sqlx::MySqlConnection,
+    sqlx::MySql,
+    mariadb_cannot_resolve
+);
+
+/// Postgres aborts a transaction at its first failed statement and answers its COMMIT with
+/// ROLLBACK, without an error. A body that swallows the failure (get-or-create on a duplicate
+/// key) and returns `Ok` must not run its hooks for rows that were rolled back.
+#[tokio::test]
+async fn postgres_a_swallowed_error_fails_the_commit_and_runs_no_hook() {
+    let Some(url) = service_url("DATABASE_URL") else {
+        return;
+    };
+    let mut reader = sqlx::PgConnection::connect(&url).await.unwrap();
+    let table = table_name();
+    let create = format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY)");
+    sqlx::query(AssertSqlSafe(create))
+        .execute(&mut reader)
+        .await
+        .unwrap();
+    let insert = |id: i64| AssertSqlSafe(format!("INSERT INTO {table} (id) VALUES ({id})"));
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let mut conn = Conn::new(pool.acquire().await.unwrap());
+    let ran = Ran::default();
+
+    let error = conn
+        .atomic_async(async |conn| {
+            sqlx::query(insert(1)).execute(&mut ***conn).await?;
+            conn.on_commit(ran.hook(1))?;
+            let duplicate = sqlx::query(insert(1)).execute(&mut ***conn).await;
+            assert!(duplicate.is_err());
+            // a body that keeps going gets the server's "transaction is aborted" error
+            let next = sqlx::query(insert(2)).execute(&mut ***conn).await;
+            assert!(next.is_err());
+            Ok::<_, AppError>(())
+        })
+        .await
+        .unwrap_err()
+        .oncommit();
+    assert!(error.server_rolled_back(), "{error}");
+    assert_eq!(error.outcome(), Outcome::NotCommitted);
+    assert_eq!(ran.get(), [] as [i64; 0]);
+    let select = format!("SELECT id FROM {table} ORDER BY id");
+    let rows: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(select.clone()))
+        .fetch_all(&mut reader)
+        .await
+        .unwrap();
+    assert_eq!(rows, [] as [i64; 0]);
+
+    // the connection is usable again
+    conn.atomic_async(async |conn| {
+        sqlx::query(insert(3)).execute(&mut ***conn).await?;
+        conn.on_commit(ran.hook(3))?;
+        Ok::<_, AppError>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(ran.get(), [3]);
+    drop(conn);
+    let rows: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(select))
+        .fetch_all(&mut reader)
+        .await
+        .unwrap();
+    assert_eq!(rows, [3]);
+    let drop_table = format!("DROP TABLE {table}");
+    sqlx::query(AssertSqlSafe(drop_table))
+        .execute(&mut reader)
+        .await
+        .unwrap();
+}
+
+/// The same on diesel's `PgConnection`.
+#[test]
+fn diesel_postgres_a_swallowed_error_fails_the_commit_and_runs_no_hook() {
+    use diesel::{Connection as _, RunQueryDsl};
+    let Some(url) = service_url("DATABASE_URL") else {
+        return;
+    };
+    let mut reader = diesel::PgConnection::establish(&url).unwrap();
+    let table = table_name();
+    diesel::sql_query(format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY)"))
+        .execute(&mut reader)
+        .unwrap();
+    let insert = |id: i64| diesel::sql_query(format!("INSERT INTO {table} (id) VALUES ({id})"));
+    let mut conn = Conn::new(diesel::PgConnection::establish(&url).unwrap());
+    let ran = Ran::default();
+    let error = conn
+        .atomic(|conn| {
+            insert(1)
+                .execute(&mut **conn)
+                .map_err(oncommit::BoxError::from)?;
+            conn.on_commit(ran.hook(1))?;
+            assert!(insert(1).execute(&mut **conn).is_err()); // swallowed
+            Ok::<_, oncommit::BoxError>(())
+        })
+        .unwrap_err();
+    let error = error
+        .downcast::<oncommit::Error>()
+        .expect("oncommit's error");
+    assert!(error.server_rolled_back(), "{error}");
+    assert_eq!(ran.get(), [] as [i64; 0]);
+    let count: i64 = diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+        "(SELECT COUNT(*) FROM {table})"
+    )))
+    .get_result(&mut reader)
+    .unwrap();
+    assert_eq!(count, 0);
+    conn.atomic(|conn| {
+        insert(2)
+            .execute(&mut **conn)
+            .map_err(oncommit::BoxError::from)?;
+        conn.on_commit(ran.hook(2))?;
+        Ok::<_, oncommit::BoxError>(())
+    })
+    .unwrap();
+    assert_eq!(ran.get(), [2]);
+    diesel::sql_query(format!("DROP TABLE {table}"))
+        .execute(&mut reader)
+        .unwrap();
+}
