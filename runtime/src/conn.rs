@@ -54,7 +54,7 @@ pub struct Conn<C> {
     /// worker); at depth 0 the server may be inside a transaction nobody counts.
     begin_in_flight: Option<usize>,
     /// Why the open transaction can no longer be committed as a whole, if it cannot: it is
-    /// rolled back at its outermost level instead.
+    /// rolled back at its outermost level instead. Cleared when the next one opens.
     torn: Option<&'static str>,
     /// Open `testing::capture` buffers, innermost last.
     capture: Vec<Arc<CaptureBuf>>,
@@ -157,9 +157,6 @@ impl<C> Conn<C> {
             );
             self.rollback_without_waiting();
             self.stack.rollback();
-        }
-        if self.stack.depth() == 0 {
-            self.torn = None;
         }
     }
 
@@ -274,6 +271,10 @@ impl<C: Backend> Conn<C> {
     }
 
     fn opened(&mut self) -> Level {
+        if self.stack.depth() == 0 {
+            // A new transaction: whatever tore the last one is gone with it.
+            self.torn = None;
+        }
         self.stack.begin();
         Level::new(self.abandoned.clone(), self.stack.depth())
     }
@@ -320,9 +321,6 @@ impl<C: Backend> Conn<C> {
 
     fn commit_failed(&mut self, depth: usize, failure: CommitFailure) -> Error {
         self.abort_level(depth);
-        if depth == 1 {
-            self.torn = None;
-        }
         let step = if depth == 1 {
             Step::Commit
         } else {
@@ -350,13 +348,20 @@ impl<C: Backend> Conn<C> {
         self.torn
     }
 
-    /// The level was rolled back instead of committed because of `reason`.
-    fn rolled_back_instead(&mut self, depth: usize, reason: &'static str) -> Error {
-        if depth == 1 {
-            self.torn = None;
+    /// The body's result, unless `depth` must not commit: then an error, so that the level
+    /// is rolled back instead.
+    fn veto_commit<T, E: From<Error>>(
+        &mut self,
+        depth: usize,
+        result: Result<T, E>,
+    ) -> Result<T, E> {
+        match (result, self.must_not_commit(depth)) {
+            (Ok(_), Some(reason)) => {
+                tracing::error!(depth, reason, "rolling back instead of committing");
+                Err(Error::uncertain(reason).into())
+            }
+            (result, _) => result,
         }
-        tracing::error!(depth, reason, "rolling back instead of committing");
-        Error::uncertain(reason)
     }
 
     fn rollback_failed(&mut self, depth: usize, source: BoxError) {
@@ -514,10 +519,7 @@ impl<C: SyncBackend> Conn<C> {
     ) -> Result<T, E> {
         self.prepare_finish(&level);
         let depth = self.stack.depth();
-        let result = match (result, self.must_not_commit(depth)) {
-            (Ok(_), Some(reason)) => Err(self.rolled_back_instead(depth, reason).into()),
-            (result, _) => result,
-        };
+        let result = self.veto_commit(depth, result);
         match result {
             Ok(value) => {
                 let committed = SyncBackend::commit(self.conn_mut());
@@ -539,9 +541,6 @@ impl<C: SyncBackend> Conn<C> {
                 level.disarm();
                 if let Err(source) = rolled_back {
                     self.rollback_failed(depth, source);
-                }
-                if depth == 1 {
-                    self.torn = None;
                 }
                 Err(error)
             }
@@ -687,16 +686,12 @@ impl<C: AsyncBackend> Conn<C> {
 
     pub(crate) async fn finish_async<T, E: From<Error>>(
         &mut self,
-        level: Level,
+        mut level: Level,
         result: Result<T, E>,
     ) -> Result<T, E> {
-        let mut level = level;
         self.prepare_finish(&level);
         let depth = self.stack.depth();
-        let result = match (result, self.must_not_commit(depth)) {
-            (Ok(_), Some(reason)) => Err(self.rolled_back_instead(depth, reason).into()),
-            (result, _) => result,
-        };
+        let result = self.veto_commit(depth, result);
         match result {
             Ok(value) => {
                 // The level stays armed until COMMIT returns: dropping this future mid-COMMIT
@@ -722,9 +717,6 @@ impl<C: AsyncBackend> Conn<C> {
                 level.disarm();
                 if let Err(source) = rolled_back {
                     self.rollback_failed(depth, source);
-                }
-                if depth == 1 {
-                    self.torn = None;
                 }
                 Err(error)
             }

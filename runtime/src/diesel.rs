@@ -76,13 +76,13 @@ fn postgres_commit(conn: &mut diesel::PgConnection) -> Result<(), CommitFailure>
         .get_result::<Option<i64>>(conn);
         match id {
             Ok(id) => transaction_id = id.and_then(|id| u64::try_from(id).ok()),
-            // COMMIT was never sent: nothing was committed.
-            Err(error @ Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)) => {
-                return Err(CommitFailure::Refused(error.into()));
-            }
-            Err(error @ Error::DatabaseError(..)) => {
+            // The server's answer to a plain SELECT: the transaction is aborted.
+            Err(error @ Error::DatabaseError(kind, _))
+                if kind != DatabaseErrorKind::ClosedConnection =>
+            {
                 return Err(CommitFailure::RolledBack(error.into()));
             }
+            // COMMIT was never sent: nothing was committed.
             Err(error) => return Err(CommitFailure::Refused(error.into())),
         }
     }

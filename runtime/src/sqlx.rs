@@ -47,10 +47,15 @@ fn commit_failure(error: sqlx::Error, transaction_id: Option<u64>) -> CommitFail
     }
 }
 
-async fn commit<C: sqlx::Connection>(conn: &mut C) -> Result<(), CommitFailure> {
+/// sqlx's COMMIT (or RELEASE), its failure classified; `transaction_id` is the server's id of
+/// the transaction, when known.
+async fn commit<C: sqlx::Connection>(
+    conn: &mut C,
+    transaction_id: Option<u64>,
+) -> Result<(), CommitFailure> {
     <<C::Database as Database>::TransactionManager>::commit(conn)
         .await
-        .map_err(|error| commit_failure(error, None))
+        .map_err(|error| commit_failure(error, transaction_id))
 }
 
 /// Before a BEGIN: read the replies of statements queued earlier, i.e. the ROLLBACKs that
@@ -210,23 +215,7 @@ async fn postgres_commit(conn: &mut sqlx::PgConnection) -> Result<(), CommitFail
             Err(error) => return Err(CommitFailure::Refused(error.into())),
         }
     }
-    PgTransactionManager::commit(conn)
-        .await
-        .map_err(|error| commit_failure(error, transaction_id))
-}
-
-#[cfg(feature = "sqlx-postgres")]
-fn postgres_end_unknown(
-    conn: &mut sqlx::PgConnection,
-) -> impl Future<Output = Result<(), BoxError>> + Send + '_ {
-    end_unknown(conn)
-}
-
-#[cfg(feature = "sqlx-mysql")]
-fn mysql_end_unknown(
-    conn: &mut sqlx::MySqlConnection,
-) -> impl Future<Output = Result<(), BoxError>> + Send + '_ {
-    end_unknown(conn)
+    commit(conn, transaction_id).await
 }
 
 sqlx_backend!(
@@ -235,14 +224,14 @@ sqlx_backend!(
     sqlx::PgConnection,
     begin: postgres_begin,
     commit: postgres_commit,
-    end_unknown: postgres_end_unknown
+    end_unknown: end_unknown
 );
 sqlx_backend!(
     #[cfg(feature = "sqlx-sqlite")]
     sqlx::Sqlite,
     sqlx::SqliteConnection,
     begin: |conn| <sqlx::sqlite::SqliteTransactionManager as TransactionManager>::begin(conn, None),
-    commit: commit,
+    commit: |conn| commit(conn, None),
     settle: settle_ping
 );
 sqlx_backend!(
@@ -250,8 +239,8 @@ sqlx_backend!(
     sqlx::MySql,
     sqlx::MySqlConnection,
     begin: |conn| <sqlx::mysql::MySqlTransactionManager as TransactionManager>::begin(conn, None),
-    commit: commit,
-    end_unknown: mysql_end_unknown
+    commit: |conn| commit(conn, None),
+    end_unknown: end_unknown
 );
 
 impl<DB: Database> Backend for PoolConnection<DB>
