@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use oncommit::{Conn, Outcome, Step};
 use oncommit_tests::proxy::Proxy;
+use oncommit_tests::race::AppError;
 use oncommit_tests::service_url;
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -34,30 +35,11 @@ impl Ran {
     }
 }
 
-#[derive(Debug)]
-enum AppError {
-    Sqlx(#[allow(dead_code)] sqlx::Error),
-    Oncommit(oncommit::Error),
-}
-
-impl From<sqlx::Error> for AppError {
-    fn from(e: sqlx::Error) -> Self {
-        AppError::Sqlx(e)
-    }
-}
-
-impl From<oncommit::Error> for AppError {
-    fn from(e: oncommit::Error) -> Self {
-        AppError::Oncommit(e)
-    }
-}
-
-impl AppError {
-    fn oncommit(self) -> oncommit::Error {
-        match self {
-            AppError::Oncommit(e) => e,
-            other => panic!("expected an oncommit::Error, got {other:?}"),
-        }
+/// oncommit's error out of the app's, which must be one.
+fn oncommit_error(error: AppError) -> oncommit::Error {
+    match error {
+        AppError::Tx(e) => e,
+        other => panic!("expected an oncommit::Error, got {other:?}"),
     }
 }
 
@@ -75,6 +57,12 @@ fn table_name() -> String {
 /// the statement was applied, and the future never learned it.
 async fn drop_once_answered<F: Future>(proxy: &Proxy, future: F) {
     proxy.hold();
+    drop_when_held(proxy, future).await;
+}
+
+/// Runs `future` until the proxy holds an answer (see [`Proxy::hold_when_sent`]), drops it,
+/// and lets the answers through.
+async fn drop_when_held<F: Future>(proxy: &Proxy, future: F) {
     {
         let mut future = pin!(future);
         tokio::select! {
@@ -198,26 +186,23 @@ macro_rules! fault_suite {
                     .atomic_async(async |conn| {
                         insert(conn, table, 1).await?;
                         conn.on_commit(ran.hook(1))?;
-                        {
-                            let mut inner = pin!(conn.atomic_async(async |conn| {
+                        // the RELEASE is applied, its answer held
+                        proxy.hold_when_sent(b"RELEASE");
+                        drop_when_held(
+                            proxy,
+                            conn.atomic_async(async |conn| {
                                 insert(conn, table, 2).await?;
                                 conn.on_commit(ran.hook(2))?;
-                                // the RELEASE is applied, its answer held
-                                proxy.hold_when_sent(b"RELEASE");
                                 Ok::<_, AppError>(())
-                            }));
-                            tokio::select! {
-                                _ = inner.as_mut() => panic!("RELEASE answered although held"),
-                                () = proxy.wait_held() => {}
-                            }
-                        }
-                        proxy.release();
+                            }),
+                        )
+                        .await;
                         let _ = insert(conn, table, 3).await; // whatever happens, go on
                         conn.on_commit(ran.hook(3))?;
                         Ok::<_, AppError>(())
                     })
                     .await;
-                let error = result.unwrap_err().oncommit();
+                let error = oncommit_error(result.unwrap_err());
                 assert_eq!(error.step(), Step::Uncertain, "{error}");
                 assert_eq!(error.outcome(), Outcome::NotCommitted);
                 assert_eq!(f.ran.get(), [] as [i64; 0]);
@@ -303,7 +288,7 @@ macro_rules! fault_suite {
                         _ = result.as_mut() => panic!("COMMIT answered although held"),
                         () = proxy.wait_held() => proxy.cut(),
                     }
-                    result.await.unwrap_err().oncommit()
+                    oncommit_error(result.await.unwrap_err())
                 };
                 assert_eq!(error.outcome(), Outcome::Unknown, "{error}");
                 assert!(!error.committed());
@@ -380,8 +365,8 @@ async fn postgres_a_swallowed_error_fails_the_commit_and_runs_no_hook() {
             Ok::<_, AppError>(())
         })
         .await
-        .unwrap_err()
-        .oncommit();
+        .unwrap_err();
+    let error = oncommit_error(error);
     assert!(error.server_rolled_back(), "{error}");
     assert_eq!(error.outcome(), Outcome::NotCommitted);
     assert_eq!(ran.get(), [] as [i64; 0]);
