@@ -48,7 +48,7 @@ pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
         None => None,
     };
 
-    // The loop-borrow check (engineer B's `lint` module) runs on the body as written; the
+    // The loop-borrow check (the `lint` module) runs on the body as written; the
     // `enqueue!` inputs it parses are handed to the rewrite.
     let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&func.block);
     errors.extend(lint_errors);

@@ -1,4 +1,4 @@
-//! The scenarios of `../shared/anchors/django_on_commit_bench.py`, with oncommit on the same
+//! The scenarios of `scripts/django_on_commit_bench.py`, with oncommit on the same
 //! databases, printed as `RESULT name value` lines for `scripts/bench-table` (which runs the
 //! Django script too and prints both in one table).
 //!
