@@ -63,6 +63,16 @@ pub trait Backend {
     /// The default does nothing (a connection that is dropped closes, and the server rolls
     /// back what it held).
     fn discard(&mut self) {}
+
+    /// True when a transaction abandoned without waiting ([`start_rollback`] of the
+    /// outermost level) leaves session state behind that only
+    /// [`AsyncBackend::end_unknown_transaction`] undoes. sqlx's MySQL connection: oncommit
+    /// turns `autocommit` off for its transactions, and the queued `ROLLBACK` does not turn
+    /// it back on. Until then the connection is not handed to anyone else
+    /// ([`discard`](Backend::discard)). False by default.
+    ///
+    /// [`start_rollback`]: Backend::start_rollback
+    const RESET_AFTER_ABANDON: bool = false;
 }
 
 /// A connection whose transactions run synchronously (diesel, [`Memory`](crate::memory::Memory)).
@@ -99,10 +109,12 @@ pub trait AsyncBackend: Backend + Send {
         async {}
     }
 
-    /// An outermost `BEGIN` was sent and its future dropped before the answer came: the
-    /// server may be inside a transaction that the connection does not count. End it (an
-    /// unconditional `ROLLBACK`), so nothing written next is lost in it. The default does
-    /// nothing (a backend that undoes a cancelled BEGIN itself, as sqlx's SQLite worker does).
+    /// An outermost `BEGIN` was sent and its future dropped before the answer came, or (with
+    /// [`Backend::RESET_AFTER_ABANDON`]) an outermost transaction was abandoned: the server
+    /// may be inside a transaction that the connection does not count, or keep session
+    /// settings made for it. End it (an unconditional `ROLLBACK`) and restore them, so
+    /// nothing written next is lost. The default does nothing (a backend that undoes a
+    /// cancelled BEGIN itself, as sqlx's SQLite worker does).
     fn end_unknown_transaction(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
         async { Ok(()) }
     }

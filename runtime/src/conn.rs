@@ -53,6 +53,12 @@ pub struct Conn<C> {
     /// the backend may still apply it (and undo it) after we look at its depth (sqlx's SQLite
     /// worker); at depth 0 the server may be inside a transaction nobody counts.
     begin_in_flight: Option<usize>,
+    /// The backend keeps session state of an abandoned outermost transaction
+    /// ([`Backend::RESET_AFTER_ABANDON`]): copied from it by `new`.
+    reset_after_abandon: bool,
+    /// An outermost transaction was abandoned on such a backend: its session state must be
+    /// restored (`recover`) before the connection is used or handed on.
+    reset_pending: bool,
     /// Why the open transaction can no longer be committed as a whole, if it cannot: it is
     /// rolled back at its outermost level instead. Cleared when the next one opens.
     torn: Option<&'static str>,
@@ -76,6 +82,8 @@ impl<C> Conn<C> {
             discard: C::discard,
             unconfirmed_rollbacks: 0,
             begin_in_flight: None,
+            reset_after_abandon: C::RESET_AFTER_ABANDON,
+            reset_pending: false,
             torn: None,
             capture: Vec::new(),
         }
@@ -156,26 +164,38 @@ impl<C> Conn<C> {
                 "rolling back an abandoned block"
             );
             self.rollback_without_waiting();
+            if self.stack.depth() == 1 {
+                self.outermost_abandoned();
+            }
             self.stack.rollback();
         }
     }
 
-    /// A BEGIN whose answer never came may have left the server inside a transaction that
-    /// nobody counts.
-    fn begin_unanswered(&self) -> bool {
-        self.begin_in_flight == Some(0) && self.stack.depth() == 0
+    /// The outermost transaction ended without oncommit waiting for it.
+    fn outermost_abandoned(&mut self) {
+        if self.reset_after_abandon {
+            self.reset_pending = true;
+        }
+    }
+
+    /// The connection must be brought back to a known state before its next use: a BEGIN
+    /// whose answer never came may have left the server inside a transaction that nobody
+    /// counts, or an abandoned transaction left its session settings behind.
+    fn needs_reset(&self) -> bool {
+        self.reset_pending || (self.begin_in_flight == Some(0) && self.stack.depth() == 0)
     }
 
     /// Handing the connection on (drop, `into_inner`) in a state oncommit could not repair
     /// without waiting: make sure no one else gets it that way (a pooled connection is
     /// closed instead of returned).
     fn discard_if_uncertain(&mut self) {
-        if self.begin_unanswered()
+        if self.needs_reset()
             && let Some(inner) = self.inner.as_mut()
         {
             tracing::warn!(
-                "the connection is handed on after a cancelled BEGIN; it may be inside a \
-                 transaction (a pooled connection is closed instead of returned)"
+                "the connection is handed on after a cancelled transaction without \
+                 `Conn::recover`; it may be inside a transaction (a pooled connection is \
+                 closed instead of returned)"
             );
             (self.discard)(inner);
         }
@@ -280,10 +300,10 @@ impl<C: Backend> Conn<C> {
     }
 
     fn check_tracked(&mut self) -> Result<(), Error> {
-        if self.begin_unanswered() {
+        if self.needs_reset() {
             return Err(Error::uncertain(
-                "a cancelled BEGIN may have left the connection inside a transaction; call \
-                 `Conn::recover().await` (or open a transaction) before using it",
+                "a cancelled transaction may have left the connection inside a transaction; \
+                 call `Conn::recover().await` (or open a transaction) before using it",
             ));
         }
         let backend = self.conn_mut().transaction_depth();
@@ -332,7 +352,10 @@ impl<C: Backend> Conn<C> {
             CommitFailure::Unknown {
                 source,
                 transaction_id,
-            } if depth == 1 => Error::commit_unknown(transaction_id, source),
+            } if depth == 1 => {
+                self.outermost_abandoned();
+                Error::commit_unknown(transaction_id, source)
+            }
             CommitFailure::Unknown { source, .. } => Error::statement(step, depth, source),
         }
     }
@@ -373,6 +396,9 @@ impl<C: Backend> Conn<C> {
         tracing::error!(depth, error = %source, "{step} failed; the body's error is returned");
         if self.conn_mut().transaction_depth() >= depth {
             self.rollback_without_waiting();
+        }
+        if depth == 1 {
+            self.outermost_abandoned();
         }
     }
 
@@ -613,7 +639,7 @@ impl<C: AsyncBackend> Conn<C> {
     /// Brings the connection back to a state oncommit knows after a block was cancelled or
     /// panicked: rolls back abandoned levels and waits until the backend applied those
     /// rollbacks; after a cancelled outermost `BEGIN`, ends whatever transaction the server
-    /// may be in. Every transaction oncommit opens does this first; call it yourself before
+    /// may be in; after a cancelled transaction on MySQL/MariaDB, turns `autocommit` back on. Every transaction oncommit opens does this first; call it yourself before
     /// running statements through `&mut **conn` after catching a cancellation outside any
     /// transaction.
     ///
@@ -638,12 +664,13 @@ impl<C: AsyncBackend> Conn<C> {
             // cancelled BEGIN or SAVEPOINT it has run but not yet undone).
             AsyncBackend::settle_async(self.conn_mut()).await;
         }
-        if self.begin_unanswered() {
+        if self.needs_reset() {
             AsyncBackend::end_unknown_transaction(self.conn_mut())
                 .await
                 .map_err(|source| Error::statement(Step::Rollback, 1, source))?;
         }
         self.begin_in_flight = None;
+        self.reset_pending = false;
         Ok(())
     }
 

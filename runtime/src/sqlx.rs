@@ -17,6 +17,9 @@
 //!   of the same name shadows it, COMMIT or the parent's rollback ends it); a BEGIN is ended
 //!   by [`AsyncBackend::end_unknown_transaction`] before the connection's next use through
 //!   `Conn`.
+//! - **MySQL/MariaDB, a transaction the server rolled back** (a deadlock victim): later
+//!   statements would autocommit. oncommit's transactions run with `autocommit` off and a
+//!   guard savepoint that the COMMIT checks (see the `mysql` module).
 //! - **A COMMIT without an answer.** Any error that is not the server's answer (I/O, a
 //!   closed connection) is [`CommitFailure::Unknown`]: the server may have committed.
 
@@ -30,6 +33,9 @@ use sqlx_core::transaction::TransactionManager;
 
 use crate::backend::{AsyncBackend, Backend, CommitFailure};
 use crate::error::BoxError;
+
+#[cfg(feature = "sqlx-mysql")]
+mod mysql;
 
 async fn boxed(result: impl Future<Output = Result<(), sqlx::Error>>) -> Result<(), BoxError> {
     result.await.map_err(Into::into)
@@ -124,6 +130,7 @@ impl<F> Drop for Unguarded<F> {
     }
 }
 
+#[cfg(feature = "sqlx-postgres")]
 /// Ends a transaction the server may be in after a dropped BEGIN: sqlx counts depth 0, so an
 /// unconditional `ROLLBACK` (a no-op, with at most a warning, when there is none).
 async fn end_unknown<C>(conn: &mut C) -> Result<(), BoxError>
@@ -139,7 +146,9 @@ where
 }
 
 macro_rules! sqlx_backend {
-    ($(#[$cfg:meta])* $db:ty, $conn:ty, begin: $begin:expr, commit: $commit:expr $(, settle: $settle:ident)? $(, end_unknown: $end:ident)?) => {
+    ($(#[$cfg:meta])* $db:ty, $conn:ty, begin: $begin:expr, commit: $commit:expr
+     $(, rollback: $rollback:path)? $(, settle: $settle:ident)? $(, end_unknown: $end:path)?
+     $(, reset_after_abandon: $reset:literal)?) => {
         $(#[$cfg])*
         impl Backend for $conn {
             fn transaction_depth(&mut self) -> usize {
@@ -149,6 +158,8 @@ macro_rules! sqlx_backend {
             fn start_rollback(&mut self) {
                 <<$db as Database>::TransactionManager>::start_rollback(self)
             }
+
+            $(const RESET_AFTER_ABANDON: bool = $reset;)?
         }
 
         $(#[$cfg])*
@@ -165,7 +176,7 @@ macro_rules! sqlx_backend {
             }
 
             fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
-                boxed(<<$db as Database>::TransactionManager>::rollback(self))
+                sqlx_backend!(@rollback self, $db $(, $rollback)?)
             }
 
             $(
@@ -180,6 +191,12 @@ macro_rules! sqlx_backend {
             }
             )?
         }
+    };
+    (@rollback $self:ident, $db:ty) => {
+        boxed(<<$db as Database>::TransactionManager>::rollback($self))
+    };
+    (@rollback $self:ident, $db:ty, $rollback:path) => {
+        boxed($rollback($self))
     };
 }
 
@@ -238,15 +255,19 @@ sqlx_backend!(
     #[cfg(feature = "sqlx-mysql")]
     sqlx::MySql,
     sqlx::MySqlConnection,
-    begin: |conn| <sqlx::mysql::MySqlTransactionManager as TransactionManager>::begin(conn, None),
-    commit: |conn| commit(conn, None),
-    end_unknown: end_unknown
+    begin: mysql::begin,
+    commit: mysql::commit,
+    rollback: mysql::rollback,
+    end_unknown: mysql::end_unknown,
+    reset_after_abandon: true
 );
 
 impl<DB: Database> Backend for PoolConnection<DB>
 where
     DB::Connection: Backend,
 {
+    const RESET_AFTER_ABANDON: bool = <DB::Connection as Backend>::RESET_AFTER_ABANDON;
+
     fn transaction_depth(&mut self) -> usize {
         (**self).transaction_depth()
     }

@@ -75,7 +75,12 @@ async fn drop_when_held<F: Future>(proxy: &Proxy, future: F) {
 
 /// The suite for one server, on its sqlx connection type.
 macro_rules! fault_suite {
-    ($suite:ident, $var:literal, $conn:ty, $db:ty, $known:ident) => {
+    (
+        $suite:ident, $var:literal, $conn:ty, $db:ty, $known:ident,
+        session_id: $session_id:literal,
+        waits_for_lock: $waits_for_lock:literal,
+        deadlock_victim: $victim_setup:literal $(,)?
+    ) => {
         mod $suite {
             use super::*;
 
@@ -270,6 +275,113 @@ macro_rules! fault_suite {
                 f.finish().await;
             }
 
+            /// A deadlock victim whose body swallows the error (and every later one) and
+            /// returns `Ok`: the server rolled the transaction back, so nothing the body ran,
+            /// before or after the deadlock, is committed and no hook runs; the other
+            /// transaction commits; the connection is usable and back in autocommit.
+            #[tokio::test]
+            async fn a_deadlock_victim_that_ignores_the_error_commits_nothing_and_runs_no_hook() {
+                let Some(mut f) = Fixture::new().await else { return };
+                let url = service_url($var).unwrap();
+                let mut other = C::connect(&url).await.expect("connect the other transaction");
+                for id in [1, 2] {
+                    insert(&mut f.reader, &f.table, id).await.unwrap();
+                }
+                exec(&mut f.conn, $victim_setup.to_owned()).await.unwrap();
+                let session: i64 = sqlx::query_scalar($session_id).fetch_one(&mut *f.conn).await.unwrap();
+                let Fixture { conn, table, ran, reader, .. } = &mut f;
+                let lock = |id: i64| format!("SELECT id FROM {table} WHERE id = {id} FOR UPDATE");
+                let result = conn
+                    .atomic_async(async |conn| {
+                        exec(conn, lock(1)).await?;
+                        insert(conn, table, 10).await?;
+                        conn.on_commit(ran.hook(10))?;
+                        // The other transaction is heavier (more rows written), so the server
+                        // picks ours as the victim; it holds row 2 before we ask for it.
+                        sqlx::raw_sql("BEGIN").execute(&mut other).await.unwrap();
+                        for id in 100..150 {
+                            insert(&mut other, table, id).await.unwrap();
+                        }
+                        exec(&mut other, lock(2)).await.unwrap();
+                        let closes_the_cycle = async {
+                            wait_for_lock(reader, session).await;
+                            exec(&mut other, lock(1)).await
+                        };
+                        let (ours, theirs) = tokio::join!(exec(conn, lock(2)), closes_the_cycle);
+                        let deadlock = ours.expect_err("our transaction is the deadlock victim");
+                        assert!(deadlock.as_database_error().is_some(), "{deadlock}");
+                        theirs.expect("the other transaction gets row 1");
+                        let _ = insert(conn, table, 11).await; // ignored, as is the deadlock
+                        conn.on_commit(ran.hook(11))?;
+                        Ok::<_, AppError>(())
+                    })
+                    .await;
+                sqlx::raw_sql("COMMIT").execute(&mut other).await.unwrap();
+                let error = oncommit_error(result.unwrap_err());
+                assert!(error.server_rolled_back(), "{error}");
+                assert_eq!(error.outcome(), Outcome::NotCommitted);
+                assert_eq!(f.ran.get(), [] as [i64; 0]);
+                let expected: Vec<i64> = [1, 2].into_iter().chain(100..150).collect();
+                assert_eq!(f.committed().await, expected);
+                insert(&mut f.conn, &f.table, 12).await.unwrap(); // outside a transaction: commits
+                assert!(f.committed().await.contains(&12));
+                next_transaction_commits(&mut f, 13).await;
+                f.finish().await;
+            }
+
+            /// Waits until the session `session` waits for a row lock.
+            async fn wait_for_lock(reader: &mut C, session: i64) {
+                for _ in 0..1000 {
+                    let waiting: i64 = sqlx::query_scalar(AssertSqlSafe(format!($waits_for_lock, session = session)))
+                        .fetch_one(&mut *reader)
+                        .await
+                        .unwrap();
+                    if waiting > 0 {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                panic!("session {session} never waited for the lock");
+            }
+
+            /// An outermost block dropped in the middle of its body, on a pooled connection
+            /// that the `Conn` then drops: nothing of the block is committed, and the pool
+            /// never hands out a connection inside a transaction or with autocommit off (a
+            /// plain INSERT through the pool commits).
+            #[tokio::test]
+            async fn a_block_cancelled_mid_body_never_returns_a_pooled_connection_inside_a_transaction() {
+                let Some(mut f) = Fixture::new().await else { return };
+                let pool = sqlx::pool::PoolOptions::<$db>::new()
+                    .max_connections(1)
+                    .connect(&f.proxied_url)
+                    .await
+                    .expect("a pool through the proxy");
+                {
+                    let mut conn = Conn::new(pool.acquire().await.unwrap());
+                    let (table, ran) = (&f.table, &f.ran);
+                    let inserted = tokio::sync::Notify::new();
+                    let block = conn.atomic_async(async |conn| {
+                        insert(conn, table, 1).await?;
+                        conn.on_commit(ran.hook(1))?;
+                        inserted.notify_one();
+                        std::future::pending::<()>().await;
+                        Ok::<_, AppError>(())
+                    });
+                    tokio::select! {
+                        _ = block => unreachable!("the block never finishes"),
+                        () = inserted.notified() => {} // dropped here, its row written
+                    }
+                }
+                sqlx::query(AssertSqlSafe(format!("INSERT INTO {} (id) VALUES (2)", f.table)))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                assert_eq!(f.ran.get(), [] as [i64; 0]);
+                assert_eq!(f.committed().await, [2]);
+                pool.close().await;
+                f.finish().await;
+            }
+
             /// The connection dies after COMMIT was applied and before its answer arrived: the
             /// caller is told the outcome is unknown (not "not committed"), no hook runs, and
             /// the data is in fact committed.
@@ -323,14 +435,24 @@ fault_suite!(
     "DATABASE_URL",
     sqlx::PgConnection,
     sqlx::Postgres,
-    postgres_resolves
+    postgres_resolves,
+    session_id: "SELECT CAST(pg_backend_pid() AS BIGINT)",
+    waits_for_lock: "SELECT count(*) FROM pg_locks WHERE pid = {session} AND NOT granted",
+    // The session that waits longest runs the deadlock check and aborts itself.
+    deadlock_victim: "SET deadlock_timeout = '50ms'",
 );
 fault_suite!(
     mariadb,
     "MYSQL_URL",
     sqlx::MySqlConnection,
     sqlx::MySql,
-    mariadb_cannot_resolve
+    mariadb_cannot_resolve,
+    session_id: "SELECT CAST(CONNECTION_ID() AS SIGNED)",
+    // The statement is running; it can only be waiting for the row lock.
+    waits_for_lock: "SELECT count(*) FROM information_schema.processlist \
+                     WHERE id = {session} AND info LIKE '%FOR UPDATE'",
+    // InnoDB rolls back the transaction that wrote fewer rows.
+    deadlock_victim: "SET innodb_lock_wait_timeout = 50",
 );
 
 /// Postgres aborts a transaction at its first failed statement and answers its COMMIT with
