@@ -5,8 +5,10 @@
 //! disagree with it (sqlx keeps the depth on the connection; so does diesel).
 
 use std::future::Future;
+use std::sync::Arc;
 
 use crate::error::BoxError;
+use crate::watch::ServerWatch;
 
 /// Why a backend's `COMMIT` (or `RELEASE SAVEPOINT`) did not succeed, as far as it can tell.
 ///
@@ -116,6 +118,34 @@ pub trait AsyncBackend: Backend + Send {
     /// nothing written next is lost. The default does nothing (a backend that undoes a
     /// cancelled BEGIN itself, as sqlx's SQLite worker does).
     fn end_unknown_transaction(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async { Ok(()) }
+    }
+
+    /// True when the backend reports to a [`ServerWatch`] ([`watch_server`]): its server can
+    /// end a transaction by itself and then commit the body's later statements one by one.
+    /// False by default.
+    ///
+    /// [`watch_server`]: AsyncBackend::watch_server
+    const WATCHES_SERVER: bool = false;
+
+    /// Connects the server's commit and rollback callbacks to `watch` (called once per `Conn`,
+    /// before its first transaction, when [`WATCHES_SERVER`](AsyncBackend::WATCHES_SERVER)).
+    /// The default does nothing.
+    fn watch_server(
+        &mut self,
+        watch: Arc<ServerWatch>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        drop(watch);
+        async { Ok(()) }
+    }
+
+    /// The server rolled back the open transaction by itself (reported through the
+    /// [`ServerWatch`]) while the connection still counts its levels: open as many again, so
+    /// that the connection's own ROLLBACK of them succeeds and the body's later statements
+    /// stay inside a transaction. The default does nothing.
+    fn resync_after_server_rollback(
+        &mut self,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
         async { Ok(()) }
     }
 }

@@ -13,6 +13,7 @@ use crate::level::{AbandonFlag, Level};
 use crate::run::{Hooks, run_async, run_sync};
 use crate::stack::{Batch, HookStack};
 use crate::testing::{CaptureBuf, CaptureMark};
+use crate::watch::ServerWatch;
 
 /// A database connection that knows its transaction depth and holds the hooks waiting for
 /// the outermost COMMIT.
@@ -62,6 +63,13 @@ pub struct Conn<C> {
     /// Why the open transaction can no longer be committed as a whole, if it cannot: it is
     /// rolled back at its outermost level instead. Cleared when the next one opens.
     torn: Option<&'static str>,
+    /// The server rolled the open transaction back by itself (reported through `watch`): it
+    /// is rolled back at its outermost level, never committed. Cleared when the next one
+    /// opens.
+    server_rolled_back: bool,
+    /// Shared with the backend's server callbacks, once installed
+    /// ([`AsyncBackend::WATCHES_SERVER`]).
+    watch: Option<Arc<ServerWatch>>,
     /// Open `testing::capture` buffers, innermost last.
     capture: Vec<Arc<CaptureBuf>>,
 }
@@ -85,6 +93,8 @@ impl<C> Conn<C> {
             reset_after_abandon: C::RESET_AFTER_ABANDON,
             reset_pending: false,
             torn: None,
+            server_rolled_back: false,
+            watch: None,
             capture: Vec::new(),
         }
     }
@@ -173,8 +183,16 @@ impl<C> Conn<C> {
 
     /// The outermost transaction ended without oncommit waiting for it.
     fn outermost_abandoned(&mut self) {
+        self.outermost_ended();
         if self.reset_after_abandon {
             self.reset_pending = true;
+        }
+    }
+
+    /// The outermost transaction ended: the server's callbacks stop watching it.
+    fn outermost_ended(&self) {
+        if let Some(watch) = &self.watch {
+            watch.closed();
         }
     }
 
@@ -294,6 +312,10 @@ impl<C: Backend> Conn<C> {
         if self.stack.depth() == 0 {
             // A new transaction: whatever tore the last one is gone with it.
             self.torn = None;
+            self.server_rolled_back = false;
+            if let Some(watch) = &self.watch {
+                watch.opened();
+            }
         }
         self.stack.begin();
         Level::new(self.abandoned.clone(), self.stack.depth())
@@ -331,6 +353,7 @@ impl<C: Backend> Conn<C> {
     /// them all when it was the outermost.
     fn committed(&mut self, depth: usize) -> Option<Batch> {
         if depth == 1 {
+            self.outermost_ended();
             let hooks = self.stack.commit_outermost();
             self.captured(hooks)
         } else {
@@ -341,6 +364,9 @@ impl<C: Backend> Conn<C> {
 
     fn commit_failed(&mut self, depth: usize, failure: CommitFailure) -> Error {
         self.abort_level(depth);
+        if depth == 1 {
+            self.outermost_ended();
+        }
         let step = if depth == 1 {
             Step::Commit
         } else {
@@ -378,6 +404,15 @@ impl<C: Backend> Conn<C> {
         depth: usize,
         result: Result<T, E>,
     ) -> Result<T, E> {
+        if self.server_rolled_back && result.is_ok() {
+            tracing::error!(depth, "the server rolled the transaction back by itself");
+            return Err(Error::rolled_back_by_server(
+                "the server rolled the transaction back by itself (SQLite: a conflict resolved \
+                 with ROLLBACK, or RAISE(ROLLBACK)), and refused the statements run after it"
+                    .into(),
+            )
+            .into());
+        }
         match (result, self.must_not_commit(depth)) {
             (Ok(_), Some(reason)) => {
                 tracing::error!(depth, reason, "rolling back instead of committing");
@@ -564,6 +599,9 @@ impl<C: SyncBackend> Conn<C> {
                 // and `settle` rolls the connection back with it, so the two depths agree.
                 let rolled_back = SyncBackend::rollback(self.conn_mut());
                 self.stack.rollback();
+                if depth == 1 {
+                    self.outermost_ended();
+                }
                 level.disarm();
                 if let Err(source) = rolled_back {
                     self.rollback_failed(depth, source);
@@ -677,6 +715,13 @@ impl<C: AsyncBackend> Conn<C> {
     pub(crate) async fn begin_async(&mut self, durable: bool) -> Result<Level, Error> {
         self.recover().await?;
         let depth = self.prepare_begin(durable)?;
+        if depth == 0 {
+            self.watch_server()
+                .await
+                .map_err(|source| begin_error(0, source))?;
+        } else {
+            self.check_server().await;
+        }
         // If this future is dropped mid-BEGIN, `begin_in_flight` stays set: the next use
         // waits for the backend, and after a cancelled outermost BEGIN ends the transaction
         // the server may be in. Our stack is only pushed once BEGIN succeeded.
@@ -690,6 +735,45 @@ impl<C: AsyncBackend> Conn<C> {
             return Err(begin_error(depth, source));
         }
         Ok(self.opened())
+    }
+
+    /// Before the first transaction: connects the server's callbacks to a [`ServerWatch`],
+    /// when the backend has them.
+    async fn watch_server(&mut self) -> Result<(), BoxError> {
+        if !C::WATCHES_SERVER || self.watch.is_some() {
+            return Ok(());
+        }
+        let watch = Arc::new(ServerWatch::default());
+        AsyncBackend::watch_server(self.conn_mut(), watch.clone()).await?;
+        self.watch = Some(watch);
+        Ok(())
+    }
+
+    /// Whether the server rolled the open transaction back by itself: if it did, the
+    /// transaction can only be rolled back, and the backend reopens its levels so that the
+    /// body's later statements stay inside a transaction and the final ROLLBACK succeeds.
+    async fn check_server(&mut self) {
+        let rolled_back = self
+            .watch
+            .as_ref()
+            .is_some_and(|watch| watch.take_rolled_back());
+        if !rolled_back || self.stack.depth() == 0 {
+            return;
+        }
+        tracing::warn!("the server rolled the transaction back by itself; it will not commit");
+        self.server_rolled_back = true;
+        if let Err(error) = AsyncBackend::resync_after_server_rollback(self.conn_mut()).await {
+            tracing::error!(%error, "reopening a transaction the server rolled back failed");
+        }
+    }
+
+    /// Before the outermost COMMIT or ROLLBACK: the server's callbacks let it through.
+    fn finishing_outermost(&self, depth: usize) {
+        if depth == 1
+            && let Some(watch) = &self.watch
+        {
+            watch.finishing();
+        }
     }
 
     /// A SAVEPOINT failed and the backend left levels oncommit counts as open (sqlx's
@@ -717,6 +801,7 @@ impl<C: AsyncBackend> Conn<C> {
         result: Result<T, E>,
     ) -> Result<T, E> {
         self.prepare_finish(&level);
+        self.check_server().await;
         let depth = self.stack.depth();
         let result = self.veto_commit(depth, result);
         match result {
@@ -725,6 +810,7 @@ impl<C: AsyncBackend> Conn<C> {
                 // rolls the level back and discards its hooks; mid-RELEASE, the transaction
                 // is torn (the savepoint may be gone or not).
                 level.finishing();
+                self.finishing_outermost(depth);
                 let committed = AsyncBackend::commit_async(self.conn_mut()).await;
                 level.disarm();
                 match committed {
@@ -739,8 +825,12 @@ impl<C: AsyncBackend> Conn<C> {
                 // The level's hooks are dropped only once ROLLBACK returns: if this is
                 // abandoned mid-ROLLBACK (a dropped future), the level is still on the stack
                 // and `settle` rolls the connection back with it, so the two depths agree.
+                self.finishing_outermost(depth);
                 let rolled_back = AsyncBackend::rollback_async(self.conn_mut()).await;
                 self.stack.rollback();
+                if depth == 1 {
+                    self.outermost_ended();
+                }
                 level.disarm();
                 if let Err(source) = rolled_back {
                     self.rollback_failed(depth, source);

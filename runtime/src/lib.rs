@@ -64,6 +64,7 @@ mod run;
 mod sqlx;
 mod stack;
 pub mod testing;
+mod watch;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -74,6 +75,7 @@ pub use conn::Conn;
 pub use error::{BoxError, Error, HookFailure, HookPanicked, Outcome, Step};
 pub use hook::{Hook, HookSite, IntoHookResult};
 pub use level::Level;
+pub use watch::ServerWatch;
 
 #[cfg(feature = "macros")]
 pub use oncommit_macros::{atomic, enqueue};

@@ -20,6 +20,9 @@
 //! - **MySQL/MariaDB, a transaction the server rolled back** (a deadlock victim): later
 //!   statements would autocommit. oncommit's transactions run with `autocommit` off and a
 //!   guard savepoint that the COMMIT checks (see the `mysql` module).
+//! - **SQLite, a transaction the server rolled back** (`INSERT OR ROLLBACK`): later
+//!   statements would autocommit. oncommit's commit callback refuses them (see the `sqlite`
+//!   module).
 //! - **A COMMIT without an answer.** Any error that is not the server's answer (I/O, a
 //!   closed connection) is [`CommitFailure::Unknown`]: the server may have committed.
 
@@ -36,6 +39,8 @@ use crate::error::BoxError;
 
 #[cfg(feature = "sqlx-mysql")]
 mod mysql;
+#[cfg(feature = "sqlx-sqlite")]
+mod sqlite;
 
 async fn boxed(result: impl Future<Output = Result<(), sqlx::Error>>) -> Result<(), BoxError> {
     result.await.map_err(Into::into)
@@ -148,7 +153,8 @@ where
 macro_rules! sqlx_backend {
     ($(#[$cfg:meta])* $db:ty, $conn:ty, begin: $begin:expr, commit: $commit:expr
      $(, rollback: $rollback:path)? $(, settle: $settle:ident)? $(, end_unknown: $end:path)?
-     $(, reset_after_abandon: $reset:literal)?) => {
+     $(, reset_after_abandon: $reset:literal)?
+     $(, watch_server: $watch:path, resync: $resync:path)?) => {
         $(#[$cfg])*
         impl Backend for $conn {
             fn transaction_depth(&mut self) -> usize {
@@ -188,6 +194,21 @@ macro_rules! sqlx_backend {
             $(
             fn end_unknown_transaction(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
                 $end(self)
+            }
+            )?
+
+            $(
+            const WATCHES_SERVER: bool = true;
+
+            fn watch_server(
+                &mut self,
+                watch: std::sync::Arc<crate::watch::ServerWatch>,
+            ) -> impl Future<Output = Result<(), BoxError>> + Send {
+                $watch(self, watch)
+            }
+
+            fn resync_after_server_rollback(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+                $resync(self)
             }
             )?
         }
@@ -249,7 +270,9 @@ sqlx_backend!(
     sqlx::SqliteConnection,
     begin: |conn| <sqlx::sqlite::SqliteTransactionManager as TransactionManager>::begin(conn, None),
     commit: |conn| commit(conn, None),
-    settle: settle_ping
+    settle: settle_ping,
+    watch_server: sqlite::watch_server,
+    resync: sqlite::resync
 );
 sqlx_backend!(
     #[cfg(feature = "sqlx-mysql")]
@@ -304,5 +327,20 @@ where
 
     fn end_unknown_transaction(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
         (**self).end_unknown_transaction()
+    }
+
+    const WATCHES_SERVER: bool = <DB::Connection as AsyncBackend>::WATCHES_SERVER;
+
+    fn watch_server(
+        &mut self,
+        watch: std::sync::Arc<crate::watch::ServerWatch>,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        (**self).watch_server(watch)
+    }
+
+    fn resync_after_server_rollback(
+        &mut self,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        (**self).resync_after_server_rollback()
     }
 }

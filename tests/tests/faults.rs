@@ -570,3 +570,81 @@ fn diesel_postgres_a_swallowed_error_fails_the_commit_and_runs_no_hook() {
         .execute(&mut reader)
         .unwrap();
 }
+
+/// SQLite ends the whole transaction when a conflict is resolved with ROLLBACK. A body that
+/// swallows that error and goes on must not commit its later statements one by one (they are
+/// refused, each with an error), must not run any hook, and gets `Err` with
+/// `server_rolled_back()`; the connection then works as before, in and out of transactions.
+#[tokio::test]
+async fn sqlite_a_swallowed_insert_or_rollback_conflict_commits_nothing_and_runs_no_hook() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("faults.db").display()
+    );
+    let mut reader = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        .execute(&mut reader)
+        .await
+        .unwrap();
+    let insert = |id: i64| sqlx::query("INSERT INTO t (id) VALUES (?)").bind(id);
+    let mut conn = Conn::new(sqlx::SqliteConnection::connect(&url).await.unwrap());
+    let ran = Ran::default();
+    let mut refused = Vec::new();
+    let result = conn
+        .atomic_async(async |conn| {
+            insert(1).execute(&mut **conn).await?;
+            conn.on_commit(ran.hook(1))?;
+            conn.atomic_async(async |conn| {
+                insert(2).execute(&mut **conn).await?;
+                conn.on_commit(ran.hook(2))?;
+                Ok::<_, AppError>(())
+            })
+            .await?;
+            // The conflict rolls back the whole transaction; the body ignores it.
+            let conflict = sqlx::query("INSERT OR ROLLBACK INTO t (id) VALUES (1)")
+                .execute(&mut **conn)
+                .await;
+            assert!(conflict.is_err());
+            // Without a transaction, each of these would commit on its own.
+            for id in [3, 4] {
+                refused.push(insert(id).execute(&mut **conn).await.is_err());
+                conn.on_commit(ran.hook(id))?;
+            }
+            let nested = conn
+                .atomic_async(async |conn| {
+                    insert(5).execute(&mut **conn).await?;
+                    conn.on_commit(ran.hook(5))?;
+                    Ok::<_, AppError>(())
+                })
+                .await;
+            assert!(nested.is_err(), "a nested block cannot commit either");
+            Ok::<_, AppError>(())
+        })
+        .await;
+    let error = oncommit_error(result.unwrap_err());
+    assert!(error.server_rolled_back(), "{error}");
+    assert_eq!(error.outcome(), Outcome::NotCommitted);
+    assert_eq!(
+        refused,
+        [true, true],
+        "statements after the rollback are refused"
+    );
+    assert_eq!(ran.get(), [] as [i64; 0]);
+    let committed = || sqlx::query_scalar::<_, i64>("SELECT id FROM t ORDER BY id");
+    assert_eq!(
+        committed().fetch_all(&mut reader).await.unwrap(),
+        [] as [i64; 0]
+    );
+    // Outside a transaction a statement commits; the next transaction commits and runs its hook.
+    insert(6).execute(&mut *conn).await.unwrap();
+    conn.atomic_async(async |conn| {
+        insert(7).execute(&mut **conn).await?;
+        conn.on_commit(ran.hook(7))?;
+        Ok::<_, AppError>(())
+    })
+    .await
+    .unwrap();
+    assert_eq!(ran.get(), [7]);
+    assert_eq!(committed().fetch_all(&mut reader).await.unwrap(), [6, 7]);
+}
