@@ -47,6 +47,10 @@ pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(args) => errors.take(conn_place(&func.sig, args)),
         None => None,
     };
+    let transaction = match &args {
+        Some(args) => errors.take(Transaction::from_args(args)),
+        None => None,
+    };
 
     // The loop-borrow check (the `lint` module) runs on the body as written; the
     // `enqueue!` inputs it parses are handed to the rewrite.
@@ -83,7 +87,8 @@ pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
         errors.extend(shadows(&block, &name));
     }
 
-    let (Some(args), Some(ret), Some(conn), None) = (args, ret, rewriter.conn, errors.combined())
+    let (Some(args), Some(ret), Some(conn), Some(transaction), None) =
+        (args, ret, rewriter.conn, transaction, errors.combined())
     else {
         return match syn::parse2::<ItemFn>(item.clone()) {
             Ok(func) => fallback(func, errors),
@@ -93,7 +98,41 @@ pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
             },
         };
     };
-    generate(func, block, &args, &ret, &conn)
+    generate(func, block, &args, &transaction, &ret, &conn)
+}
+
+/// How the outermost transaction is opened and retried (`isolation`, `read_only`, `retry`).
+struct Transaction {
+    /// `TxOptions` built at run time, when an option is given.
+    options: Option<TokenStream>,
+    /// How many more attempts after a transient failure.
+    retries: Option<u32>,
+}
+
+impl Transaction {
+    fn from_args(args: &AtomicArgs) -> syn::Result<Self> {
+        let mut errors = Errors::default();
+        let isolation = errors.take(args.isolation_variant());
+        let retries = errors.take(args.retries());
+        if let Some(error) = errors.combined() {
+            return Err(error);
+        }
+        let options = args.has_transaction_options().then(|| {
+            let v1 = Private::Alias.at(Span::call_site());
+            let mut options = quote!(#v1::TxOptions::new());
+            if let Some(Some(level)) = isolation {
+                options.extend(quote!(.isolation(#v1::Isolation::#level)));
+            }
+            if args.read_only.is_present() {
+                options.extend(quote!(.read_only()));
+            }
+            options
+        });
+        Ok(Transaction {
+            options,
+            retries: retries.flatten(),
+        })
+    }
 }
 
 /// The standalone `enqueue!`: `enqueue!(conn => CALL)` anywhere; `enqueue!(CALL)` is an error
@@ -528,6 +567,7 @@ fn generate(
     func: ItemFn,
     block: syn::Block,
     args: &AtomicArgs,
+    transaction: &Transaction,
     ret: &Type,
     conn: &TokenStream,
 ) -> TokenStream {
@@ -558,6 +598,16 @@ fn generate(
         let #from_result: fn(_) -> #ret_infer = #from_fn;
     };
     let from = quote!(#from_result(::core::result::Result::Err(#convert(#error))));
+    let (begin_async, begin_sync) = match &transaction.options {
+        None => (
+            quote!(#v1::begin_async(#conn, #durable)),
+            quote!(#v1::begin(#conn, #durable)),
+        ),
+        Some(options) => (
+            quote!(#v1::begin_async_with(#conn, #durable, #options)),
+            quote!(#v1::begin_with(#conn, #durable, #options)),
+        ),
+    };
     // The fn body is assembled by moving each piece into place: the user's statements are
     // printed once, never copied again.
     let mut fn_body = Private::import();
@@ -566,9 +616,20 @@ fn generate(
             .extend(quote_spanned!(expr.span()=> use ::oncommit::__private::v1::ConnPlace as _;));
     }
     fn_body.extend(prelude);
-    if sig.asyncness.is_some() {
+    if transaction.retries.is_some() {
+        let check = quote_spanned!(ret.span()=> #ret_v1::transient_check);
+        fn_body.extend(retry_loop(
+            &sig,
+            args,
+            transaction,
+            &ret_infer,
+            block,
+            conn,
+            &check,
+        ));
+    } else if sig.asyncness.is_some() {
         fn_body.extend(quote! {
-            let #level = match #v1::begin_async(#conn, #durable).await {
+            let #level = match #begin_async.await {
                 ::core::result::Result::Ok(#level) => #level,
                 ::core::result::Result::Err(#error) => return #from,
             };
@@ -584,7 +645,7 @@ fn generate(
         });
     } else {
         fn_body.extend(quote! {
-            let #level = match #v1::begin(#conn, #durable) {
+            let #level = match #begin_sync {
                 ::core::result::Result::Ok(#level) => #level,
                 ::core::result::Result::Err(#error) => return #from,
             };
@@ -597,6 +658,100 @@ fn generate(
     let mut out = quote!(#(#attrs)* #vis #sig);
     out.extend(group(Delimiter::Brace, Span::call_site(), fn_body));
     out
+}
+
+/// The fn body of an `#[atomic]` fn with transaction options or `retry`: BEGIN with the
+/// options, the body, COMMIT, and with `retry` a loop that runs them again after a transient
+/// failure of the outermost transaction. The body is borrowed, not moved, by each attempt
+/// (`async { .. }`, not `async move`), so a parameter is moved only by a body that moves it
+/// (which rustc then reports as a move in an earlier iteration: such a body cannot be run
+/// twice).
+fn retry_loop(
+    sig: &Signature,
+    args: &AtomicArgs,
+    transaction: &Transaction,
+    ret_infer: &Type,
+    block: syn::Block,
+    conn: &TokenStream,
+    transient_check: &TokenStream,
+) -> TokenStream {
+    let v1 = Private::Alias.at(Span::call_site());
+    let durable = args.durable.is_present();
+    let level = Ident::new("__oncommit_level", Span::mixed_site());
+    let result = Ident::new("__oncommit_result", Span::mixed_site());
+    let error = Ident::new("__oncommit_error", Span::mixed_site());
+    let convert = Ident::new("__oncommit_convert", Span::mixed_site());
+    let into = Ident::new("__oncommit_into", Span::mixed_site());
+    let from_result = Ident::new("__oncommit_from", Span::mixed_site());
+    let attempt = Ident::new("__oncommit_attempt", Span::mixed_site());
+    let outermost = Ident::new("__oncommit_outermost", Span::mixed_site());
+    let transient = Ident::new("__oncommit_transient", Span::mixed_site());
+    let from = quote!(#from_result(::core::result::Result::Err(#convert(#error))));
+    let options = transaction
+        .options
+        .clone()
+        .unwrap_or_else(|| quote!(#v1::TxOptions::new()));
+    let retries = transaction.retries.unwrap_or(0);
+    let is_async = sig.asyncness.is_some();
+    let (begin, finish, dot_await) = if is_async {
+        (
+            quote!(#v1::begin_async_with),
+            quote!(#v1::finish_atomic_async),
+            quote!(.await),
+        )
+    } else {
+        (
+            quote!(#v1::begin_with),
+            quote!(#v1::finish_atomic),
+            quote!(),
+        )
+    };
+    // Each attempt reborrows the `&mut` parameters, so that a body passing one on (which
+    // moves the reference) can still run again.
+    let reborrows = sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(typed) => match (&*typed.pat, &*typed.ty) {
+            (Pat::Ident(pat), Type::Reference(reference))
+                if reference.mutability.is_some()
+                    && pat.by_ref.is_none()
+                    && pat.subpat.is_none() =>
+            {
+                let ident = &pat.ident;
+                Some(quote! {
+                    #[allow(unused_variables)]
+                    let #ident = &mut *#ident;
+                })
+            }
+            _ => None,
+        },
+        FnArg::Receiver(_) => None,
+    });
+    let reborrows: TokenStream = reborrows.collect();
+    // Errors about the body (a value moved by an earlier attempt) point at the body.
+    let body = if is_async {
+        let async_token = quote_spanned!(block.span()=> async);
+        quote!(#v1::body_async::<#ret_infer, _>(#async_token #block).await)
+    } else {
+        let closure = quote_spanned!(block.span()=> ||);
+        quote!(#v1::body::<#ret_infer, _>(#closure #block))
+    };
+    quote! {
+        let #transient = #transient_check::<#ret_infer>();
+        let mut #attempt: u32 = 0;
+        loop {
+            #reborrows
+            let #outermost = #v1::outermost(#conn);
+            let #level = match #begin(#conn, #durable, #options) #dot_await {
+                ::core::result::Result::Ok(#level) => #level,
+                ::core::result::Result::Err(#error) => return #from,
+            };
+            let #result = #body;
+            let #result = #finish(#conn, #level, #into(#result), #convert) #dot_await;
+            if #v1::again(&#result, #outermost, &mut #attempt, #retries, #transient) {
+                continue;
+            }
+            break #from_result(#result);
+        }
+    }
 }
 
 /// The body of an async `#[atomic]` fn, as the future it awaits.

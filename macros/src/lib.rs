@@ -27,6 +27,33 @@ mod lint;
 ///
 /// Options: `#[atomic(conn = EXPR)]` names the place holding the `Conn` (e.g. `self.db`) instead
 /// of the parameter; `#[atomic(durable)]` refuses to run nested inside another transaction.
+/// For the outermost transaction: `isolation = serializable` (or `repeatable_read`,
+/// `read_committed`, `read_uncommitted`) and `read_only` open it with those characteristics
+/// (nested inside another transaction, the block fails with `Step::Options`); `retry = N`
+/// runs the whole transaction again, up to N more times, when it fails with a serialization
+/// failure or a deadlock (`E: oncommit::Retryable` tells which errors those are). The hooks of
+/// a failed attempt are dropped with it. The body must be safe to run again: each attempt
+/// borrows the parameters (`&mut` ones are reborrowed), so a body that moves a parameter does
+/// not compile, and whatever it does outside the database happens once per attempt.
+///
+/// ```
+/// use oncommit::{Conn, Error, atomic, enqueue, memory::Memory};
+///
+/// fn notify(from: u64, to: u64) { /* push a job */ }
+///
+/// #[atomic(retry = 3, isolation = serializable)]
+/// fn transfer(conn: &mut Conn<Memory>, from: u64, to: u64) -> Result<(), Error> {
+///     conn.execute(format!("UPDATE accounts SET balance = balance - 10 WHERE id = {from}"));
+///     conn.execute(format!("UPDATE accounts SET balance = balance + 10 WHERE id = {to}"));
+///     enqueue!(notify(from, to));
+///     Ok(())
+/// }
+///
+/// let db = Memory::new();
+/// transfer(&mut Conn::new(db.clone()), 1, 2)?;
+/// assert_eq!(db.statements()[0], "BEGIN ISOLATION LEVEL SERIALIZABLE");
+/// # Ok::<(), Error>(())
+/// ```
 ///
 /// ```
 /// use oncommit::{Conn, Error, atomic, enqueue, memory::Memory};

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::error::BoxError;
+use crate::options::TxOptions;
 use crate::watch::ServerWatch;
 
 /// Why a backend's `COMMIT` (or `RELEASE SAVEPOINT`) did not succeed, as far as it can tell.
@@ -90,6 +91,12 @@ pub trait SyncBackend: Backend {
     fn commit(&mut self) -> Result<(), CommitFailure>;
     /// Rolls back the innermost level.
     fn rollback(&mut self) -> Result<(), BoxError>;
+
+    /// Opens the outermost level with `options` (never called with default options, nor
+    /// inside a transaction). The default refuses every option.
+    fn begin_with(&mut self, options: TxOptions) -> Result<(), BoxError> {
+        Err(options.unsupported("this connection"))
+    }
 }
 
 /// A connection whose transactions are async (sqlx, [`Memory`](crate::memory::Memory)).
@@ -102,6 +109,15 @@ pub trait AsyncBackend: Backend + Send {
     fn commit_async(&mut self) -> impl Future<Output = Result<(), CommitFailure>> + Send;
     /// Rolls back the innermost level.
     fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send;
+
+    /// Opens the outermost level with `options` (see [`SyncBackend::begin_with`]). The
+    /// default refuses every option.
+    fn begin_with_async(
+        &mut self,
+        options: TxOptions,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        async move { Err(options.unsupported("this connection")) }
+    }
 
     /// Waits until the rollbacks started with [`start_rollback`](Backend::start_rollback)
     /// have been applied, so that [`transaction_depth`](Backend::transaction_depth) is

@@ -10,6 +10,8 @@ use crate::backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
 use crate::error::{BoxError, Error, Step};
 use crate::hook::{AsyncHook, Entry, Hook, HookSite, IntoHookResult, SyncHook};
 use crate::level::{AbandonFlag, Level};
+use crate::options::TxOptions;
+use crate::retry::{Retryable, again};
 use crate::run::{Hooks, run_async, run_sync};
 use crate::stack::{Batch, HookStack};
 use crate::testing::{CaptureBuf, CaptureMark};
@@ -298,12 +300,15 @@ impl<C> Conn<C> {
 /// Checks and bookkeeping shared by the sync and async paths.
 impl<C: Backend> Conn<C> {
     /// Returns the depth before the new level.
-    fn prepare_begin(&mut self, durable: bool) -> Result<usize, Error> {
+    fn prepare_begin(&mut self, durable: bool, options: &TxOptions) -> Result<usize, Error> {
         self.settle();
         self.check_tracked()?;
         let depth = self.stack.depth();
         if durable && depth > 0 {
             return Err(Error::not_outermost(depth));
+        }
+        if !options.is_default() && depth > 0 {
+            return Err(Error::options_nested(options, depth));
         }
         Ok(depth)
     }
@@ -567,9 +572,14 @@ impl<C: Backend + Send> Conn<C> {
 }
 
 impl<C: SyncBackend> Conn<C> {
-    pub(crate) fn begin_sync(&mut self, durable: bool) -> Result<Level, Error> {
-        let depth = self.prepare_begin(durable)?;
-        SyncBackend::begin(self.conn_mut()).map_err(|e| begin_error(depth, e))?;
+    pub(crate) fn begin_sync(&mut self, durable: bool, options: TxOptions) -> Result<Level, Error> {
+        let depth = self.prepare_begin(durable, &options)?;
+        let begun = if options.is_default() {
+            SyncBackend::begin(self.conn_mut())
+        } else {
+            SyncBackend::begin_with(self.conn_mut(), options)
+        };
+        begun.map_err(|e| begin_error(depth, e))?;
         Ok(self.opened())
     }
 
@@ -636,7 +646,56 @@ impl<C: SyncBackend> Conn<C> {
         F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<Error>,
     {
-        self.atomic_sync(false, body)
+        self.atomic_sync(false, TxOptions::new(), body)
+    }
+
+    /// Like [`atomic`](Conn::atomic), with `options` (isolation level, read-only) for the
+    /// outermost transaction (see [`TxOptions`]); nested inside another, it returns `Err`
+    /// ([`Step::Options`]) without running `body`.
+    pub fn atomic_with<T, E, F>(&mut self, options: TxOptions, body: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.atomic_sync(false, options, body)
+    }
+
+    /// The sync form of [`retry_atomic_async`](Conn::retry_atomic_async): runs `body` again,
+    /// up to `retries` more times, while the transaction fails with a serialization failure
+    /// or a deadlock.
+    ///
+    /// ```
+    /// use oncommit::{BoxError, Conn, TxOptions, memory::Memory};
+    ///
+    /// let db = Memory::new();
+    /// let mut conn = Conn::new(db.clone());
+    /// let mut attempts = 0;
+    /// let result: Result<(), BoxError> = conn.retry_atomic(2, TxOptions::new(), |_| {
+    ///     attempts += 1;
+    ///     Err("no such user".into()) // not transient: no new attempt
+    /// });
+    /// assert!(result.is_err());
+    /// assert_eq!(attempts, 1);
+    /// assert_eq!(db.statements(), ["BEGIN", "ROLLBACK"]);
+    /// ```
+    pub fn retry_atomic<T, E, F>(
+        &mut self,
+        retries: u32,
+        options: TxOptions,
+        mut body: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut(&mut Self) -> Result<T, E>,
+        E: From<Error> + Retryable,
+    {
+        let mut attempt = 0;
+        loop {
+            let outermost = self.depth() == 0;
+            let result = self.atomic_sync(false, options, &mut body);
+            if !again(&result, outermost, &mut attempt, retries, E::is_transient) {
+                return result;
+            }
+        }
     }
 
     /// Like [`atomic`](Conn::atomic), but the block must be the outermost transaction:
@@ -653,15 +712,15 @@ impl<C: SyncBackend> Conn<C> {
         F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<Error>,
     {
-        self.atomic_sync(true, body)
+        self.atomic_sync(true, TxOptions::new(), body)
     }
 
-    fn atomic_sync<T, E, F>(&mut self, durable: bool, body: F) -> Result<T, E>
+    fn atomic_sync<T, E, F>(&mut self, durable: bool, options: TxOptions, body: F) -> Result<T, E>
     where
         F: FnOnce(&mut Self) -> Result<T, E>,
         E: From<Error>,
     {
-        let level = self.begin_sync(durable)?;
+        let level = self.begin_sync(durable, options)?;
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(self))) {
             Ok(result) => self.finish_sync(level, result),
             Err(panic) => {
@@ -712,9 +771,13 @@ impl<C: AsyncBackend> Conn<C> {
         Ok(())
     }
 
-    pub(crate) async fn begin_async(&mut self, durable: bool) -> Result<Level, Error> {
+    pub(crate) async fn begin_async(
+        &mut self,
+        durable: bool,
+        options: TxOptions,
+    ) -> Result<Level, Error> {
         self.recover().await?;
-        let depth = self.prepare_begin(durable)?;
+        let depth = self.prepare_begin(durable, &options)?;
         if depth == 0 {
             self.watch_server()
                 .await
@@ -726,7 +789,11 @@ impl<C: AsyncBackend> Conn<C> {
         // waits for the backend, and after a cancelled outermost BEGIN ends the transaction
         // the server may be in. Our stack is only pushed once BEGIN succeeded.
         self.begin_in_flight = Some(depth);
-        let begun = AsyncBackend::begin_async(self.conn_mut()).await;
+        let begun = if options.is_default() {
+            AsyncBackend::begin_async(self.conn_mut()).await
+        } else {
+            AsyncBackend::begin_with_async(self.conn_mut(), options).await
+        };
         self.begin_in_flight = None;
         if let Err(source) = begun {
             if depth > 0 {
@@ -865,9 +932,76 @@ impl<C: AsyncBackend> Conn<C> {
         F: AsyncFnOnce(&mut Self) -> Result<T, E>,
         E: From<Error>,
     {
-        let level = self.begin_async(false).await?;
+        self.atomic_async_with(TxOptions::new(), body).await
+    }
+
+    /// Like [`atomic_async`](Conn::atomic_async), with `options` (isolation level, read-only)
+    /// for the outermost transaction; nested inside another, it returns `Err`
+    /// ([`Step::Options`]) without running `body`.
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, Isolation, TxOptions, memory::Memory};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+    /// let db = Memory::new();
+    /// let mut conn = Conn::new(db.clone());
+    /// let options = TxOptions::new().isolation(Isolation::RepeatableRead);
+    /// conn.atomic_async_with(options, async |_| Ok::<_, Error>(())).await?;
+    /// assert_eq!(db.statements(), ["BEGIN ISOLATION LEVEL REPEATABLE READ", "COMMIT"]);
+    /// # Ok(()) }
+    /// ```
+    pub async fn atomic_async_with<T, E, F>(&mut self, options: TxOptions, body: F) -> Result<T, E>
+    where
+        F: AsyncFnOnce(&mut Self) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let level = self.begin_async(false, options).await?;
         let result = body(self).await;
         self.finish_async(level, result).await
+    }
+
+    /// Runs `body` as one transaction (with `options`), and runs it again, up to `retries`
+    /// more times, while it fails with a serialization failure or a deadlock
+    /// ([`Retryable::is_transient`]). Each failed attempt is rolled back with its hooks; only
+    /// the hooks of the attempt that commits run. Nested inside another transaction it runs
+    /// once, as a savepoint: a new attempt must start from the outermost BEGIN.
+    ///
+    /// `body` must be safe to run more than once: everything it does outside the database
+    /// (other than through `enqueue!`/`on_commit`, which wait for the COMMIT) happens once
+    /// per attempt.
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, TxOptions, memory::Memory};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+    /// let mut conn = Conn::new(Memory::new());
+    /// let mut attempts = 0;
+    /// conn.retry_atomic_async(3, TxOptions::new(), async |_| {
+    ///     attempts += 1;
+    ///     Ok::<_, Error>(())
+    /// })
+    /// .await?;
+    /// assert_eq!(attempts, 1);
+    /// # Ok(()) }
+    /// ```
+    pub async fn retry_atomic_async<T, E, F>(
+        &mut self,
+        retries: u32,
+        options: TxOptions,
+        mut body: F,
+    ) -> Result<T, E>
+    where
+        F: AsyncFnMut(&mut Self) -> Result<T, E>,
+        E: From<Error> + Retryable,
+    {
+        let mut attempt = 0;
+        loop {
+            let outermost = self.depth() == 0;
+            let level = self.begin_async(false, options).await?;
+            let result = body(self).await;
+            let result = self.finish_async(level, result).await;
+            if !again(&result, outermost, &mut attempt, retries, E::is_transient) {
+                return result;
+            }
+        }
     }
 
     /// The async form of [`durable`](Conn::durable).
@@ -876,7 +1010,7 @@ impl<C: AsyncBackend> Conn<C> {
         F: AsyncFnOnce(&mut Self) -> Result<T, E>,
         E: From<Error>,
     {
-        let level = self.begin_async(true).await?;
+        let level = self.begin_async(true, TxOptions::new()).await?;
         let result = body(self).await;
         self.finish_async(level, result).await
     }

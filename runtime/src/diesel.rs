@@ -36,6 +36,7 @@ use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager}
 
 use crate::backend::{Backend, CommitFailure, SyncBackend};
 use crate::error::BoxError;
+use crate::options::TxOptions;
 
 /// A failed COMMIT or RELEASE: the server's own error answer means nothing was committed; a
 /// closed connection means the answer was lost.
@@ -117,8 +118,28 @@ where
     }
 }
 
+/// Postgres: `BEGIN ISOLATION LEVEL … READ ONLY` through diesel's transaction manager.
+#[cfg(feature = "diesel-postgres")]
+fn postgres_begin_with(
+    conn: &mut diesel::PgConnection,
+    options: TxOptions,
+) -> Result<(), BoxError> {
+    let statement = format!("BEGIN{}", options.characteristics());
+    AnsiTransactionManager::begin_transaction_sql(conn, &statement).map_err(Into::into)
+}
+
+/// SQLite: `Serializable` is a plain BEGIN, any other option an error.
+#[cfg(feature = "diesel-sqlite")]
+fn sqlite_begin_with(
+    conn: &mut diesel::SqliteConnection,
+    options: TxOptions,
+) -> Result<(), BoxError> {
+    options.check_sqlite()?;
+    AnsiTransactionManager::begin_transaction(conn).map_err(Into::into)
+}
+
 macro_rules! diesel_backend {
-    ($(#[$cfg:meta])* $conn:ty, $commit:expr) => {
+    ($(#[$cfg:meta])* $conn:ty, $commit:expr, $begin_with:expr) => {
         $(#[$cfg])*
         impl Backend for $conn {
             fn transaction_depth(&mut self) -> usize {
@@ -143,6 +164,10 @@ macro_rules! diesel_backend {
             fn rollback(&mut self) -> Result<(), BoxError> {
                 AnsiTransactionManager::rollback_transaction(self).map_err(Into::into)
             }
+
+            fn begin_with(&mut self, options: TxOptions) -> Result<(), BoxError> {
+                $begin_with(self, options)
+            }
         }
     };
 }
@@ -150,10 +175,12 @@ macro_rules! diesel_backend {
 diesel_backend!(
     #[cfg(feature = "diesel-postgres")]
     diesel::PgConnection,
-    postgres_commit
+    postgres_commit,
+    postgres_begin_with
 );
 diesel_backend!(
     #[cfg(feature = "diesel-sqlite")]
     diesel::SqliteConnection,
-    |conn| commit(conn, None)
+    |conn| commit(conn, None),
+    sqlite_begin_with
 );

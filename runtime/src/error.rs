@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::hook::HookSite;
+use crate::options::TxOptions;
 
 /// A boxed error that can cross threads: what backends and hooks report.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -36,6 +37,9 @@ pub enum Step {
     RollbackToSavepoint,
     /// A `durable` block was opened inside another transaction.
     Durable,
+    /// A block with transaction options (isolation level, read-only) was opened inside
+    /// another transaction: options apply to the outermost transaction only.
+    Options,
     /// The connection is inside a transaction that oncommit did not open, so it cannot know
     /// when that transaction commits.
     ForeignTransaction,
@@ -58,6 +62,7 @@ impl fmt::Display for Step {
             Step::Rollback => "ROLLBACK",
             Step::RollbackToSavepoint => "ROLLBACK TO SAVEPOINT",
             Step::Durable => "durable block",
+            Step::Options => "transaction options",
             Step::ForeignTransaction => "foreign transaction",
             Step::Hook => "after-commit hook",
             Step::Uncertain => "uncertain transaction state",
@@ -115,6 +120,11 @@ enum Repr {
     )]
     NotOutermost { depth: usize },
     #[error(
+        "transaction options ({options}) apply to the outermost transaction, but the connection \
+         is already at depth {depth}"
+    )]
+    OptionsNested { options: String, depth: usize },
+    #[error(
         "the connection is inside a transaction oncommit did not open (connection depth {backend}, \
          oncommit depth {tracked}); open transactions with `#[atomic]` or `Conn::atomic` so hooks can \
          wait for the COMMIT"
@@ -158,6 +168,13 @@ impl Error {
         Error(Box::new(Repr::NotOutermost { depth }))
     }
 
+    pub(crate) fn options_nested(options: &TxOptions, depth: usize) -> Self {
+        Error(Box::new(Repr::OptionsNested {
+            options: options.characteristics().trim_start().to_owned(),
+            depth,
+        }))
+    }
+
     pub(crate) fn foreign(backend: usize, tracked: usize) -> Self {
         Error(Box::new(Repr::Foreign { backend, tracked }))
     }
@@ -186,6 +203,7 @@ impl Error {
         match &*self.0 {
             Repr::Statement { step, .. } => *step,
             Repr::NotOutermost { .. } => Step::Durable,
+            Repr::OptionsNested { .. } => Step::Options,
             Repr::Foreign { .. } => Step::ForeignTransaction,
             Repr::Hooks(_) => Step::Hook,
             Repr::ServerRolledBack { .. } | Repr::CommitUnknown { .. } => Step::Commit,
@@ -226,6 +244,17 @@ impl Error {
     /// a COMMIT whose outcome is unknown: see [`outcome`](Error::outcome).
     pub fn committed(&self) -> bool {
         matches!(&*self.0, Repr::Hooks(_))
+    }
+
+    /// A serialization failure or deadlock before anything committed: see
+    /// [`Retryable`](crate::Retryable).
+    pub(crate) fn transient(&self) -> bool {
+        match &*self.0 {
+            Repr::Statement { source, .. } | Repr::ServerRolledBack { source } => {
+                crate::retry::is_transient(&**source)
+            }
+            _ => false,
+        }
     }
 
     /// The hooks that failed, in the order they ran (empty unless [`step`](Error::step) is

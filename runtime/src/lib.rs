@@ -53,8 +53,10 @@ mod error;
 mod hook;
 mod level;
 pub mod memory;
+mod options;
 #[cfg(feature = "sqlx-postgres")]
 pub mod postgres;
+mod retry;
 mod run;
 #[cfg(any(
     feature = "sqlx-postgres",
@@ -75,6 +77,8 @@ pub use conn::Conn;
 pub use error::{BoxError, Error, HookFailure, HookPanicked, Outcome, Step};
 pub use hook::{Hook, HookSite, IntoHookResult};
 pub use level::Level;
+pub use options::{Isolation, TxOptions};
+pub use retry::{Retryable, is_transient};
 pub use watch::ServerWatch;
 
 #[cfg(feature = "macros")]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
 use crate::error::BoxError;
+use crate::options::TxOptions;
 
 /// An in-memory stand-in for a database connection, sync and async.
 ///
@@ -211,6 +212,16 @@ impl Memory {
         }
     }
 
+    /// BEGIN with `options`, logged as `BEGIN ISOLATION LEVEL … READ ONLY`.
+    fn begin_logged_with(&self, options: TxOptions) -> Result<(), BoxError> {
+        let begun = self.run(Fail::Begin);
+        let mut state = self.state();
+        if let Some(last @ Logged::Begin { depth: 0 }) = state.statements.last_mut() {
+            *last = Logged::Other(format!("BEGIN{}", options.characteristics()));
+        }
+        begun
+    }
+
     fn run(&self, kind: Fail) -> Result<(), BoxError> {
         let mut state = self.state();
         let depth = state.depth;
@@ -270,6 +281,10 @@ impl SyncBackend for Memory {
     fn rollback(&mut self) -> Result<(), BoxError> {
         self.run(Fail::Rollback)
     }
+
+    fn begin_with(&mut self, options: TxOptions) -> Result<(), BoxError> {
+        self.begin_logged_with(options)
+    }
 }
 
 impl AsyncBackend for Memory {
@@ -284,5 +299,12 @@ impl AsyncBackend for Memory {
 
     fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
         self.run_async(Fail::Rollback)
+    }
+
+    fn begin_with_async(
+        &mut self,
+        options: TxOptions,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        ready(self.begin_logged_with(options))
     }
 }

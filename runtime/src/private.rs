@@ -8,6 +8,9 @@ pub mod v1 {
 
     pub use crate::hook::{IntoHookResult, StaticSite};
     pub use crate::level::Level;
+    pub use crate::options::{Isolation, TxOptions};
+
+    use crate::retry::Retryable;
     pub use ::core::panic::Location;
 
     use crate::backend::{AsyncBackend, Backend, SyncBackend};
@@ -16,7 +19,45 @@ pub mod v1 {
 
     /// Opens a level on a sync connection.
     pub fn begin<C: SyncBackend>(conn: &mut Conn<C>, durable: bool) -> Result<Level, Error> {
-        conn.begin_sync(durable)
+        conn.begin_sync(durable, TxOptions::new())
+    }
+
+    /// Opens a level on a sync connection, with options for the outermost transaction.
+    pub fn begin_with<C: SyncBackend>(
+        conn: &mut Conn<C>,
+        durable: bool,
+        options: TxOptions,
+    ) -> Result<Level, Error> {
+        conn.begin_sync(durable, options)
+    }
+
+    /// Whether the next level opened is the outermost (a retried block retries only then).
+    #[inline(always)]
+    pub fn outermost<C>(conn: &Conn<C>) -> bool {
+        conn.depth() == 0
+    }
+
+    /// `E::is_transient` for the error type of a retried `#[atomic]` fn, at its return type:
+    /// a missing `Retryable` impl is one error there.
+    #[inline(always)]
+    pub fn transient_check<R: AtomicReturn>() -> fn(&R::Err) -> bool
+    where
+        R::Err: Retryable,
+    {
+        <R::Err as Retryable>::is_transient
+    }
+
+    /// After a retried block finished: whether to run it again (see
+    /// `Conn::retry_atomic_async`).
+    #[inline]
+    pub fn again<T, E>(
+        result: &Result<T, E>,
+        outermost: bool,
+        attempt: &mut u32,
+        retries: u32,
+        transient: fn(&E) -> bool,
+    ) -> bool {
+        crate::retry::again(result, outermost, attempt, retries, transient)
     }
 
     /// Commits or rolls back `level` according to `result`, running hooks after the
@@ -34,7 +75,16 @@ pub mod v1 {
         conn: &mut Conn<C>,
         durable: bool,
     ) -> Result<Level, Error> {
-        conn.begin_async(durable).await
+        conn.begin_async(durable, TxOptions::new()).await
+    }
+
+    /// Opens a level on an async connection, with options for the outermost transaction.
+    pub async fn begin_async_with<C: AsyncBackend>(
+        conn: &mut Conn<C>,
+        durable: bool,
+        options: TxOptions,
+    ) -> Result<Level, Error> {
+        conn.begin_async(durable, options).await
     }
 
     /// The async form of [`finish`].

@@ -32,10 +32,13 @@ use std::task::{Context, Poll};
 
 use sqlx::Database;
 use sqlx::pool::PoolConnection;
+#[cfg(feature = "sqlx-postgres")]
+use sqlx_core::sql_str::{AssertSqlSafe, SqlSafeStr};
 use sqlx_core::transaction::TransactionManager;
 
 use crate::backend::{AsyncBackend, Backend, CommitFailure};
 use crate::error::BoxError;
+use crate::options::TxOptions;
 
 #[cfg(feature = "sqlx-mysql")]
 mod mysql;
@@ -151,7 +154,7 @@ where
 }
 
 macro_rules! sqlx_backend {
-    ($(#[$cfg:meta])* $db:ty, $conn:ty, begin: $begin:expr, commit: $commit:expr
+    ($(#[$cfg:meta])* $db:ty, $conn:ty, begin: $begin:expr, begin_with: $begin_with:expr, commit: $commit:expr
      $(, rollback: $rollback:path)? $(, settle: $settle:ident)? $(, end_unknown: $end:path)?
      $(, reset_after_abandon: $reset:literal)?
      $(, watch_server: $watch:path, resync: $resync:path)?) => {
@@ -179,6 +182,16 @@ macro_rules! sqlx_backend {
 
             fn commit_async(&mut self) -> impl Future<Output = Result<(), CommitFailure>> + Send {
                 $commit(self)
+            }
+
+            fn begin_with_async(
+                &mut self,
+                options: TxOptions,
+            ) -> impl Future<Output = Result<(), BoxError>> + Send {
+                async move {
+                    drain_queued(self).await;
+                    $begin_with(self, options).await
+                }
             }
 
             fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
@@ -231,6 +244,20 @@ fn postgres_begin(
     )))
 }
 
+/// Postgres: `BEGIN ISOLATION LEVEL … READ ONLY`, without sqlx's drop guard.
+#[cfg(feature = "sqlx-postgres")]
+async fn postgres_begin_with(
+    conn: &mut sqlx::PgConnection,
+    options: TxOptions,
+) -> Result<(), BoxError> {
+    let statement = AssertSqlSafe(format!("BEGIN{}", options.characteristics())).into_sql_str();
+    Unguarded(Some(Box::pin(
+        <sqlx::postgres::PgTransactionManager as TransactionManager>::begin(conn, Some(statement)),
+    )))
+    .await
+    .map_err(Into::into)
+}
+
 /// Postgres: the outermost COMMIT first reads the transaction id, which fails in a
 /// transaction the server aborted (`25P02`) and identifies the transaction when COMMIT's
 /// answer is lost.
@@ -261,6 +288,7 @@ sqlx_backend!(
     sqlx::Postgres,
     sqlx::PgConnection,
     begin: postgres_begin,
+    begin_with: postgres_begin_with,
     commit: postgres_commit,
     end_unknown: end_unknown
 );
@@ -269,6 +297,7 @@ sqlx_backend!(
     sqlx::Sqlite,
     sqlx::SqliteConnection,
     begin: |conn| <sqlx::sqlite::SqliteTransactionManager as TransactionManager>::begin(conn, None),
+    begin_with: sqlite::begin_with,
     commit: |conn| commit(conn, None),
     settle: settle_ping,
     watch_server: sqlite::watch_server,
@@ -279,6 +308,7 @@ sqlx_backend!(
     sqlx::MySql,
     sqlx::MySqlConnection,
     begin: mysql::begin,
+    begin_with: mysql::begin_with,
     commit: mysql::commit,
     rollback: mysql::rollback,
     end_unknown: mysql::end_unknown,
@@ -319,6 +349,13 @@ where
 
     fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
         (**self).rollback_async()
+    }
+
+    fn begin_with_async(
+        &mut self,
+        options: TxOptions,
+    ) -> impl Future<Output = Result<(), BoxError>> + Send {
+        (**self).begin_with_async(options)
     }
 
     fn settle_async(&mut self) -> impl Future<Output = ()> + Send {

@@ -595,6 +595,13 @@ impl std::error::Error for AppError {
     }
 }
 
+/// Transient when a serialization failure or a deadlock is in its chain.
+impl oncommit::Retryable for AppError {
+    fn is_transient(&self) -> bool {
+        oncommit::is_transient(self)
+    }
+}
+
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         AppError::Db(e)

@@ -27,11 +27,12 @@
 //! [`Backend::RESET_AFTER_ABANDON`]: crate::Backend::RESET_AFTER_ABANDON
 
 use sqlx::mysql::{MySqlConnection, MySqlDatabaseError, MySqlTransactionManager};
-use sqlx_core::sql_str::SqlStr;
+use sqlx_core::sql_str::{AssertSqlSafe, SqlSafeStr, SqlStr};
 use sqlx_core::transaction::TransactionManager;
 
 use crate::backend::CommitFailure;
 use crate::error::BoxError;
+use crate::options::TxOptions;
 
 const BEGIN: &str = "SET autocommit=0; START TRANSACTION; SAVEPOINT oncommit_guard";
 const COMMIT: &str = "RELEASE SAVEPOINT oncommit_guard; COMMIT; SET autocommit=1";
@@ -50,7 +51,13 @@ pub(super) async fn begin(conn: &mut MySqlConnection) -> Result<(), sqlx::Error>
     if depth(conn) > 0 {
         return MySqlTransactionManager::begin(conn, None).await;
     }
-    let begun = MySqlTransactionManager::begin(conn, Some(SqlStr::from_static(BEGIN))).await;
+    begin_outermost(conn, SqlStr::from_static(BEGIN)).await
+}
+
+/// Sends `statement` (which turns autocommit off first) as the outermost BEGIN; turns
+/// autocommit back on if it fails.
+async fn begin_outermost(conn: &mut MySqlConnection, statement: SqlStr) -> Result<(), sqlx::Error> {
+    let begun = MySqlTransactionManager::begin(conn, Some(statement)).await;
     if let Err(sqlx::Error::Database(_)) = &begun {
         // A statement after `SET autocommit=0` failed: turn it back on.
         if let Err(error) = sqlx::raw_sql(ROLLBACK).execute(&mut *conn).await {
@@ -58,6 +65,25 @@ pub(super) async fn begin(conn: &mut MySqlConnection) -> Result<(), sqlx::Error>
         }
     }
     begun
+}
+
+/// The outermost level with an isolation level (`SET TRANSACTION ISOLATION LEVEL …`, for the
+/// next transaction only) or `READ ONLY`.
+pub(super) async fn begin_with(
+    conn: &mut MySqlConnection,
+    options: TxOptions,
+) -> Result<(), BoxError> {
+    let mut statement = String::from("SET autocommit=0; ");
+    if let Some(level) = options.isolation_level() {
+        statement.push_str(&format!("SET TRANSACTION ISOLATION LEVEL {level}; "));
+    }
+    statement.push_str("START TRANSACTION");
+    if options.is_read_only() {
+        statement.push_str(" READ ONLY");
+    }
+    statement.push_str("; SAVEPOINT oncommit_guard");
+    begin_outermost(conn, AssertSqlSafe(statement).into_sql_str()).await?;
+    Ok(())
 }
 
 /// The outermost COMMIT checks the guard savepoint first; a RELEASE is sqlx's.

@@ -23,7 +23,19 @@ use sqlx_core::sql_str::AssertSqlSafe;
 use sqlx_core::transaction::TransactionManager;
 
 use crate::error::BoxError;
+use crate::options::TxOptions;
 use crate::watch::ServerWatch;
+
+/// SQLite's transactions are serializable: `Serializable` is a plain BEGIN, any other option
+/// an error.
+pub(super) async fn begin_with(
+    conn: &mut SqliteConnection,
+    options: TxOptions,
+) -> Result<(), BoxError> {
+    options.check_sqlite()?;
+    SqliteTransactionManager::begin(conn, None).await?;
+    Ok(())
+}
 
 /// Connects SQLite's commit and rollback callbacks to `watch`.
 pub(super) async fn watch_server(
