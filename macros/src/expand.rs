@@ -729,7 +729,8 @@ fn retry_loop(
     // Errors about the body (a value moved by an earlier attempt) point at the body.
     let body = if is_async {
         let async_token = quote_spanned!(block.span()=> async);
-        quote!(#v1::body_async::<#ret_infer, _>(#async_token #block).await)
+        let fake = fake_return(ret_infer);
+        quote!(#v1::body_async::<#ret_infer, _>(#async_token { #fake #block }).await)
     } else {
         let closure = quote_spanned!(block.span()=> ||);
         quote!(#v1::body::<#ret_infer, _>(#closure #block))
@@ -754,9 +755,35 @@ fn retry_loop(
     }
 }
 
+/// `if false { return <a value of the fn's return type>; }`, first in an async body: an async
+/// block's return type is inferred from the first `return` rustc checks, without the
+/// expectation an async fn has, so this one fixes it to the fn's return type and the body's
+/// own `return`s and tail coerce to it (as `tracing::instrument` does for async fns).
+fn fake_return(ret_infer: &Type) -> TokenStream {
+    let fake = Ident::new("__oncommit_fake_return", Span::mixed_site());
+    quote! {
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let #fake: #ret_infer = loop {};
+            return #fake;
+        }
+    }
+}
+
 /// The body of an async `#[atomic]` fn, as the future it awaits.
 ///
-/// The async body owns the parameters it uses (`async move`), as the fn body would: a
+/// The block starts with [`fake_return`], so the tail expression and every `return` get the
+/// return type's coercions (`Box<u8>` to `Box<dyn Debug>`, `&String` to `&str`), as they
+/// would in the fn itself. The async body owns the parameters it uses (`async move`), as the fn body would: a
 /// by-value parameter used by reference must not make the future need `Sync`. The
 /// connection parameter is shadowed by a reborrow for it, so `finish` can use it after.
 /// With `conn = EXPR` (usually `self.db`), `self` is needed after the body: no `move`.
@@ -771,7 +798,9 @@ fn async_body(
     match (&args.conn, conn_name(sig, args)) {
         (None, Some(name)) => {
             let mut future = quote!(async move);
-            block.to_tokens(&mut future);
+            let mut inner = fake_return(ret_infer);
+            block.to_tokens(&mut inner);
+            future.extend(group(Delimiter::Brace, Span::call_site(), inner));
             let mut tokens = quote! {
                 #[allow(unused_variables)]
                 let #name = &mut *#name;
@@ -804,8 +833,10 @@ fn async_body(
             });
             let stmts = &block.stmts;
             let mut tokens = body_async;
+            let fake = fake_return(ret_infer);
             tokens.extend(quote! {
                 (async {
+                    #fake
                     #(#owned)*
                     #(#stmts)*
                 })
