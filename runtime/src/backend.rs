@@ -67,6 +67,18 @@ pub trait Backend {
     /// back what it held).
     fn discard(&mut self) {}
 
+    /// True when `error`, returned by one of this backend's transaction statements, means the
+    /// connection itself is gone (an I/O error, the server closed the session) rather than
+    /// the server answering with an error. `Conn` then reports itself broken and refuses to
+    /// begin again ([`Conn::is_broken`](crate::Conn::is_broken)). False by default.
+    fn is_lost(error: &BoxError) -> bool
+    where
+        Self: Sized,
+    {
+        let _ = error;
+        false
+    }
+
     /// True when a transaction abandoned without waiting ([`start_rollback`] of the
     /// outermost level) leaves session state behind that only
     /// [`AsyncBackend::end_unknown_transaction`] undoes. sqlx's MySQL connection: oncommit

@@ -49,6 +49,10 @@ pub struct Conn<C> {
     abandoned: AbandonFlag,
     start_rollback: fn(&mut C),
     discard: fn(&mut C),
+    is_lost: fn(&BoxError) -> bool,
+    /// Why the connection is known to be gone, once a transaction statement failed that way:
+    /// every later BEGIN fails at once with it.
+    broken: Option<String>,
     /// ROLLBACKs started without waiting since the backend's depth last matched ours: the
     /// backend may apply them later than `start_rollback` returns (sqlx's SQLite worker).
     unconfirmed_rollbacks: usize,
@@ -90,6 +94,8 @@ impl<C> Conn<C> {
             abandoned: AbandonFlag::default(),
             start_rollback: C::start_rollback,
             discard: C::discard,
+            is_lost: C::is_lost,
+            broken: None,
             unconfirmed_rollbacks: 0,
             begin_in_flight: None,
             reset_after_abandon: C::RESET_AFTER_ABANDON,
@@ -127,6 +133,41 @@ impl<C> Conn<C> {
         }
     }
 
+    /// True once a statement oncommit sent (BEGIN, SAVEPOINT, COMMIT, ROLLBACK) failed because
+    /// the connection itself is gone (an I/O error, the server terminated the session), or a
+    /// COMMIT's answer was lost. A broken `Conn` refuses to begin (each attempt is one error
+    /// that says why, nothing sent, nothing logged): drop it and open a new connection (a
+    /// pooled one is then closed, not returned). Failures of your own statements are not
+    /// seen until oncommit's next statement.
+    ///
+    /// ```
+    /// use oncommit::{Conn, memory::Memory};
+    /// let conn = Conn::new(Memory::new());
+    /// assert!(!conn.is_broken());
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// Records that the connection is gone, if `source` says so.
+    fn note_failure(&mut self, source: &BoxError) {
+        if self.broken.is_none() && (self.is_lost)(source) {
+            tracing::error!(error = %source, "the connection is lost; this Conn will not begin again");
+            self.broken = Some(source.to_string());
+        }
+    }
+
+    /// The error of a BEGIN on a broken connection.
+    fn refuse_if_broken(&self, depth: usize) -> Result<(), Error> {
+        match &self.broken {
+            Some(reason) => Err(begin_error(
+                depth,
+                format!("the connection was lost earlier ({reason}); open a new one").into(),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// True inside a transaction opened through oncommit.
     pub fn in_transaction(&self) -> bool {
         self.depth() > 0
@@ -160,8 +201,8 @@ impl<C> Conn<C> {
                 tracing::error!(
                     hooks = self.stack.pending(),
                     "a transaction was abandoned while its COMMIT was in flight: it may have \
-                     committed, and its hooks are dropped (use the outbox for jobs that must \
-                     survive this)"
+                     committed, and its hooks are dropped (a job that must survive this \
+                     belongs in a table written inside the transaction)"
                 );
             } else if self.stack.depth() > 1 {
                 self.torn = Some(
@@ -209,7 +250,11 @@ impl<C> Conn<C> {
     /// without waiting: make sure no one else gets it that way (a pooled connection is
     /// closed instead of returned).
     fn discard_if_uncertain(&mut self) {
-        if self.needs_reset()
+        if self.broken.is_some()
+            && let Some(inner) = self.inner.as_mut()
+        {
+            (self.discard)(inner);
+        } else if self.needs_reset()
             && let Some(inner) = self.inner.as_mut()
         {
             tracing::warn!(
@@ -302,6 +347,7 @@ impl<C: Backend> Conn<C> {
     /// Returns the depth before the new level.
     fn prepare_begin(&mut self, durable: bool, options: &TxOptions) -> Result<usize, Error> {
         self.settle();
+        self.refuse_if_broken(self.stack.depth())?;
         self.check_tracked()?;
         let depth = self.stack.depth();
         if durable && depth > 0 {
@@ -368,6 +414,16 @@ impl<C: Backend> Conn<C> {
     }
 
     fn commit_failed(&mut self, depth: usize, failure: CommitFailure) -> Error {
+        match &failure {
+            CommitFailure::Refused(source) | CommitFailure::RolledBack(source) => {
+                self.note_failure(source);
+            }
+            CommitFailure::Unknown { source, .. } => {
+                if self.broken.is_none() {
+                    self.broken = Some(source.to_string());
+                }
+            }
+        }
         self.abort_level(depth);
         if depth == 1 {
             self.outermost_ended();
@@ -428,6 +484,7 @@ impl<C: Backend> Conn<C> {
     }
 
     fn rollback_failed(&mut self, depth: usize, source: BoxError) {
+        self.note_failure(&source);
         let step = if depth == 1 {
             Step::Rollback
         } else {
@@ -579,7 +636,10 @@ impl<C: SyncBackend> Conn<C> {
         } else {
             SyncBackend::begin_with(self.conn_mut(), options)
         };
-        begun.map_err(|e| begin_error(depth, e))?;
+        if let Err(source) = begun {
+            self.note_failure(&source);
+            return Err(begin_error(depth, source));
+        }
         Ok(self.opened())
     }
 
@@ -754,6 +814,7 @@ impl<C: AsyncBackend> Conn<C> {
     /// ```
     pub async fn recover(&mut self) -> Result<(), Error> {
         self.settle();
+        self.refuse_if_broken(self.stack.depth())?;
         if self.unconfirmed_rollbacks > 0 || self.begin_in_flight.is_some() {
             // Rollbacks were only started, or a cancelled BEGIN may still be applied: wait
             // until the backend is done with them, so that depth checks compare real depths.
@@ -761,10 +822,11 @@ impl<C: AsyncBackend> Conn<C> {
             // cancelled BEGIN or SAVEPOINT it has run but not yet undone).
             AsyncBackend::settle_async(self.conn_mut()).await;
         }
-        if self.needs_reset() {
-            AsyncBackend::end_unknown_transaction(self.conn_mut())
-                .await
-                .map_err(|source| Error::statement(Step::Rollback, 1, source))?;
+        if self.needs_reset()
+            && let Err(source) = AsyncBackend::end_unknown_transaction(self.conn_mut()).await
+        {
+            self.note_failure(&source);
+            return Err(Error::statement(Step::Rollback, 1, source));
         }
         self.begin_in_flight = None;
         self.reset_pending = false;
@@ -796,7 +858,8 @@ impl<C: AsyncBackend> Conn<C> {
         };
         self.begin_in_flight = None;
         if let Err(source) = begun {
-            if depth > 0 {
+            self.note_failure(&source);
+            if depth > 0 && self.broken.is_none() {
                 self.reopen_after_failed_savepoint().await;
             }
             return Err(begin_error(depth, source));

@@ -149,6 +149,17 @@ macro_rules! diesel_backend {
             fn start_rollback(&mut self) {
                 start_rollback(self)
             }
+
+            fn is_lost(error: &BoxError) -> bool {
+                use diesel::result::{DatabaseErrorKind, Error};
+                matches!(
+                    error.downcast_ref::<Error>(),
+                    Some(
+                        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _)
+                            | Error::BrokenTransactionManager
+                    )
+                )
+            }
         }
 
         $(#[$cfg])*

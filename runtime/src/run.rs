@@ -177,9 +177,25 @@ pub(crate) fn run_sync(hooks: impl Hooks) -> Result<(), Error> {
 pub(crate) async fn run_async(hooks: impl Hooks) -> Result<(), Error> {
     let mut failures = Failures::default();
     let mut runs = hooks.runs();
+    let unfinished = Unfinished;
     while let Some((site, robust, future)) = runs.next_pending(&mut failures) {
         let result = Outcome::Pending(future).resolve().await;
         failures.record(site, robust, result);
     }
+    std::mem::forget(unfinished);
     failures.finish()
+}
+
+/// Alive while committed hooks run: dropped with the future (cancelled after COMMIT), it
+/// says that the hooks not yet run are dropped, so the loss is never silent.
+struct Unfinished;
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        tracing::error!(
+            "the transaction committed, and its future was dropped while its hooks ran: the \
+             hooks not yet run are dropped (a job that must survive this belongs in a table \
+             written inside the transaction)"
+        );
+    }
 }

@@ -72,6 +72,24 @@ async fn commit<C: sqlx::Connection>(
         .map_err(|error| commit_failure(error, transaction_id))
 }
 
+/// The connection is gone: an I/O, TLS or protocol failure, sqlx's SQLite worker stopped, or
+/// the server's own word that it closes the session (SQLSTATE class `08`, connection
+/// exception; `57P01`–`57P03`, Postgres shutting the backend down or terminating it).
+fn connection_lost(error: &BoxError) -> bool {
+    match error.downcast_ref::<sqlx::Error>() {
+        Some(
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::WorkerCrashed,
+        ) => true,
+        Some(sqlx::Error::Database(error)) => error.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
+    }
+}
+
 /// Before a BEGIN: read the replies of statements queued earlier, i.e. the ROLLBACKs that
 /// `start_rollback` queued for an abandoned (cancelled) block, so that their failure is not
 /// reported as this BEGIN's. One can fail legitimately: a block cancelled while its `RELEASE
@@ -169,6 +187,10 @@ macro_rules! sqlx_backend {
             }
 
             $(const RESET_AFTER_ABANDON: bool = $reset;)?
+
+            fn is_lost(error: &BoxError) -> bool {
+                connection_lost(error)
+            }
         }
 
         $(#[$cfg])*
@@ -332,6 +354,10 @@ where
     /// Closes the connection instead of returning it to the pool.
     fn discard(&mut self) {
         self.close_on_drop();
+    }
+
+    fn is_lost(error: &BoxError) -> bool {
+        DB::Connection::is_lost(error)
     }
 }
 

@@ -482,3 +482,56 @@ suite!(
     foreign_transaction_is_refused,
     atomic_macro_on_diesel,
 );
+
+#[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    value: String,
+}
+
+/// diesel-postgres: `TxOptions` reach the server (the body sees its transaction's isolation
+/// level and read-only mode); nested, a block with options is `Step::Options`.
+#[test]
+fn diesel_postgres_transaction_options_reach_the_server() {
+    let Some(url) = service_url("DATABASE_URL") else {
+        return;
+    };
+    let mut conn = Conn::new(PgConnection::establish(&url).expect("connect"));
+    let show = |conn: &mut PgConnection, name: &str| -> Result<String, BoxError> {
+        let rows: Vec<Setting> =
+            diesel::sql_query(format!("SELECT current_setting('{name}') AS value")).load(conn)?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .map(|row| row.value)
+            .unwrap_or_default())
+    };
+    let options = oncommit::TxOptions::new()
+        .isolation(oncommit::Isolation::Serializable)
+        .read_only();
+    let seen = conn
+        .atomic_with(options, |conn| {
+            let isolation = show(conn, "transaction_isolation")?;
+            let read_only = show(conn, "transaction_read_only")?;
+            let nested = conn.atomic_with(options, |_| Ok::<_, Error>(()));
+            assert_eq!(nested.unwrap_err().step(), Step::Options);
+            Ok::<_, BoxError>((isolation, read_only))
+        })
+        .unwrap();
+    assert_eq!(seen, ("serializable".to_owned(), "on".to_owned()));
+}
+
+/// diesel-sqlite: SQLite is always serializable; any other option is refused before BEGIN.
+#[test]
+fn diesel_sqlite_refuses_options_it_cannot_honour() {
+    let mut conn = Conn::new(SqliteConnection::establish(":memory:").expect("connect"));
+    let serializable = oncommit::TxOptions::new().isolation(oncommit::Isolation::Serializable);
+    conn.atomic_with(serializable, |_| Ok::<_, Error>(()))
+        .unwrap();
+    let read_only = conn.atomic_with(oncommit::TxOptions::new().read_only(), |_| {
+        Ok::<_, Error>(())
+    });
+    let error = read_only.unwrap_err();
+    assert_eq!(error.step(), Step::Begin);
+    assert_eq!(oncommit::Backend::transaction_depth(&mut *conn), 0);
+}

@@ -382,6 +382,40 @@ macro_rules! fault_suite {
                 f.finish().await;
             }
 
+            /// The future is dropped while its hooks run, after COMMIT: the data stays
+            /// committed, the hooks that ran ran once, the rest are dropped with the future,
+            /// and the connection is usable at once (nothing of the transaction is left).
+            #[tokio::test]
+            async fn a_block_dropped_while_its_hooks_run_keeps_its_commit() {
+                let Some(mut f) = Fixture::new().await else { return };
+                let Fixture { conn, table, ran, .. } = &mut f;
+                let in_second_hook = Arc::new(tokio::sync::Notify::new());
+                {
+                    let block = conn.atomic_async(async |conn| {
+                        insert(conn, table, 1).await?;
+                        conn.on_commit(ran.hook(1))?;
+                        let in_second_hook = in_second_hook.clone();
+                        conn.on_commit_async(move || async move {
+                            in_second_hook.notify_one();
+                            std::future::pending::<()>().await;
+                        })
+                        .await?;
+                        conn.on_commit(ran.hook(3))?;
+                        Ok::<_, AppError>(())
+                    });
+                    tokio::select! {
+                        _ = block => unreachable!("the second hook never finishes"),
+                        () = in_second_hook.notified() => {} // dropped here
+                    }
+                }
+                assert_eq!(f.ran.get(), [1]);
+                assert_eq!(f.committed().await, [1]);
+                assert_eq!(f.conn.depth(), 0);
+                assert!(!f.conn.is_broken());
+                next_transaction_commits(&mut f, 10).await;
+                f.finish().await;
+            }
+
             /// The connection dies after COMMIT was applied and before its answer arrived: the
             /// caller is told the outcome is unknown (not "not committed"), no hook runs, and
             /// the data is in fact committed.
