@@ -27,7 +27,9 @@
 //!   closed connection) is [`CommitFailure::Unknown`]: the server may have committed.
 
 use std::future::Future;
+#[cfg(feature = "sqlx-postgres")]
 use std::pin::Pin;
+#[cfg(feature = "sqlx-postgres")]
 use std::task::{Context, Poll};
 
 use sqlx::Database;
