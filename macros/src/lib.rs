@@ -1,18 +1,10 @@
 //! Procedural macros of `oncommit`: `#[atomic]` and `enqueue!`. Use them through the
 //! `oncommit` crate, which re-exports them (`use oncommit::{atomic, enqueue};`).
 //!
-//! Stages, each in its own module using only `proc_macro2` (so a bench can include them by
-//! `#[path]`): `attr` parses the options of `#[atomic]`, `enqueue` parses the input of
-//! `enqueue!`, `body` finds every `enqueue!` in a body, `lint` is the loop-borrow check, and
-//! `expand` generates the code.
+//! This crate is the proc-macro entry points only; the stages (option parsing, the
+//! loop-borrow check, code generation) are the library `oncommit-macros-core`.
 
 use proc_macro::TokenStream;
-
-mod attr;
-mod body;
-mod enqueue;
-mod expand;
-mod lint;
 
 /// Makes the function body one transaction on its `&mut Conn<..>` parameter.
 ///
@@ -103,7 +95,7 @@ mod lint;
 /// ```
 #[proc_macro_attribute]
 pub fn atomic(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand_atomic(args.into(), item.into()).into()
+    oncommit_macros_core::expand_atomic(args.into(), item.into()).into()
 }
 
 /// Defers a call until the outermost COMMIT.
@@ -132,5 +124,5 @@ pub fn atomic(args: TokenStream, item: TokenStream) -> TokenStream {
 /// ```
 #[proc_macro]
 pub fn enqueue(input: TokenStream) -> TokenStream {
-    expand::expand_enqueue(input.into()).into()
+    oncommit_macros_core::expand_enqueue(input.into()).into()
 }

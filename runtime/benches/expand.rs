@@ -2,30 +2,15 @@
 //! `enqueue!` (half inside a `for` loop, so the loop-borrow check has work to do). Target: at
 //! most 1 ms per expansion.
 //!
-//! The macro crate keeps its stages free of `proc_macro`, so they are compiled into this
-//! bench by `#[path]` and driven on `proc_macro2` token streams (proc-macro2's fallback
-//! implementation, as in the macro crate's unit tests). Parsing the input from tokens, the
+//! The macro stages are the library `oncommit-macros-core`, driven here on `proc_macro2`
+//! token streams (proc-macro2's fallback implementation, as in its unit tests). Parsing the input from tokens, the
 //! darling option parsing, the body rewrite, the loop-borrow check and code generation are
 //! all inside the measured call; cloning the input token streams is not.
 //!
 //! Run: `cargo bench -p oncommit --bench expand`; instructions per expansion (independent of
 //! the machine's speed): `scripts/expand-instructions`.
 
-#[allow(dead_code, unused_imports)]
-#[path = "../../macros/src/attr.rs"]
-mod attr;
-#[allow(dead_code, unused_imports)]
-#[path = "../../macros/src/body.rs"]
-mod body;
-#[allow(dead_code, unused_imports)]
-#[path = "../../macros/src/enqueue.rs"]
-mod enqueue;
-#[allow(dead_code, unused_imports)]
-#[path = "../../macros/src/expand.rs"]
-mod expand;
-#[allow(dead_code, unused_imports)]
-#[path = "../../macros/src/lint/mod.rs"]
-mod lint;
+use oncommit_macros_core::{expand_atomic, loop_borrows};
 
 use criterion::{BatchSize, Criterion, criterion_group};
 use proc_macro2::TokenStream;
@@ -87,7 +72,7 @@ fn benches(c: &mut Criterion) {
     let item = item();
     let enqueues = item.to_string().matches("enqueue !").count();
     assert_eq!(enqueues, 20, "20 enqueue! sites");
-    let out = expand::expand_atomic(args.clone(), item.clone()).to_string();
+    let out = expand_atomic(args.clone(), item.clone()).to_string();
     assert!(
         !out.contains("compile_error"),
         "the bench input expands without errors: {out}"
@@ -96,7 +81,7 @@ fn benches(c: &mut Criterion) {
     c.bench_function("expand_atomic/50_statements_20_enqueue", |b| {
         b.iter_batched(
             || (args.clone(), item.clone()),
-            |(args, item)| expand::expand_atomic(args, item),
+            |(args, item)| expand_atomic(args, item),
             BatchSize::SmallInput,
         )
     });
@@ -111,7 +96,7 @@ fn benches(c: &mut Criterion) {
     });
     let func: syn::ItemFn = syn::parse2(item.clone()).expect("parses");
     c.bench_function("expand_stage/loop_borrows", |b| {
-        b.iter(|| lint::loop_borrows(&func.block))
+        b.iter(|| loop_borrows(&func.block))
     });
     c.bench_function("expand_stage/item_to_string", |b| {
         b.iter(|| item.to_string())
@@ -131,7 +116,7 @@ fn main() {
         let args = quote!();
         let item = item();
         for _ in 0..times {
-            let out = expand::expand_atomic(
+            let out = expand_atomic(
                 std::hint::black_box(args.clone()),
                 std::hint::black_box(item.clone()),
             );

@@ -8,7 +8,6 @@
 //!
 //! Only `proc_macro2` is used, never `proc_macro`.
 
-use proc_macro2::TokenStream;
 use quote::ToTokens;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
@@ -16,15 +15,8 @@ use syn::spanned::Spanned;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Expr, Macro, Stmt, Token};
 
-use crate::enqueue::{self, EnqueueInput, ParsedSites};
-
-/// True for `enqueue!`, `oncommit::enqueue!` and `::oncommit::enqueue!`.
-pub fn is_enqueue(mac: &Macro) -> bool {
-    mac.path
-        .segments
-        .last()
-        .is_some_and(|segment| segment.ident == "enqueue" && segment.arguments.is_none())
-}
+use crate::enqueue::{self, EnqueueInput};
+use crate::syntax::{Parsed, is_enqueue, mentions_enqueue};
 
 /// What replaces one `enqueue!`.
 pub trait Rewrite {
@@ -38,19 +30,20 @@ pub trait Rewrite {
 
 /// Replaces every reachable `enqueue!` in `block` through `rewriter`; returns the errors.
 pub fn rewrite_block<R: Rewrite>(block: &mut syn::Block, rewriter: &mut R) -> Vec<syn::Error> {
-    rewrite_block_parsed(block, rewriter, ParsedSites::default())
+    rewrite_block_parsed(block, rewriter, Parsed::default())
 }
 
 /// [`rewrite_block`], with the inputs of some of `block`'s own `enqueue!`s already parsed.
 pub fn rewrite_block_parsed<R: Rewrite>(
     block: &mut syn::Block,
     rewriter: &mut R,
-    parsed: ParsedSites,
+    parsed: Parsed,
 ) -> Vec<syn::Error> {
     let mut walker = Walker {
         rewriter,
         errors: Vec::new(),
         found: 0,
+        own_sites: 0,
         moving: None,
         parsed,
         in_tokens: 0,
@@ -64,10 +57,12 @@ struct Walker<'r, R> {
     errors: Vec<syn::Error>,
     /// `enqueue!` invocations replaced so far.
     found: usize,
+    /// Those of the body's own tree (not in other macros' tokens): the next site number.
+    own_sites: usize,
     /// The `move` of the innermost enclosing `move` closure or `async move` block.
     moving: Option<proc_macro2::Span>,
-    /// Inputs of the block's own `enqueue!`s parsed beforehand.
-    parsed: ParsedSites,
+    /// Inputs of the block's own `enqueue!`s parsed beforehand, by site number.
+    parsed: Parsed,
     /// Non-zero while walking syntax parsed from another macro's tokens, whose `enqueue!`s
     /// are not in `parsed`.
     in_tokens: usize,
@@ -78,7 +73,10 @@ impl<R: Rewrite> Walker<'_, R> {
         self.found += 1;
         let moving = self.moving;
         let parsed = match self.in_tokens {
-            0 => self.parsed.take(mac),
+            0 => {
+                self.own_sites += 1;
+                self.parsed.take(self.own_sites - 1)
+            }
             _ => None,
         };
         let input = match parsed {
@@ -111,7 +109,7 @@ impl<R: Rewrite> Walker<'_, R> {
     /// Rewrites `enqueue!` inside another macro's arguments, when they parse as
     /// comma-separated expressions. The tokens are left untouched otherwise.
     fn rewrite_in_tokens(&mut self, mac: &mut Macro) {
-        if !mentions_enqueue(mac.tokens.clone()) {
+        if !mentions_enqueue(mac.tokens.clone(), false) {
             return;
         }
         let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
@@ -128,28 +126,6 @@ impl<R: Rewrite> Walker<'_, R> {
             mac.tokens = args.into_token_stream();
         }
     }
-}
-
-/// Whether an `enqueue` identifier followed by `!` appears anywhere in `tokens`.
-fn mentions_enqueue(tokens: TokenStream) -> bool {
-    let mut previous_is_enqueue = false;
-    for tt in tokens {
-        match tt {
-            proc_macro2::TokenTree::Ident(ident) => {
-                previous_is_enqueue = ident == "enqueue";
-                continue;
-            }
-            proc_macro2::TokenTree::Punct(p) if p.as_char() == '!' && previous_is_enqueue => {
-                return true;
-            }
-            proc_macro2::TokenTree::Group(group) if mentions_enqueue(group.stream()) => {
-                return true;
-            }
-            _ => {}
-        }
-        previous_is_enqueue = false;
-    }
-    false
 }
 
 impl<R: Rewrite> VisitMut for Walker<'_, R> {
@@ -208,6 +184,7 @@ impl<R: Rewrite> VisitMut for Walker<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proc_macro2::TokenStream;
     use quote::quote;
 
     struct Mark;

@@ -9,9 +9,6 @@
 //! enqueue!(conn => CALL)
 //! enqueue!(conn => CALL, robust)
 //! ```
-//!
-//! Only `proc_macro2` is used here (never `proc_macro`), so the module can be included by
-//! `#[path]` outside a proc-macro crate.
 
 use std::fmt::Write as _;
 
@@ -100,33 +97,6 @@ impl Call {
         match &self.kind {
             CallKind::Method { args, .. } | CallKind::Path { args, .. } => args,
         }
-    }
-}
-
-/// `enqueue!` inputs already parsed (by the loop-borrow check), each with the invocation it
-/// was parsed from, so that the body rewrite does not parse them again.
-///
-/// An invocation is identified by its address in the `#[atomic]` body's syntax tree: the
-/// tree is neither moved nor reshaped between the check and the rewrite (only each
-/// `enqueue!` is replaced, in place, after its lookup). Only invocations of that tree are
-/// recorded and looked up, never those of syntax trees parsed from other macros' tokens
-/// (temporaries whose addresses can be reused).
-#[derive(Default)]
-pub struct ParsedSites(Vec<(*const syn::Macro, EnqueueInput)>);
-
-impl ParsedSites {
-    /// Records the parsed input of `mac`.
-    pub fn insert(&mut self, mac: &syn::Macro, input: EnqueueInput) {
-        self.0.push((std::ptr::from_ref(mac), input));
-    }
-
-    /// The parsed input of `mac`, if recorded (taken out).
-    pub fn take(&mut self, mac: &syn::Macro) -> Option<EnqueueInput> {
-        let index = self
-            .0
-            .iter()
-            .position(|(recorded, _)| std::ptr::eq(*recorded, mac))?;
-        Some(self.0.remove(index).1)
     }
 }
 

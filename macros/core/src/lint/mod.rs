@@ -1,4 +1,4 @@
-//! The loop-borrow check of `#[atomic]` (DESIGN.md, "Compile-time checks").
+//! The loop-borrow check of `#[atomic]` (docs/design.md, "The compile-time check").
 //!
 //! An `enqueue!` evaluates its receiver and arguments at once and moves them into a hook that
 //! runs after COMMIT. If one of those values holds a borrow of a loop variable, the hook
@@ -60,8 +60,8 @@ pub(crate) fn loop_borrows(body: &syn::Block) -> Vec<syn::Error> {
 /// rewrite to use instead of parsing them again.
 pub(crate) fn loop_borrows_and_parsed(
     body: &syn::Block,
-) -> (Vec<syn::Error>, crate::enqueue::ParsedSites) {
-    let mut walker = walk::Walker::new();
+) -> (Vec<syn::Error>, crate::syntax::Parsed) {
+    let mut walker = walk::Walker::new(body);
     walker.fn_body(body);
     let (findings, parsed) = walker.into_findings_and_parsed();
     let errors = findings

@@ -7,7 +7,7 @@ use crate::enqueue::source_text;
 
 /// Each finding as "`var` at `tokens`" or "`var` via `alias` at `tokens`".
 fn found(body: syn::Block) -> Vec<String> {
-    let mut walker = Walker::new();
+    let mut walker = Walker::new(&body);
     walker.fn_body(&body);
     walker.into_findings().iter().map(describe).collect()
 }
@@ -21,7 +21,7 @@ fn describe(f: &Finding) -> String {
 }
 
 fn kinds(body: syn::Block) -> Vec<Kind> {
-    let mut walker = Walker::new();
+    let mut walker = Walker::new(&body);
     walker.fn_body(&body);
     walker.into_findings().into_iter().map(|f| f.kind).collect()
 }

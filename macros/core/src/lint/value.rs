@@ -10,6 +10,7 @@ use super::scope::Binding;
 use super::walk::Walker;
 use super::{Finding, Kind};
 use crate::enqueue::source_text;
+use crate::syntax::strip_parens;
 
 /// The abstract value of an expression, as far as borrows of loop variables go.
 #[derive(Clone, Debug)]
@@ -168,15 +169,7 @@ pub(crate) fn ref_binding(val: Val, name: &syn::Ident, loop_item: bool) -> Val {
     Val::Owned
 }
 
-fn strip(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Paren(p) => strip(&p.expr),
-        Expr::Group(g) => strip(&g.expr),
-        other => other,
-    }
-}
-
-impl Walker {
+impl Walker<'_> {
     /// The abstract value of `expr` in the current scopes. Never reports anything itself;
     /// nested blocks are walked quietly, only for their bindings.
     pub(crate) fn value(&mut self, expr: &Expr) -> Val {
@@ -227,7 +220,7 @@ impl Walker {
                 };
                 method_value(receiver, &m.method.to_string(), expr, &m.receiver, other)
             }
-            Expr::Call(c) => match strip(&c.func) {
+            Expr::Call(c) => match strip_parens(&c.func) {
                 Expr::Path(p) if methods::constructor(&p.path) => {
                     let vals = c.args.iter().map(|arg| self.value(arg)).collect();
                     Val::Many(vals).or_owned()
@@ -309,7 +302,7 @@ impl Walker {
         // findings.
         let kind = || Kind::Reference {
             place: source_text(inner.to_token_stream()),
-            indexed: matches!(strip(inner), Expr::Index(_)),
+            indexed: matches!(strip_parens(inner), Expr::Index(_)),
             mutable: match expr {
                 Expr::Reference(r) => r.mutability.is_some(),
                 _ => false,

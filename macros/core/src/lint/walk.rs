@@ -18,7 +18,7 @@ use super::Finding;
 use super::methods;
 use super::scope::{Binding, Scopes};
 use super::value::{Val, ref_binding};
-use crate::enqueue::ParsedSites;
+use crate::syntax::{Sites, is_enqueue, mentions_enqueue, strip_parens};
 
 /// Collects the outside bindings mentioned inside a closure or `async` block.
 struct MentionFrame {
@@ -28,7 +28,7 @@ struct MentionFrame {
 }
 
 /// The walker's state: scopes, how deep in loops the current point is, and what was found.
-pub(crate) struct Walker {
+pub(crate) struct Walker<'body> {
     pub(crate) scopes: Scopes,
     loop_depth: usize,
     /// Non-zero while walking only for bindings or mentions: `enqueue!` is not checked then
@@ -42,12 +42,13 @@ pub(crate) struct Walker {
     /// Non-zero while walking syntax parsed from another macro's tokens (not the body's own
     /// tree): `enqueue!` inputs parsed there are not recorded in `parsed`.
     in_tokens: usize,
-    /// The `enqueue!` inputs parsed in the body's own tree, for the rewrite.
-    parsed: ParsedSites,
+    /// The body's own `enqueue!` sites, and the inputs parsed for them, for the rewrite.
+    parsed: Sites<'body>,
 }
 
-impl Walker {
-    pub(crate) fn new() -> Self {
+impl<'body> Walker<'body> {
+    /// A walker for `body` (whose `enqueue!` sites it records parsed inputs for).
+    pub(crate) fn new(body: &'body syn::Block) -> Self {
         Self {
             scopes: Scopes::new(),
             loop_depth: 0,
@@ -56,7 +57,7 @@ impl Walker {
             mentions: Vec::new(),
             findings: Vec::new(),
             in_tokens: 0,
-            parsed: ParsedSites::default(),
+            parsed: Sites::of(body),
         }
     }
 
@@ -72,8 +73,8 @@ impl Walker {
     }
 
     /// What was found, and the `enqueue!` inputs parsed on the way.
-    pub(crate) fn into_findings_and_parsed(self) -> (Vec<Finding>, ParsedSites) {
-        (self.findings, self.parsed)
+    pub(crate) fn into_findings_and_parsed(self) -> (Vec<Finding>, crate::syntax::Parsed) {
+        (self.findings, self.parsed.into_parsed())
     }
 
     /// Runs `f` without checking `enqueue!`s (used to replay bindings).
@@ -431,7 +432,7 @@ impl Walker {
         // Walking another macro's arguments can only find `enqueue!`s, mentions (while
         // collecting a closure's), and the bindings of a `let` expression: without any of
         // those, parsing them would change nothing.
-        if self.mentions.is_empty() && !mentions_enqueue_or_let(mac.tokens.clone()) {
+        if self.mentions.is_empty() && !mentions_enqueue(mac.tokens.clone(), true) {
             return;
         }
         self.in_tokens += 1;
@@ -519,31 +520,6 @@ impl Walker {
             }
         }
     }
-}
-
-/// Whether an `enqueue` or `let` identifier appears anywhere in `tokens`.
-fn mentions_enqueue_or_let(tokens: TokenStream) -> bool {
-    tokens.into_iter().any(|tt| match tt {
-        TokenTree::Ident(ident) => ident == "enqueue" || ident == "let",
-        TokenTree::Group(group) => mentions_enqueue_or_let(group.stream()),
-        TokenTree::Punct(_) | TokenTree::Literal(_) => false,
-    })
-}
-
-fn strip_parens(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Paren(p) => strip_parens(&p.expr),
-        Expr::Group(g) => strip_parens(&g.expr),
-        other => other,
-    }
-}
-
-/// `enqueue!` or `path::to::enqueue!`.
-fn is_enqueue(mac: &syn::Macro) -> bool {
-    mac.path
-        .segments
-        .last()
-        .is_some_and(|s| s.ident == "enqueue")
 }
 
 /// The names in `{name}` / `{name:?}` of a string literal's source text.

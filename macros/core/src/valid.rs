@@ -1,0 +1,358 @@
+//! Validation: checks the annotated fn and its options, runs the loop-borrow check, rewrites
+//! each `enqueue!`, and returns the typed model the code is generated from, or the fallback
+//! output with every error found.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{Expr, FnArg, Ident, ItemFn, Pat, ReturnType, Signature, Type};
+
+use crate::attr::{self, AtomicArgs};
+use crate::body;
+use crate::enqueue;
+use crate::fallback::{Errors, fallback, with_errors};
+use crate::model::{AtomicFn, Transaction};
+use crate::rewrite::Atomic;
+
+/// Checks `#[atomic(args)] item` and builds its model, rewriting each `enqueue!` of the body
+/// on the way; on any error, the fallback output (the original item, its `enqueue!`s made
+/// inert, and every error found).
+pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn, TokenStream> {
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let error = syn::Error::new(
+                Span::call_site(),
+                "#[atomic] goes on a fn with a body (a free fn or a method) that returns \
+                 `Result<T, E>` and takes a `&mut Conn<..>` parameter",
+            );
+            return Err(with_errors(item, error));
+        }
+    };
+    let mut errors = Errors::default();
+    let args = errors.take(attr::parse(args));
+    let ret = errors.take(return_type(&func.sig));
+    let conn = match &args {
+        Some(args) => errors.take(conn_place(&func.sig, args)),
+        None => None,
+    };
+    let transaction = match &args {
+        Some(args) => errors.take(Transaction::from_args(args)),
+        None => None,
+    };
+
+    // The loop-borrow check (the `lint` module) runs on the body as written; the
+    // `enqueue!` inputs it parses are handed to the rewrite.
+    let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&func.block);
+    errors.extend(lint_errors);
+
+    // The body is rewritten in place (no copy): the error path below parses the item again
+    // for the original body.
+    let mut func = func;
+    let brace_token = func.block.brace_token;
+    let mut block = std::mem::replace(
+        &mut *func.block,
+        syn::Block {
+            brace_token,
+            stmts: Vec::new(),
+        },
+    );
+    let mut rewriter = Atomic {
+        conn: if errors.is_empty() { conn } else { None },
+        is_async: func.sig.asyncness.is_some(),
+        fn_name: func.sig.ident.clone(),
+        plain: 0,
+    };
+    errors.extend(body::rewrite_block_parsed(
+        &mut block,
+        &mut rewriter,
+        parsed,
+    ));
+    if rewriter.plain > 0
+        && let Some(name) = args.as_ref().and_then(|args| conn_name(&func.sig, args))
+    {
+        // The replacements are opaque tokens to the visitor, as the `enqueue!`s were: the
+        // rewritten body has the same bindings as the original.
+        errors.extend(shadows(&block, &name));
+    }
+
+    let (Some(args), Some(ret), Some(conn), Some(transaction), None) =
+        (args, ret, rewriter.conn, transaction, errors.combined())
+    else {
+        return Err(match syn::parse2::<ItemFn>(item.clone()) {
+            Ok(func) => fallback(func, errors),
+            Err(_) => match errors.combined() {
+                Some(error) => with_errors(item, error),
+                None => item,
+            },
+        });
+    };
+    Ok(AtomicFn {
+        func,
+        block,
+        args,
+        transaction,
+        ret,
+        conn,
+    })
+}
+
+/// The return type, checked to look like a `Result` (or an alias of one).
+pub(crate) fn return_type(sig: &Signature) -> syn::Result<Type> {
+    const NEEDS: &str = "an #[atomic] fn must return `Result<T, E>` with \
+                         `E: From<oncommit::Error>` (COMMIT, ROLLBACK and hooks can fail)";
+    let ReturnType::Type(_, ty) = &sig.output else {
+        return Err(syn::Error::new(
+            sig.paren_token.span.close(),
+            format!("{NEEDS}; add a return type, e.g. `-> Result<(), oncommit::Error>`"),
+        ));
+    };
+    // `Result`, `io::Result`, `anyhow::Result`, or an alias of the user's (`AppResult<T>`,
+    // `Fallible<T>`): any path except the std types that are plainly not a `Result` (an alias
+    // that is not one fails on the generated `finish`).
+    const NOT_RESULT: &[&str] = &[
+        "Option",
+        "Vec",
+        "String",
+        "str",
+        "bool",
+        "char",
+        "u8",
+        "u16",
+        "u32",
+        "u64",
+        "u128",
+        "usize",
+        "i8",
+        "i16",
+        "i32",
+        "i64",
+        "i128",
+        "isize",
+        "f32",
+        "f64",
+        "Box",
+        "Arc",
+        "Rc",
+        "Cow",
+        "HashMap",
+        "BTreeMap",
+        "HashSet",
+        "BTreeSet",
+        "VecDeque",
+        "Poll",
+        "ControlFlow",
+        "Pin",
+        "Self",
+    ];
+    let is_result = match &**ty {
+        Type::Path(path) => {
+            path.qself.is_none()
+                && path
+                    .path
+                    .segments
+                    .last()
+                    .is_some_and(|s| !NOT_RESULT.iter().any(|name| s.ident == name))
+        }
+        _ => false,
+    };
+    if is_result {
+        Ok((**ty).clone())
+    } else {
+        Err(syn::Error::new_spanned(
+            ty,
+            format!(
+                "{NEEDS}, found `{}`",
+                enqueue::source_text(ty.to_token_stream())
+            ),
+        ))
+    }
+}
+
+/// A type as rustfmt prints it (`Option<u64>`, `&str`), for messages.
+pub(crate) fn type_text(ty: &Type) -> String {
+    let text = ty.to_token_stream().to_string();
+    let mut out = text
+        .replace(" < ", "<")
+        .replace("< ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+        .replace("& ", "&");
+    if out.starts_with(":: ") {
+        out = out.replacen(":: ", "::", 1);
+    }
+    out
+}
+
+/// `&mut *conn` for the single `&mut Conn<..>` parameter, or `&mut EXPR` for `conn = EXPR`.
+pub(crate) fn conn_place(sig: &Signature, args: &AtomicArgs) -> syn::Result<TokenStream> {
+    if let Some(expr) = &args.conn {
+        // A method call, so autoderef reaches the `Conn` in `self.db` and in `db: &mut Conn`.
+        let span = expr.span();
+        let method = quote_spanned!(span=> __oncommit_conn);
+        return Ok(match expr {
+            Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => quote!(#expr.#method()),
+            _ => quote!((#expr).#method()),
+        });
+    }
+    let candidates: Vec<&syn::PatType> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            FnArg::Typed(typed) if is_mut_conn(&typed.ty) => Some(typed),
+            _ => None,
+        })
+        .collect();
+    match candidates.as_slice() {
+        [] => {
+            const NEEDS: &str = "#[atomic] needs the connection: a parameter of type \
+                                 `&mut Conn<..>`, or `#[atomic(conn = EXPR)]` naming where it \
+                                 is (e.g. `#[atomic(conn = self.db)]`)";
+            // `conn: &Conn<..>` or `conn: Conn<..>`: point at it.
+            let near_miss = sig.inputs.iter().find_map(|arg| match arg {
+                FnArg::Typed(typed) if mentions_conn(&typed.ty) => Some(typed),
+                _ => None,
+            });
+            Err(match near_miss {
+                Some(typed) => syn::Error::new_spanned(
+                    &typed.ty,
+                    format!(
+                        "{NEEDS}; found `{}`: the transaction needs `&mut` access",
+                        type_text(&typed.ty)
+                    ),
+                ),
+                None => syn::Error::new(sig.paren_token.span.join(), NEEDS),
+            })
+        }
+        [one] => match &*one.pat {
+            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
+                let ident = &pat.ident;
+                Ok(quote!(&mut *#ident))
+            }
+            other => Err(syn::Error::new_spanned(
+                other,
+                "#[atomic] needs the `&mut Conn<..>` parameter bound to a name, e.g. \
+                 `conn: &mut Conn<C>`",
+            )),
+        },
+        [first, rest @ ..] => {
+            let names: Vec<String> = candidates
+                .iter()
+                .map(|c| enqueue::source_text(c.pat.to_token_stream()))
+                .collect();
+            let message = format!(
+                "#[atomic] found several `&mut Conn<..>` parameters ({}): say which one holds \
+                 the transaction with `#[atomic(conn = {})]`",
+                names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                names[0],
+            );
+            let mut error = syn::Error::new_spanned(first, &message);
+            for other in rest {
+                error.combine(syn::Error::new_spanned(other, &message));
+            }
+            Err(error)
+        }
+    }
+}
+
+/// The local name the connection place starts from, when it is one that the body could
+/// shadow: the `&mut Conn<..>` parameter, or `conn = name`.
+pub(crate) fn conn_name(sig: &Signature, args: &AtomicArgs) -> Option<Ident> {
+    if let Some(expr) = &args.conn {
+        return match expr {
+            Expr::Path(path) => path.path.get_ident().cloned(),
+            _ => None,
+        };
+    }
+    let mut params = sig.inputs.iter().filter_map(|arg| match arg {
+        FnArg::Typed(typed) if is_mut_conn(&typed.ty) => match &*typed.pat {
+            Pat::Ident(pat) => Some(pat.ident.clone()),
+            _ => None,
+        },
+        _ => None,
+    });
+    let first = params.next();
+    if params.next().is_some() { None } else { first }
+}
+
+/// Bindings in `block` that shadow the connection's name: `enqueue!` there would defer on
+/// whatever the new binding is. One error per binding.
+pub(crate) fn shadows(block: &syn::Block, name: &Ident) -> Vec<syn::Error> {
+    struct Finder<'a> {
+        name: &'a Ident,
+        found: Vec<syn::Error>,
+    }
+    impl<'ast> syn::visit::Visit<'ast> for Finder<'_> {
+        fn visit_pat_ident(&mut self, pat: &'ast syn::PatIdent) {
+            if pat.ident == *self.name {
+                self.found.push(syn::Error::new(
+                    pat.ident.span(),
+                    format!(
+                        "this binding shadows `{name}`, the connection of the #[atomic] fn, \
+                         which `enqueue!` uses to defer its hooks; give it another name",
+                        name = self.name
+                    ),
+                ));
+            }
+            syn::visit::visit_pat_ident(self, pat);
+        }
+
+        fn visit_item(&mut self, _item: &'ast syn::Item) {}
+    }
+    let mut finder = Finder {
+        name,
+        found: Vec::new(),
+    };
+    syn::visit::Visit::visit_block(&mut finder, block);
+    finder.found
+}
+
+/// `&mut Conn<..>` or `&mut path::to::Conn<..>`.
+pub(crate) fn is_mut_conn(ty: &Type) -> bool {
+    let Type::Reference(reference) = ty else {
+        return false;
+    };
+    if reference.mutability.is_none() {
+        return false;
+    }
+    let mut elem = &*reference.elem;
+    while let Type::Paren(paren) = elem {
+        elem = &paren.elem;
+    }
+    let Type::Path(path) = elem else {
+        return false;
+    };
+    path.qself.is_none()
+        && path.path.segments.last().is_some_and(|s| {
+            s.ident == "Conn" && matches!(s.arguments, syn::PathArguments::AngleBracketed(_))
+        })
+}
+
+/// `Conn<..>`, `&Conn<..>`: a parameter that looks like the connection but is not `&mut`.
+pub(crate) fn mentions_conn(ty: &Type) -> bool {
+    let ty = match ty {
+        Type::Reference(reference) => &*reference.elem,
+        other => other,
+    };
+    matches!(ty, Type::Path(path) if path.path.segments.last().is_some_and(|s| s.ident == "Conn"))
+}
+
+/// The variable a place expression starts from: `db` in `db`, `db.inner`, `(*db).0`.
+pub(crate) fn root_ident(expr: &Expr) -> Option<Ident> {
+    match expr {
+        Expr::Path(path) => path.path.segments.first().map(|s| s.ident.clone()),
+        Expr::Field(field) => root_ident(&field.base),
+        Expr::Index(index) => root_ident(&index.expr),
+        Expr::Paren(paren) => root_ident(&paren.expr),
+        Expr::Group(group) => root_ident(&group.expr),
+        Expr::Unary(unary) => root_ident(&unary.expr),
+        Expr::MethodCall(call) => root_ident(&call.receiver),
+        _ => None,
+    }
+}
