@@ -97,7 +97,7 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
     })
 }
 
-/// The return type, checked to look like a `Result` (or an alias of one).
+/// The return type (its being a `Result` is checked by the generated code, at its span).
 pub(crate) fn return_type(sig: &Signature) -> syn::Result<Type> {
     const NEEDS: &str = "an #[atomic] fn must return `Result<T, E>` with \
                          `E: From<oncommit::Error>` (COMMIT, ROLLBACK and hooks can fail)";
@@ -107,66 +107,10 @@ pub(crate) fn return_type(sig: &Signature) -> syn::Result<Type> {
             format!("{NEEDS}; add a return type, e.g. `-> Result<(), oncommit::Error>`"),
         ));
     };
-    // `Result`, `io::Result`, `anyhow::Result`, or an alias of the user's (`AppResult<T>`,
-    // `Fallible<T>`): any path except the std types that are plainly not a `Result` (an alias
-    // that is not one fails on the generated `finish`).
-    const NOT_RESULT: &[&str] = &[
-        "Option",
-        "Vec",
-        "String",
-        "str",
-        "bool",
-        "char",
-        "u8",
-        "u16",
-        "u32",
-        "u64",
-        "u128",
-        "usize",
-        "i8",
-        "i16",
-        "i32",
-        "i64",
-        "i128",
-        "isize",
-        "f32",
-        "f64",
-        "Box",
-        "Arc",
-        "Rc",
-        "Cow",
-        "HashMap",
-        "BTreeMap",
-        "HashSet",
-        "BTreeSet",
-        "VecDeque",
-        "Poll",
-        "ControlFlow",
-        "Pin",
-        "Self",
-    ];
-    let is_result = match &**ty {
-        Type::Path(path) => {
-            path.qself.is_none()
-                && path
-                    .path
-                    .segments
-                    .last()
-                    .is_some_and(|s| !NOT_RESULT.iter().any(|name| s.ident == name))
-        }
-        _ => false,
-    };
-    if is_result {
-        Ok((**ty).clone())
-    } else {
-        Err(syn::Error::new_spanned(
-            ty,
-            format!(
-                "{NEEDS}, found `{}`",
-                enqueue::source_text(ty.to_token_stream())
-            ),
-        ))
-    }
+    // Whether it is a `Result` (spelled any way: `io::Result<T>`, an alias of the user's) is
+    // checked once, by the generated code, through the runtime's `AtomicReturn` trait: its
+    // message is an error at the return type.
+    Ok((**ty).clone())
 }
 
 /// A type as rustfmt prints it (`Option<u64>`, `&str`), for messages.
