@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::error::BoxError;
+use crate::BoxError;
 use crate::options::TxOptions;
 use crate::watch::ServerWatch;
 

@@ -6,15 +6,16 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::sync::Arc;
 
+use crate::BoxError;
 use crate::backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
-use crate::error::{BoxError, Error, Step};
+use crate::capture::{CaptureBuf, CaptureMark};
+use crate::error::{Error, Step};
 use crate::hook::{AsyncHook, Entry, Hook, HookSite, IntoHookResult, SyncHook};
 use crate::level::{AbandonFlag, Level};
 use crate::options::TxOptions;
 use crate::retry::{Retryable, again};
 use crate::run::{Hooks, run_async, run_sync};
 use crate::stack::{Batch, HookStack};
-use crate::testing::{CaptureBuf, CaptureMark};
 use crate::watch::ServerWatch;
 
 /// A database connection that knows its transaction depth and holds the hooks waiting for
@@ -1098,7 +1099,9 @@ impl<C> Deref for Conn<C> {
 
 impl<C> DerefMut for Conn<C> {
     /// Rolls back abandoned levels first, so a statement never runs inside a block that a
-    /// panic or a cancellation already left.
+    /// panic or a cancellation already left. That rollback is the backend's `start_rollback`:
+    /// sqlx only queues the statement (it is sent with the next one), diesel runs it here,
+    /// synchronously — so on diesel, `&mut **conn` after an abandoned block does I/O.
     fn deref_mut(&mut self) -> &mut C {
         self.settle();
         self.conn_mut()

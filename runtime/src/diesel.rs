@@ -34,8 +34,8 @@
 
 use diesel::connection::{AnsiTransactionManager, Connection, TransactionManager};
 
+use crate::BoxError;
 use crate::backend::{Backend, CommitFailure, SyncBackend};
-use crate::error::BoxError;
 use crate::options::TxOptions;
 
 /// A failed COMMIT or RELEASE: the server's own error answer means nothing was committed; a

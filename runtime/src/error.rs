@@ -2,11 +2,9 @@
 
 use std::fmt;
 
+use crate::BoxError;
 use crate::hook::HookSite;
 use crate::options::TxOptions;
-
-/// A boxed error that can cross threads: what backends and hooks report.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// The step of a transaction that failed.
 ///
@@ -246,14 +244,12 @@ impl Error {
         matches!(&*self.0, Repr::Hooks(_))
     }
 
-    /// A serialization failure or deadlock before anything committed: see
-    /// [`Retryable`](crate::Retryable).
-    pub(crate) fn transient(&self) -> bool {
+    /// The server's error behind a failed statement or a server rollback: nothing was
+    /// committed then (what [`Retryable`](crate::Retryable) looks at).
+    pub(crate) fn uncommitted_cause(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &*self.0 {
-            Repr::Statement { source, .. } | Repr::ServerRolledBack { source } => {
-                crate::retry::is_transient(&**source)
-            }
-            _ => false,
+            Repr::Statement { source, .. } | Repr::ServerRolledBack { source } => Some(&**source),
+            _ => None,
         }
     }
 
@@ -284,7 +280,7 @@ impl HookFailure {
         self.site
     }
 
-    /// What the hook returned (or [`HookPanicked`] when it panicked).
+    /// What the hook returned (or [`HookPanicked`](crate::HookPanicked) when it panicked).
     pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
         &*self.error
     }
@@ -311,30 +307,5 @@ impl fmt::Display for HookFailures {
                 Ok(())
             }
         }
-    }
-}
-
-/// The error recorded for a hook that panicked.
-#[derive(Debug, thiserror::Error)]
-#[error("panicked: {message}")]
-pub struct HookPanicked {
-    message: String,
-}
-
-impl HookPanicked {
-    pub(crate) fn from_payload(payload: Box<dyn std::any::Any + Send>) -> Self {
-        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
-            (*s).to_owned()
-        } else if let Some(s) = payload.downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "a non-string panic payload".to_owned()
-        };
-        HookPanicked { message }
-    }
-
-    /// The panic message.
-    pub fn message(&self) -> &str {
-        &self.message
     }
 }

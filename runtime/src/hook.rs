@@ -7,8 +7,7 @@ use std::pin::Pin;
 
 use futures_util::FutureExt;
 
-use crate::error::{BoxError, HookPanicked};
-use crate::stack::Store;
+use crate::BoxError;
 
 /// A boxed, `Send` future: what an async hook becomes when it runs.
 pub(crate) type BoxFuture = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'static>>;
@@ -210,15 +209,6 @@ pub trait Entry: Send + 'static {
             body: Box::new(self),
         }
     }
-
-    /// Stores the hook, unboxed, in the column of its concrete type.
-    #[inline]
-    fn store_in(self, store: &mut Store)
-    where
-        Self: Sized,
-    {
-        store.push_typed(self)
-    }
 }
 
 /// The object-safe face of an [`Entry`], for [`Hook`]'s box.
@@ -227,7 +217,6 @@ trait Pending: Send {
     fn is_robust(&self) -> bool;
     fn is_async(&self) -> bool;
     fn run(self: Box<Self>) -> Outcome;
-    fn store_in(self: Box<Self>, store: &mut Store);
 }
 
 impl<E: Entry> Pending for E {
@@ -245,10 +234,6 @@ impl<E: Entry> Pending for E {
 
     fn run(self: Box<Self>) -> Outcome {
         Entry::run(*self)
-    }
-
-    fn store_in(self: Box<Self>, store: &mut Store) {
-        Entry::store_in(*self, store)
     }
 }
 
@@ -440,12 +425,6 @@ impl Entry for Hook {
     fn into_hook(self) -> Hook {
         self
     }
-
-    /// A boxed hook (from `enqueue!`) leaves its box: the pending hook is stored unboxed
-    /// like any other, and the box is freed at once.
-    fn store_in(self, store: &mut Store) {
-        self.body.store_in(store)
-    }
 }
 
 impl fmt::Debug for Hook {
@@ -455,5 +434,30 @@ impl fmt::Debug for Hook {
             .field("robust", &self.is_robust())
             .field("async", &self.is_async())
             .finish()
+    }
+}
+
+/// The error recorded for a hook that panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("panicked: {message}")]
+pub struct HookPanicked {
+    message: String,
+}
+
+impl HookPanicked {
+    pub(crate) fn from_payload(payload: Box<dyn std::any::Any + Send>) -> Self {
+        let message = if let Some(s) = payload.downcast_ref::<&'static str>() {
+            (*s).to_owned()
+        } else if let Some(s) = payload.downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "a non-string panic payload".to_owned()
+        };
+        HookPanicked { message }
+    }
+
+    /// The panic message.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }

@@ -46,6 +46,7 @@
 #![warn(missing_docs)]
 
 mod backend;
+mod capture;
 mod conn;
 #[cfg(any(feature = "diesel-postgres", feature = "diesel-sqlite"))]
 mod diesel;
@@ -74,9 +75,11 @@ pub mod __private;
 
 pub use backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
 pub use conn::Conn;
-pub use error::{BoxError, Error, HookFailure, HookPanicked, Outcome, Step};
-pub use hook::{Hook, HookSite, IntoHookResult};
-pub use level::Level;
+
+/// A boxed error that can cross threads: what backends and hooks report.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use error::{Error, HookFailure, Outcome, Step};
+pub use hook::{Hook, HookPanicked, HookSite, IntoHookResult};
 pub use options::{Isolation, TxOptions};
 pub use retry::{Retryable, is_transient};
 pub use watch::ServerWatch;

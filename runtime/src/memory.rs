@@ -6,8 +6,8 @@ use std::future::Future;
 use futures_util::future::{Either, pending, ready};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::BoxError;
 use crate::backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
-use crate::error::BoxError;
 use crate::options::TxOptions;
 
 /// An in-memory stand-in for a database connection, sync and async.

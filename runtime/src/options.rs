@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::BoxError;
+use crate::BoxError;
 
 /// The isolation level of a transaction, as SQL names it.
 ///

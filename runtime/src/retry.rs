@@ -50,7 +50,7 @@ pub fn is_transient(error: &(dyn StdError + 'static)) -> bool {
     let mut next = Some(error);
     while let Some(error) = next {
         if let Some(error) = error.downcast_ref::<crate::Error>() {
-            return error.transient();
+            return error.uncommitted_cause().is_some_and(is_transient);
         }
         if let Some(verdict) = database_verdict(error) {
             return verdict;
@@ -126,7 +126,7 @@ pub(crate) fn again<T, E>(
 
 impl Retryable for crate::Error {
     fn is_transient(&self) -> bool {
-        self.transient()
+        self.uncommitted_cause().is_some_and(is_transient)
     }
 }
 

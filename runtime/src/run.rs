@@ -1,8 +1,9 @@
 //! Running committed hooks: in order, every one of them, failures collected or logged.
 
-use crate::error::{BoxError, Error, HookFailure};
+use crate::BoxError;
+use crate::error::{Error, HookFailure};
 use crate::hook::{BoxFuture, Entry, Hook, HookSite, Outcome};
-use crate::stack::Batch;
+use crate::stack::{Batch, Sink};
 
 /// Collects the failures of a batch of hooks; robust ones are logged instead.
 #[derive(Default)]
@@ -45,7 +46,7 @@ struct AsyncHookOnSyncCommit;
 /// Records the result of a hook run on the current thread. An async hook cannot run here
 /// and fails (its call is still made, and the future it returned is dropped).
 #[inline]
-pub(crate) fn record_sync(site: HookSite, robust: bool, outcome: Outcome, failures: &mut Failures) {
+fn record_sync(site: HookSite, robust: bool, outcome: Outcome, failures: &mut Failures) {
     let result = match outcome {
         Outcome::Ready(result) => result,
         Outcome::Pending(_) => Err(Box::new(AsyncHookOnSyncCommit) as BoxError),
@@ -110,7 +111,9 @@ impl<const N: usize> PendingRuns for std::array::IntoIter<Hook, N> {
 
 impl PendingRuns for Batch {
     fn next_pending(&mut self, failures: &mut Failures) -> Option<(HookSite, bool, BoxFuture)> {
-        Batch::next_pending(self, failures)
+        let sink: Sink<'_> =
+            &mut |site, robust, outcome| record_sync(site, robust, outcome, failures);
+        Batch::next_pending(self, sink)
     }
 }
 
@@ -154,7 +157,9 @@ impl Hooks for Batch {
     type Runs = Batch;
 
     fn run_sync_into(self, failures: &mut Failures) {
-        Batch::run_sync_into(self, failures)
+        Batch::run_sync(self, &mut |site, robust, outcome| {
+            record_sync(site, robust, outcome, failures)
+        })
     }
 
     fn runs(self) -> Self::Runs {

@@ -38,8 +38,8 @@ use sqlx::pool::PoolConnection;
 use sqlx_core::sql_str::{AssertSqlSafe, SqlSafeStr};
 use sqlx_core::transaction::TransactionManager;
 
+use crate::BoxError;
 use crate::backend::{AsyncBackend, Backend, CommitFailure};
-use crate::error::BoxError;
 use crate::options::TxOptions;
 
 #[cfg(feature = "sqlx-mysql")]

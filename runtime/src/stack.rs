@@ -14,7 +14,10 @@ use std::any::{Any, TypeId};
 use std::collections::VecDeque;
 
 use crate::hook::{BoxFuture, Entry, Hook, HookSite, Outcome};
-use crate::run::{Failures, record_sync};
+
+/// Where the outcomes of hooks run by the stack go (the runner collects failures): each hook's
+/// site, robust flag and what its call returned.
+pub(crate) type Sink<'a> = &'a mut dyn FnMut(HookSite, bool, Outcome);
 
 /// `len` consecutive hooks, in registration order, stored in `columns[column]`, all
 /// registered at `site` with the same robust flag.
@@ -35,7 +38,7 @@ struct Column<E: Entry> {
 trait AnyColumn: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     /// Runs the `n` oldest hooks on the current thread.
-    fn run_sync_front(&mut self, n: usize, site: HookSite, robust: bool, failures: &mut Failures);
+    fn run_sync_front(&mut self, n: usize, site: HookSite, robust: bool, sink: Sink<'_>);
     /// Runs the oldest hook (up to its future).
     fn run_one(&mut self) -> Option<Outcome>;
     /// True when the hooks of this column never return a future.
@@ -55,9 +58,9 @@ impl<E: Entry> AnyColumn for Column<E> {
         self
     }
 
-    fn run_sync_front(&mut self, n: usize, site: HookSite, robust: bool, failures: &mut Failures) {
+    fn run_sync_front(&mut self, n: usize, site: HookSite, robust: bool, sink: Sink<'_>) {
         for call in self.calls.drain(..n.min(self.calls.len())) {
-            record_sync(site, robust, E::run_call(call), failures);
+            sink(site, robust, E::run_call(call));
         }
     }
 
@@ -94,9 +97,8 @@ impl<E: Entry> AnyColumn for Column<E> {
 }
 
 /// The hooks in registration order: runs over typed columns.
-#[doc(hidden)]
 #[derive(Default)]
-pub struct Store {
+pub(crate) struct Store {
     runs: Vec<Run>,
     columns: Vec<Box<dyn AnyColumn>>,
     /// `types[i]` is the entry type of `columns[i]`.
@@ -126,8 +128,8 @@ impl Store {
         column
     }
 
-    /// Stores `entry` in the column of its type ([`Entry::store_in`] picks the type: a boxed
-    /// [`Hook`] is unboxed first).
+    /// Stores `entry` in the column of its type (a boxed [`Hook`] in the column of boxed
+    /// hooks).
     #[inline]
     pub(crate) fn push_typed<E: Entry>(&mut self, entry: E) {
         let column = self.column_of::<E>();
@@ -247,15 +249,15 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// Runs every hook in order on the current thread.
-    pub(crate) fn run_sync_into(self, failures: &mut Failures) {
+    /// Runs every hook in order on the current thread, each outcome to `sink`.
+    pub(crate) fn run_sync(self, sink: Sink<'_>) {
         let Store {
             runs, mut columns, ..
         } = self.store;
         for (i, run) in runs.iter().enumerate().skip(self.next) {
             let skip = if i == self.next { self.taken } else { 0 };
             if let Some(column) = columns.get_mut(run.column) {
-                column.run_sync_front(run.len - skip, run.site, run.robust, failures);
+                column.run_sync_front(run.len - skip, run.site, run.robust, sink);
             }
         }
     }
@@ -282,23 +284,20 @@ impl Batch {
 impl Batch {
     /// Runs hooks in order up to the next async one and returns its future (with its site
     /// and robust flag) for the caller to await; sync hooks on the way run here and their
-    /// results go to `failures`. `None` when every hook ran.
-    pub(crate) fn next_pending(
-        &mut self,
-        failures: &mut Failures,
-    ) -> Option<(HookSite, bool, BoxFuture)> {
+    /// outcomes go to `sink`. `None` when every hook ran.
+    pub(crate) fn next_pending(&mut self, sink: Sink<'_>) -> Option<(HookSite, bool, BoxFuture)> {
         loop {
             let run = *self.store.runs.get(self.next)?;
             if self.taken < run.len {
                 let column = self.store.columns.get_mut(run.column)?;
                 if column.always_sync() {
-                    column.run_sync_front(run.len - self.taken, run.site, run.robust, failures);
+                    column.run_sync_front(run.len - self.taken, run.site, run.robust, sink);
                     self.taken = run.len;
                     continue;
                 }
                 self.taken += 1;
                 match column.run_one()? {
-                    Outcome::Ready(result) => failures.record(run.site, run.robust, result),
+                    ready @ Outcome::Ready(_) => sink(run.site, run.robust, ready),
                     Outcome::Pending(future) => return Some((run.site, run.robust, future)),
                 }
                 continue;
@@ -333,7 +332,7 @@ impl HookStack {
     #[inline]
     pub(crate) fn push(&mut self, hook: impl Entry) {
         debug_assert!(self.depth() > 0, "hooks are only held inside a transaction");
-        hook.store_in(&mut self.store);
+        self.store.push_typed(hook);
     }
 
     /// A savepoint was released: its hooks now wait for the parent.
@@ -505,10 +504,15 @@ mod tests {
         stack.push(hook());
         stack.push(SyncHook::new(site(), false, || ()));
         let mut batch = stack.commit_outermost();
-        let mut failures = Failures::default();
+        let mut ran = Vec::new();
         // the sync hook before it runs on the way; the async one is handed out
-        let (_, robust, _future) = batch.next_pending(&mut failures).unwrap();
+        let (_, robust, _future) = batch
+            .next_pending(&mut |_, robust, outcome| {
+                ran.push((robust, matches!(outcome, Outcome::Ready(Ok(())))))
+            })
+            .unwrap();
         assert!(!robust);
+        assert_eq!(ran, [(true, true)]);
         let hooks = batch.into_hooks();
         let kinds: Vec<_> = hooks
             .iter()

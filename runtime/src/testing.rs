@@ -1,11 +1,11 @@
 //! Helpers for your own tests: see which hooks a piece of code registers, without running
 //! them (Django's `captureOnCommitCallbacks`).
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use crate::Conn;
 use crate::backend::Backend;
+use crate::capture::{CaptureBuf, CaptureMark};
 use crate::error::Error;
 use crate::hook::Hook;
 use crate::run::{run_async, run_sync};
@@ -50,36 +50,6 @@ impl Captured {
     }
 }
 
-/// The buffer of one `capture` call, shared by the `Conn` and the call's guard.
-pub(crate) struct CaptureBuf {
-    hooks: Mutex<Vec<Hook>>,
-    open: AtomicBool,
-}
-
-impl CaptureBuf {
-    pub(crate) fn is_open(&self) -> bool {
-        self.open.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn extend(&self, hooks: Vec<Hook>) {
-        self.lock().extend(hooks);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Hook>> {
-        // A panic cannot leave the vector half-updated.
-        self.hooks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// Where a capture began: the transaction depth and the number of pending hooks then.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct CaptureMark {
-    pub(crate) depth: usize,
-    pub(crate) pending: usize,
-}
-
 /// Closes its buffer when dropped, also when `body` panics or the future is dropped, so the
 /// `Conn` stops capturing and runs hooks again.
 struct CaptureGuard {
@@ -89,10 +59,7 @@ struct CaptureGuard {
 
 impl CaptureGuard {
     fn start<C>(conn: &mut Conn<C>) -> Self {
-        let buffer = Arc::new(CaptureBuf {
-            hooks: Mutex::new(Vec::new()),
-            open: AtomicBool::new(true),
-        });
+        let buffer = Arc::new(CaptureBuf::open());
         let mark = conn.push_capture(buffer.clone());
         CaptureGuard { buffer, mark }
     }
@@ -100,9 +67,9 @@ impl CaptureGuard {
     /// The hooks that would have run during the capture, then the ones registered during it
     /// that wait for the COMMIT of a transaction open before it (taken out of it).
     fn finish<C>(self, conn: &mut Conn<C>) -> Captured {
-        self.buffer.open.store(false, Ordering::Release);
+        self.buffer.close();
         conn.pop_closed_captures();
-        let mut hooks = std::mem::take(&mut *self.buffer.lock());
+        let mut hooks = self.buffer.take();
         hooks.extend(conn.take_pending_since(self.mark));
         Captured { hooks }
     }
@@ -110,7 +77,7 @@ impl CaptureGuard {
 
 impl Drop for CaptureGuard {
     fn drop(&mut self) {
-        self.buffer.open.store(false, Ordering::Release);
+        self.buffer.close();
     }
 }
 

@@ -1451,7 +1451,7 @@ fn public_types_have_the_contracts_auto_traits() {
     error::<oncommit::memory::InjectedFailure>();
     send::<Conn<Memory>>();
     send::<oncommit::Hook>();
-    send::<oncommit::Level>();
+    send::<oncommit::__private::v1::Level>();
     copy::<oncommit::HookSite>();
     copy::<Step>();
 }

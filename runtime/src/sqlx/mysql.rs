@@ -30,8 +30,8 @@ use sqlx::mysql::{MySqlConnection, MySqlDatabaseError, MySqlTransactionManager};
 use sqlx_core::sql_str::{AssertSqlSafe, SqlSafeStr, SqlStr};
 use sqlx_core::transaction::TransactionManager;
 
+use crate::BoxError;
 use crate::backend::CommitFailure;
-use crate::error::BoxError;
 use crate::options::TxOptions;
 
 const BEGIN: &str = "SET autocommit=0; START TRANSACTION; SAVEPOINT oncommit_guard";

@@ -22,7 +22,7 @@ use sqlx::sqlite::SqliteTransactionManager;
 use sqlx_core::sql_str::AssertSqlSafe;
 use sqlx_core::transaction::TransactionManager;
 
-use crate::error::BoxError;
+use crate::BoxError;
 use crate::options::TxOptions;
 use crate::watch::ServerWatch;
 

@@ -1,0 +1,55 @@
+//! The state of `testing::capture` that a [`Conn`](crate::Conn) holds: the open capture
+//! buffers, where hooks go instead of running while a capture is open.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::hook::Hook;
+
+/// The buffer of one `capture` call, shared by the `Conn` and the call's guard.
+pub(crate) struct CaptureBuf {
+    hooks: Mutex<Vec<Hook>>,
+    open: AtomicBool,
+}
+
+impl CaptureBuf {
+    /// An open, empty buffer.
+    pub(crate) fn open() -> Self {
+        CaptureBuf {
+            hooks: Mutex::new(Vec::new()),
+            open: AtomicBool::new(true),
+        }
+    }
+
+    /// The capture ended: the `Conn` stops sending hooks here.
+    pub(crate) fn close(&self) {
+        self.open.store(false, Ordering::Release);
+    }
+
+    /// The hooks captured so far, taken out.
+    pub(crate) fn take(&self) -> Vec<Hook> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    pub(crate) fn is_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn extend(&self, hooks: Vec<Hook>) {
+        self.lock().extend(hooks);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Hook>> {
+        // A panic cannot leave the vector half-updated.
+        self.hooks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Where a capture began: the transaction depth and the number of pending hooks then.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CaptureMark {
+    pub(crate) depth: usize,
+    pub(crate) pending: usize,
+}
