@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io;
 use std::sync::{Arc, Mutex};
 
+use oncommit::Conn;
 use oncommit::memory::Memory;
 
 /// A hook that records `name` in the Memory log (so hooks and statements interleave in one
@@ -110,4 +111,15 @@ impl TestError {
             TestError::Body(b) => panic!("expected an oncommit error, got the body error {b}"),
         }
     }
+}
+
+/// A `Memory` database and a `Conn` on it (clones share the log).
+pub fn conn() -> (Memory, Conn<Memory>) {
+    let db = Memory::new();
+    (db.clone(), Conn::new(db))
+}
+
+/// How a hook site registered at `file:line` is printed (`file:line:column`), up to the column.
+pub fn site_of(file: &str, line: u32) -> String {
+    format!("{file}:{line}:")
 }
