@@ -2,8 +2,9 @@
 //! databases, printed as `RESULT name value` lines for `scripts/bench-table` (which runs the
 //! Django script too and prints both in one table).
 //!
-//! For SQLite (a file in the temp dir) and Postgres (`DATABASE_URL`; skipped with the reason
-//! printed when unset or unreachable):
+//! For SQLite (a file in the temp dir) through sqlx and through diesel (sync, in process, as
+//! Django calls it), and Postgres (`DATABASE_URL`; skipped with the reason printed when unset
+//! or unreachable):
 //!
 //! 1. `hooks`: one transaction, N hooks registered with `enqueue!` in an `#[atomic]` fn, then
 //!    COMMIT runs them (ns per hook).
@@ -234,6 +235,139 @@ mod bench {
         "INSERT INTO oncommit_bench_users (id, email) VALUES (?, ?)"
     );
 
+    /// The same scenarios on diesel's SQLite connection: sync and in process, as Django
+    /// calls SQLite, so the rows show oncommit's own cost where the driver does not add a
+    /// worker-thread round trip per statement.
+    #[cfg(feature = "diesel-sqlite")]
+    mod diesel_lite {
+        use super::*;
+        use diesel::connection::SimpleConnection;
+        use diesel::sql_types::{BigInt, Text};
+        use diesel::{Connection as _, RunQueryDsl, SqliteConnection};
+
+        #[atomic]
+        fn hooks(conn: &mut Conn<SqliteConnection>, n: u64) -> Result<(), BoxError> {
+            for i in 0..n {
+                enqueue!(sink(i));
+            }
+            Ok(())
+        }
+
+        #[atomic]
+        fn one_in_savepoint(conn: &mut Conn<SqliteConnection>, i: u64) -> Result<(), BoxError> {
+            enqueue!(sink(i));
+            Ok(())
+        }
+
+        #[atomic]
+        fn savepoints(conn: &mut Conn<SqliteConnection>, n: u64) -> Result<(), BoxError> {
+            for i in 0..n {
+                one_in_savepoint(conn, i)?;
+            }
+            Ok(())
+        }
+
+        /// The same SAVEPOINT and RELEASE through diesel's own transactions, no oncommit.
+        fn savepoints_plain(raw: &mut SqliteConnection, n: u64) -> Result<(), BoxError> {
+            raw.transaction(|raw| {
+                for i in 0..n {
+                    raw.transaction(|_| {
+                        sink(i);
+                        Ok::<_, diesel::result::Error>(())
+                    })?;
+                }
+                Ok::<_, diesel::result::Error>(())
+            })?;
+            Ok(())
+        }
+
+        fn insert(conn: &mut SqliteConnection, id: i64) -> Result<(), diesel::result::Error> {
+            diesel::sql_query("INSERT INTO oncommit_bench_users (id, email) VALUES (?, ?)")
+                .bind::<BigInt, _>(id)
+                .bind::<Text, _>(format!("u{id}@example.com"))
+                .execute(conn)?;
+            Ok(())
+        }
+
+        #[atomic]
+        fn insert_with_hook(
+            conn: &mut Conn<SqliteConnection>,
+            id: i64,
+            queue: &Queue,
+        ) -> Result<(), BoxError> {
+            insert(&mut **conn, id)?;
+            enqueue!(queue.push(id));
+            Ok(())
+        }
+
+        fn insert_plain(raw: &mut SqliteConnection, id: i64) -> Result<(), BoxError> {
+            raw.transaction(|raw| insert(raw, id))?;
+            Ok(())
+        }
+
+        pub fn run(name: &str, path: &std::path::Path, options: &Options) {
+            let _ = std::fs::remove_file(path);
+            let mut raw = SqliteConnection::establish(&path.display().to_string())
+                .expect("diesel sqlite file");
+            raw.batch_execute(
+                "CREATE TABLE oncommit_bench_users (id bigint PRIMARY KEY, email text NOT NULL)",
+            )
+            .expect("create the bench table");
+            let mut conn = Conn::new(raw);
+            let (n, n2) = (options.n, (options.n / 10).max(1));
+            let (mut per_hook, mut per_savepoint, mut per_plain_savepoint) =
+                (Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..options.repeat {
+                let start = Instant::now();
+                hooks(&mut conn, n).expect("hooks");
+                per_hook.push(start.elapsed().as_secs_f64() * 1e9 / n as f64);
+                let start = Instant::now();
+                savepoints(&mut conn, n2).expect("savepoints");
+                per_savepoint.push(start.elapsed().as_secs_f64() * 1e9 / n2 as f64);
+                let start = Instant::now();
+                savepoints_plain(&mut conn, n2).expect("plain savepoints");
+                per_plain_savepoint.push(start.elapsed().as_secs_f64() * 1e9 / n2 as f64);
+            }
+            println!("RESULT {name}_hooks_ns {:.1}", median(&mut per_hook));
+            println!(
+                "RESULT {name}_savepoint_ns {:.1}",
+                median(&mut per_savepoint)
+            );
+            println!(
+                "RESULT {name}_savepoint_plain_ns {:.1}",
+                median(&mut per_plain_savepoint)
+            );
+            let queue = Queue::default();
+            let (mut with, mut without, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+            let mut id = 0i64;
+            for pair in 0..options.txns {
+                let mut elapsed = [Duration::ZERO; 2];
+                let order = if pair % 2 == 0 {
+                    [true, false]
+                } else {
+                    [false, true]
+                };
+                for hooked in order {
+                    id += 1;
+                    let start = Instant::now();
+                    if hooked {
+                        insert_with_hook(&mut conn, id, &queue).expect("txn");
+                        elapsed[1] = start.elapsed();
+                    } else {
+                        insert_plain(&mut conn, id).expect("txn");
+                        elapsed[0] = start.elapsed();
+                    }
+                }
+                with.push(elapsed[1].as_secs_f64() * 1e6);
+                without.push(elapsed[0].as_secs_f64() * 1e6);
+                ratios.push(elapsed[1].as_secs_f64() / elapsed[0].as_secs_f64());
+            }
+            println!("RESULT {name}_txn_hook_us {:.1}", median(&mut with));
+            println!("RESULT {name}_txn_plain_us {:.1}", median(&mut without));
+            println!("RESULT {name}_txn_ratio {:.4}", median(&mut ratios));
+        }
+    }
+
     async fn create_table<C: Connection>(conn: &mut C)
     where
         for<'c> &'c mut C: sqlx::Executor<'c>,
@@ -263,6 +397,13 @@ mod bench {
         let mut conn = SqliteConnection::connect(&url).await.expect("sqlite file");
         create_table(&mut conn).await;
         lite::run("sqlite", conn, &options).await;
+
+        #[cfg(feature = "diesel-sqlite")]
+        diesel_lite::run(
+            "diesel_sqlite",
+            &std::env::temp_dir().join("oncommit_side_by_side_diesel.sqlite3"),
+            &options,
+        );
 
         match std::env::var("DATABASE_URL") {
             Err(_) => println!(
