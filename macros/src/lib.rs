@@ -21,8 +21,8 @@ use proc_macro::TokenStream;
 /// of the parameter; `#[atomic(durable)]` refuses to run nested inside another transaction.
 /// For the outermost transaction: `isolation = serializable` (or `repeatable_read`,
 /// `read_committed`, `read_uncommitted`) and `read_only` open it with those characteristics
-/// (nested inside another transaction, the block fails with `Step::Options`); `retry = N`
-/// runs the whole transaction again, up to N more times, when it fails with a serialization
+/// (nested inside another transaction, the block fails with `ErrorKind::OptionsNested`);
+/// `retry = N` runs the whole transaction again, up to N more times, when it fails with a serialization
 /// failure or a deadlock (`E: oncommit::Retryable` tells which errors those are). The hooks of
 /// a failed attempt are dropped with it. The body must be safe to run again: each attempt
 /// borrows the parameters (`&mut` ones are reborrowed), so a body that moves a parameter does

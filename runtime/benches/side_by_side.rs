@@ -295,7 +295,7 @@ mod bench {
             id: i64,
             queue: &Queue,
         ) -> Result<(), BoxError> {
-            insert(&mut **conn, id)?;
+            insert(conn, id)?;
             enqueue!(queue.push(id));
             Ok(())
         }

@@ -84,7 +84,7 @@ pub struct Conn<C> {
 impl<C> Conn<C> {
     /// Wraps a connection. It should not be inside a transaction: oncommit cannot tell when a
     /// transaction it did not open commits, so it refuses to defer hooks into one
-    /// ([`Step::ForeignTransaction`]).
+    /// ([`ErrorKind::ForeignTransaction`](crate::ErrorKind::ForeignTransaction)).
     pub fn new(conn: C) -> Self
     where
         C: Backend,
@@ -712,7 +712,7 @@ impl<C: SyncBackend> Conn<C> {
 
     /// Like [`atomic`](Conn::atomic), with `options` (isolation level, read-only) for the
     /// outermost transaction (see [`TxOptions`]); nested inside another, it returns `Err`
-    /// ([`Step::Options`]) without running `body`.
+    /// ([`ErrorKind::OptionsNested`](crate::ErrorKind::OptionsNested)) without running `body`.
     pub fn atomic_with<T, E, F>(&mut self, options: TxOptions, body: F) -> Result<T, E>
     where
         F: FnOnce(&mut Self) -> Result<T, E>,
@@ -760,13 +760,13 @@ impl<C: SyncBackend> Conn<C> {
     }
 
     /// Like [`atomic`](Conn::atomic), but the block must be the outermost transaction:
-    /// nested inside another, it returns `Err` ([`Step::Durable`]) without running `body`.
+    /// nested inside another, it returns `Err` ([`ErrorKind::NotOutermost`](crate::ErrorKind::NotOutermost)) without running `body`.
     ///
     /// ```
-    /// use oncommit::{Conn, Error, Step, memory::Memory};
+    /// use oncommit::{Conn, Error, ErrorKind, memory::Memory};
     /// let mut conn = Conn::new(Memory::new());
     /// let nested = conn.atomic(|conn| conn.durable(|_| Ok::<_, Error>(())));
-    /// assert_eq!(nested.unwrap_err().step(), Step::Durable);
+    /// assert_eq!(nested.unwrap_err().kind(), ErrorKind::NotOutermost);
     /// ```
     pub fn durable<T, E, F>(&mut self, body: F) -> Result<T, E>
     where
@@ -1001,7 +1001,7 @@ impl<C: AsyncBackend> Conn<C> {
 
     /// Like [`atomic_async`](Conn::atomic_async), with `options` (isolation level, read-only)
     /// for the outermost transaction; nested inside another, it returns `Err`
-    /// ([`Step::Options`]) without running `body`.
+    /// ([`ErrorKind::OptionsNested`](crate::ErrorKind::OptionsNested)) without running `body`.
     ///
     /// ```
     /// use oncommit::{Conn, Error, Isolation, TxOptions, memory::Memory};

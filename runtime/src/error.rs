@@ -6,7 +6,7 @@ use crate::BoxError;
 use crate::hook::HookSite;
 use crate::options::TxOptions;
 
-/// The step of a transaction that failed.
+/// The transaction statement that failed ([`Error::step`]).
 ///
 /// ```
 /// use oncommit::{Conn, Error, Step, memory::Memory};
@@ -15,7 +15,7 @@ use crate::options::TxOptions;
 /// db.fail_next_commit();
 /// let mut conn = Conn::new(db);
 /// let err = conn.atomic(|_| Ok::<_, Error>(())).unwrap_err();
-/// assert_eq!(err.step(), Step::Commit);
+/// assert_eq!(err.step(), Some(Step::Commit));
 /// assert!(!err.committed());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,20 +33,40 @@ pub enum Step {
     Rollback,
     /// `ROLLBACK TO SAVEPOINT` of a nested block.
     RollbackToSavepoint,
+}
+
+/// What kind of failure an [`Error`] is ([`Error::kind`]).
+///
+/// ```
+/// use oncommit::{Conn, Error, ErrorKind, memory::Memory};
+///
+/// let mut conn = Conn::new(Memory::new());
+/// let nested = conn.atomic(|conn| conn.durable(|_| Ok::<_, Error>(())));
+/// assert_eq!(nested.unwrap_err().kind(), ErrorKind::NotOutermost);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A transaction statement failed: the server refused it, or the connection failed.
+    Statement(Step),
     /// A `durable` block was opened inside another transaction.
-    Durable,
+    NotOutermost,
     /// A block with transaction options (isolation level, read-only) was opened inside
     /// another transaction: options apply to the outermost transaction only.
-    Options,
+    OptionsNested,
     /// The connection is inside a transaction that oncommit did not open, so it cannot know
     /// when that transaction commits.
     ForeignTransaction,
-    /// One or more hooks failed after the data was committed.
-    Hook,
-    /// The connection's transaction state became uncertain (a nested block was abandoned
-    /// while its `RELEASE SAVEPOINT` was in flight, or the backend left a level oncommit
-    /// still counts as open): the whole transaction was rolled back rather than committed
-    /// in part.
+    /// The data was committed and one or more hooks failed afterwards.
+    HooksFailed,
+    /// The server had rolled the transaction back by itself before COMMIT.
+    ServerRolledBack,
+    /// COMMIT was sent and its answer never came: the outcome is unknown.
+    CommitUnknown,
+    /// The transaction's state became uncertain (a nested block was abandoned while its
+    /// `RELEASE SAVEPOINT` was in flight, a cancelled BEGIN was not recovered, or the
+    /// backend left a level oncommit still counts as open): it was rolled back rather than
+    /// committed in part.
     Uncertain,
 }
 
@@ -59,11 +79,6 @@ impl fmt::Display for Step {
             Step::Release => "RELEASE SAVEPOINT",
             Step::Rollback => "ROLLBACK",
             Step::RollbackToSavepoint => "ROLLBACK TO SAVEPOINT",
-            Step::Durable => "durable block",
-            Step::Options => "transaction options",
-            Step::ForeignTransaction => "foreign transaction",
-            Step::Hook => "after-commit hook",
-            Step::Uncertain => "uncertain transaction state",
         })
     }
 }
@@ -196,16 +211,28 @@ impl Error {
         Error(Box::new(Repr::Hooks(HookFailures(failures))))
     }
 
-    /// The step that failed.
-    pub fn step(&self) -> Step {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
         match &*self.0 {
-            Repr::Statement { step, .. } => *step,
-            Repr::NotOutermost { .. } => Step::Durable,
-            Repr::OptionsNested { .. } => Step::Options,
-            Repr::Foreign { .. } => Step::ForeignTransaction,
-            Repr::Hooks(_) => Step::Hook,
-            Repr::ServerRolledBack { .. } | Repr::CommitUnknown { .. } => Step::Commit,
-            Repr::Uncertain { .. } => Step::Uncertain,
+            Repr::Statement { step, .. } => ErrorKind::Statement(*step),
+            Repr::NotOutermost { .. } => ErrorKind::NotOutermost,
+            Repr::OptionsNested { .. } => ErrorKind::OptionsNested,
+            Repr::Foreign { .. } => ErrorKind::ForeignTransaction,
+            Repr::Hooks(_) => ErrorKind::HooksFailed,
+            Repr::ServerRolledBack { .. } => ErrorKind::ServerRolledBack,
+            Repr::CommitUnknown { .. } => ErrorKind::CommitUnknown,
+            Repr::Uncertain { .. } => ErrorKind::Uncertain,
+        }
+    }
+
+    /// The transaction statement the failure is about, if it is about one: the statement
+    /// that failed, or `COMMIT` for a server rollback found at COMMIT and for a COMMIT whose
+    /// answer was lost.
+    pub fn step(&self) -> Option<Step> {
+        match &*self.0 {
+            Repr::Statement { step, .. } => Some(*step),
+            Repr::ServerRolledBack { .. } | Repr::CommitUnknown { .. } => Some(Step::Commit),
+            _ => None,
         }
     }
 
@@ -253,8 +280,8 @@ impl Error {
         }
     }
 
-    /// The hooks that failed, in the order they ran (empty unless [`step`](Error::step) is
-    /// [`Step::Hook`]).
+    /// The hooks that failed, in the order they ran (empty unless [`kind`](Error::kind) is
+    /// [`ErrorKind::HooksFailed`]).
     pub fn hook_failures(&self) -> &[HookFailure] {
         match &*self.0 {
             Repr::Hooks(failures) => &failures.0,

@@ -78,7 +78,7 @@ pub use conn::Conn;
 
 /// A boxed error that can cross threads: what backends and hooks report.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
-pub use error::{Error, HookFailure, Outcome, Step};
+pub use error::{Error, ErrorKind, HookFailure, Outcome, Step};
 pub use hook::{Hook, HookPanicked, HookSite, IntoHookResult};
 pub use options::{Isolation, TxOptions};
 pub use retry::{Retryable, is_transient};

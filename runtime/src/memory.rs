@@ -148,7 +148,7 @@ impl Memory {
     ///     conn.on_commit(|| -> Result<(), Error> { unreachable!("no hook runs after a failed COMMIT") })?;
     ///     Ok::<_, Error>(())
     /// });
-    /// assert_eq!(err.unwrap_err().step(), Step::Commit);
+    /// assert_eq!(err.unwrap_err().step(), Some(Step::Commit));
     /// assert_eq!(db.statements(), ["BEGIN", "COMMIT", "ROLLBACK"]);
     /// ```
     pub fn fail_next_commit(&self) {

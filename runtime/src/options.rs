@@ -37,7 +37,7 @@ impl fmt::Display for Isolation {
 
 /// How the outermost transaction is opened: its isolation level and whether it is read-only.
 /// The default is the server's default for both. Options apply to the outermost transaction
-/// only: a block with options nested inside another fails with [`Step::Options`].
+/// only: a block with options nested inside another fails with [`ErrorKind::OptionsNested`](crate::ErrorKind::OptionsNested).
 ///
 /// ```
 /// use oncommit::{Conn, Error, Isolation, TxOptions, memory::Memory};
@@ -49,8 +49,6 @@ impl fmt::Display for Isolation {
 /// assert_eq!(db.statements(), ["BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY", "COMMIT"]);
 /// # Ok::<(), Error>(())
 /// ```
-///
-/// [`Step::Options`]: crate::Step::Options
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct TxOptions {
     isolation: Option<Isolation>,

@@ -1,8 +1,8 @@
 //! Postgres only: learning whether a transaction whose `COMMIT` answer was lost committed.
 //!
 //! When the connection fails after `COMMIT` was sent, oncommit returns an [`Error`] whose
-//! [`outcome`](Error::outcome) is [`Outcome::Unknown`](crate::Outcome::Unknown) and, for a
-//! transaction that wrote something, whose [`transaction_id`](Error::transaction_id) is the
+//! [`outcome`](crate::Error::outcome) is [`Outcome::Unknown`](crate::Outcome::Unknown) and, for a
+//! transaction that wrote something, whose [`transaction_id`](crate::Error::transaction_id) is the
 //! server's `xid8`. Ask the server on another connection:
 //!
 //! ```no_run

@@ -9,7 +9,7 @@ mod common;
 
 use common::{TestError, capture_logs, conn, hooks_ran, note, note_async};
 use oncommit::memory::Memory;
-use oncommit::{Conn, Error, Step, SyncBackend};
+use oncommit::{Conn, Error, ErrorKind, Step, SyncBackend};
 
 // ---------------------------------------------------------------------------------------------
 // 5. If COMMIT fails, no hook runs and the caller gets the error. Also BEGIN, SAVEPOINT,
@@ -26,7 +26,7 @@ fn s5_failed_commit_runs_no_hook_and_returns_the_error() {
             conn.on_commit_robust(note(&db, "c"))
         })
         .unwrap_err();
-    assert_eq!(err.step(), Step::Commit);
+    assert_eq!(err.step(), Some(Step::Commit));
     assert!(!err.committed());
     assert!(err.hook_failures().is_empty());
     assert_eq!(
@@ -51,7 +51,7 @@ async fn s5_async_failed_commit_runs_no_hook_and_returns_the_error() {
         .atomic_async(async |conn| conn.on_commit_async(note_async(&log, "a")).await)
         .await
         .unwrap_err();
-    assert_eq!(err.step(), Step::Commit);
+    assert_eq!(err.step(), Some(Step::Commit));
     assert_eq!(db.statements(), ["BEGIN", "COMMIT", "ROLLBACK"]);
     assert_eq!((conn.depth(), conn.pending_hooks()), (0, 0));
 }
@@ -68,7 +68,7 @@ fn s5_failed_begin_runs_neither_body_nor_hooks() {
         })
         .unwrap_err();
     assert!(!body_ran);
-    assert_eq!(err.step(), Step::Begin);
+    assert_eq!(err.step(), Some(Step::Begin));
     assert_eq!(db.statements(), ["BEGIN"]);
     assert_eq!(conn.depth(), 0);
     // the connection is usable
@@ -89,7 +89,7 @@ async fn s5_async_failed_begin_runs_neither_body_nor_hooks() {
         .await
         .unwrap_err();
     assert!(!body_ran);
-    assert_eq!(err.step(), Step::Begin);
+    assert_eq!(err.step(), Some(Step::Begin));
     assert_eq!(db.statements(), ["BEGIN"]);
 }
 
@@ -107,7 +107,7 @@ fn s5_failed_savepoint_skips_the_inner_body_and_the_outer_goes_on() {
             })
             .unwrap_err();
         assert!(!inner_ran);
-        assert_eq!(err.step(), Step::Savepoint);
+        assert_eq!(err.step(), Some(Step::Savepoint));
         assert_eq!(conn.depth(), 1);
         Ok::<_, Error>(())
     })
@@ -130,7 +130,7 @@ fn s5_failed_release_discards_the_savepoints_hooks() {
                 Ok::<_, Error>(())
             })
             .unwrap_err();
-        assert_eq!(err.step(), Step::Release);
+        assert_eq!(err.step(), Some(Step::Release));
         assert_eq!((conn.depth(), conn.pending_hooks()), (1, 1));
         Ok::<_, Error>(())
     })
@@ -230,7 +230,7 @@ fn durable_nested_returns_err_without_running_the_body() {
             })
             .unwrap_err();
         assert!(!body_ran);
-        assert_eq!(err.step(), Step::Durable);
+        assert_eq!(err.kind(), ErrorKind::NotOutermost);
         assert!(!err.committed());
         assert!(err.to_string().contains("outermost"), "{err}");
         conn.on_commit(note(&db, "outer"))
@@ -252,7 +252,7 @@ async fn durable_async_nested_returns_err_without_running_the_body() {
             .await
             .unwrap_err();
         assert!(!body_ran);
-        assert_eq!(err.step(), Step::Durable);
+        assert_eq!(err.kind(), ErrorKind::NotOutermost);
         Ok::<_, Error>(())
     })
     .await
@@ -283,11 +283,11 @@ fn foreign_transaction_refuses_begin_and_on_commit() {
         })
         .unwrap_err();
     assert!(!body_ran);
-    assert_eq!(err.step(), Step::ForeignTransaction);
+    assert_eq!(err.kind(), ErrorKind::ForeignTransaction);
     let err = conn.on_commit(note(&db, "a")).unwrap_err();
-    assert_eq!(err.step(), Step::ForeignTransaction);
+    assert_eq!(err.kind(), ErrorKind::ForeignTransaction);
     let err = conn.on_commit_robust(note(&db, "b")).unwrap_err();
-    assert_eq!(err.step(), Step::ForeignTransaction);
+    assert_eq!(err.kind(), ErrorKind::ForeignTransaction);
     assert!(!err.committed());
     let text = err.to_string();
     assert!(text.contains("did not open"), "{text}");
@@ -303,11 +303,11 @@ async fn foreign_transaction_refuses_async_begin_and_on_commit() {
         .atomic_async(async |_| Ok::<_, Error>(()))
         .await
         .unwrap_err();
-    assert_eq!(err.step(), Step::ForeignTransaction);
+    assert_eq!(err.kind(), ErrorKind::ForeignTransaction);
     let err = conn
         .on_commit_async(note_async(&db, "a"))
         .await
         .unwrap_err();
-    assert_eq!(err.step(), Step::ForeignTransaction);
+    assert_eq!(err.kind(), ErrorKind::ForeignTransaction);
     assert_eq!(db.statements(), ["BEGIN"]);
 }

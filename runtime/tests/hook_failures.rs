@@ -8,7 +8,7 @@ mod common;
 
 use common::{capture_logs, conn, hooks_ran, note, note_async, site_of};
 use oncommit::memory::Memory;
-use oncommit::{Conn, Error, Step};
+use oncommit::{Conn, Error, ErrorKind};
 
 // ---------------------------------------------------------------------------------------------
 // 6. A failing or panicking hook never stops later hooks; non-robust failures come back as
@@ -63,7 +63,7 @@ fn s6_failing_and_panicking_hooks_never_stop_later_hooks() {
             "hook 1", "hook 2", "hook 3", "hook 4", "hook 5", "hook 6", "hook 7"
         ]
     );
-    assert_eq!(err.step(), Step::Hook);
+    assert_eq!(err.kind(), ErrorKind::HooksFailed);
     assert!(err.committed());
     let failures = err.hook_failures();
     assert_eq!(failures.len(), 2, "robust failures are not returned");

@@ -9,7 +9,7 @@ mod common;
 
 use common::{conn, hooks_ran, note, note_async};
 use oncommit::memory::Memory;
-use oncommit::{Conn, Error, Step};
+use oncommit::{Conn, Error, ErrorKind};
 
 // ---------------------------------------------------------------------------------------------
 // 1. Outside any transaction a hook runs immediately.
@@ -28,7 +28,7 @@ fn s1_outside_a_transaction_a_hook_runs_immediately() {
 fn s1_outside_a_transaction_a_failing_hook_fails_at_once() {
     let (_db, mut conn) = conn();
     let err = conn.on_commit(|| Err::<(), _>("queue down")).unwrap_err();
-    assert_eq!(err.step(), Step::Hook);
+    assert_eq!(err.kind(), ErrorKind::HooksFailed);
     assert!(err.committed());
     assert_eq!(err.hook_failures().len(), 1);
     assert_eq!(err.hook_failures()[0].error().to_string(), "queue down");

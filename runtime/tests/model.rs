@@ -135,7 +135,7 @@ fn number(block: &mut Block, next: &mut u32) {
 /// releases), the hooks it hands to its parent in order. `None`: rolled back or not run.
 fn model(block: &Block, depth: usize, out: &mut Vec<String>) -> Option<Vec<(HookKind, u32)>> {
     if block.durable && depth > 0 {
-        return None; // Err(Step::Durable) before BEGIN
+        return None; // Err(ErrorKind::NotOutermost) before BEGIN
     }
     out.push(match depth {
         0 => "BEGIN".to_owned(),

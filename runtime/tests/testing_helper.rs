@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 use oncommit::__private::v1;
 use oncommit::memory::Memory;
 use oncommit::testing::{capture, capture_async};
-use oncommit::{Conn, Error, Step};
+use oncommit::{Conn, Error, ErrorKind};
 
 fn conn() -> (Memory, Conn<Memory>) {
     let db = Memory::new();
@@ -92,7 +92,7 @@ fn captured_run_reports_failures_after_running_every_hook() {
     });
     let err = captured.run().unwrap_err();
     assert!(err.committed());
-    assert_eq!(err.step(), Step::Hook);
+    assert_eq!(err.kind(), ErrorKind::HooksFailed);
     assert_eq!(err.hook_failures()[0].error().to_string(), "first fails");
     assert_eq!(hooks_ran(&db), ["hook second"]);
 }

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use diesel::connection::{AnsiTransactionManager, Connection, SimpleConnection};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl, SqliteConnection};
-use oncommit::{BoxError, Conn, Error, Step, SyncBackend, atomic, enqueue};
+use oncommit::{BoxError, Conn, Error, ErrorKind, Step, SyncBackend, atomic, enqueue};
 use oncommit_tests::service_url;
 
 #[derive(QueryableByName)]
@@ -255,7 +255,7 @@ fn failed_commit<C: TestConn>(db: Db<C>) {
     });
     let error = result.unwrap_err();
     let error = error.downcast_ref::<Error>().expect("an oncommit::Error");
-    assert_eq!(error.step(), Step::Commit);
+    assert_eq!(error.step(), Some(Step::Commit));
     assert!(!error.committed());
     assert!(db.ran().is_empty());
     assert!(db.committed().is_empty());
@@ -426,9 +426,9 @@ fn foreign_transaction_is_refused<C: TestConn>(db: Db<C>) {
     let mut conn = db.conn();
     AnsiTransactionManager::begin_transaction(&mut *conn).unwrap();
     let refused = conn.on_commit(db.hook("never")).unwrap_err();
-    assert_eq!(refused.step(), Step::ForeignTransaction);
+    assert_eq!(refused.kind(), ErrorKind::ForeignTransaction);
     let refused = conn.atomic(|_| Ok::<_, Error>(())).unwrap_err();
-    assert_eq!(refused.step(), Step::ForeignTransaction);
+    assert_eq!(refused.kind(), ErrorKind::ForeignTransaction);
     AnsiTransactionManager::rollback_transaction(&mut *conn).unwrap();
     assert!(db.ran().is_empty());
     conn.on_commit(db.hook("outside")).unwrap();
@@ -490,7 +490,7 @@ struct Setting {
 }
 
 /// diesel-postgres: `TxOptions` reach the server (the body sees its transaction's isolation
-/// level and read-only mode); nested, a block with options is `Step::Options`.
+/// level and read-only mode); nested, a block with options is `ErrorKind::OptionsNested`.
 #[test]
 fn diesel_postgres_transaction_options_reach_the_server() {
     let Some(url) = service_url("DATABASE_URL") else {
@@ -514,7 +514,7 @@ fn diesel_postgres_transaction_options_reach_the_server() {
             let isolation = show(conn, "transaction_isolation")?;
             let read_only = show(conn, "transaction_read_only")?;
             let nested = conn.atomic_with(options, |_| Ok::<_, Error>(()));
-            assert_eq!(nested.unwrap_err().step(), Step::Options);
+            assert_eq!(nested.unwrap_err().kind(), ErrorKind::OptionsNested);
             Ok::<_, BoxError>((isolation, read_only))
         })
         .unwrap();
@@ -532,6 +532,6 @@ fn diesel_sqlite_refuses_options_it_cannot_honour() {
         Ok::<_, Error>(())
     });
     let error = read_only.unwrap_err();
-    assert_eq!(error.step(), Step::Begin);
+    assert_eq!(error.step(), Some(Step::Begin));
     assert_eq!(oncommit::Backend::transaction_depth(&mut *conn), 0);
 }

@@ -14,7 +14,7 @@ use std::pin::pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use oncommit::{Conn, Outcome, Step};
+use oncommit::{Conn, ErrorKind, Outcome};
 use oncommit_tests::proxy::Proxy;
 use oncommit_tests::race::AppError;
 use oncommit_tests::service_url;
@@ -208,7 +208,7 @@ macro_rules! fault_suite {
                     })
                     .await;
                 let error = oncommit_error(result.unwrap_err());
-                assert_eq!(error.step(), Step::Uncertain, "{error}");
+                assert_eq!(error.kind(), ErrorKind::Uncertain, "{error}");
                 assert_eq!(error.outcome(), Outcome::NotCommitted);
                 assert_eq!(f.ran.get(), [] as [i64; 0]);
                 assert_eq!(f.committed().await, [] as [i64; 0]);
@@ -233,7 +233,7 @@ macro_rules! fault_suite {
                 )
                 .await;
                 let refused = conn.on_commit(ran.hook(1)).unwrap_err();
-                assert_eq!(refused.step(), Step::Uncertain, "{refused}");
+                assert_eq!(refused.kind(), ErrorKind::Uncertain, "{refused}");
                 conn.recover().await.unwrap();
                 insert(conn, table, 2).await.unwrap(); // autocommits
                 conn.on_commit(ran.hook(2)).unwrap(); // runs now

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use oncommit::{Conn, Isolation, Step, TxOptions, atomic, enqueue};
+use oncommit::{Conn, ErrorKind, Isolation, TxOptions, atomic, enqueue};
 use oncommit_tests::race::AppError;
 use oncommit_tests::service_url;
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection, PgConnection};
@@ -224,8 +224,10 @@ async fn postgres_options_on_a_nested_block_are_an_error() {
             })
             .await;
         match nested {
-            Err(AppError::Tx(error)) => assert_eq!(error.step(), Step::Options, "{error}"),
-            other => panic!("expected Step::Options, got {other:?}"),
+            Err(AppError::Tx(error)) => {
+                assert_eq!(error.kind(), ErrorKind::OptionsNested, "{error}")
+            }
+            other => panic!("expected ErrorKind::OptionsNested, got {other:?}"),
         }
         Ok::<_, AppError>(())
     })

@@ -134,7 +134,7 @@ async fn a_backend_terminated_before_commit_commits_nothing_and_the_conn_is_brok
     let AppError::Tx(again) = again else {
         panic!("expected oncommit's error")
     };
-    assert_eq!(again.step(), Step::Begin);
+    assert_eq!(again.step(), Some(Step::Begin));
     assert!(again.to_string().contains("BEGIN"), "{again}");
     let cause = std::error::Error::source(&again).map(ToString::to_string);
     assert!(

@@ -1,7 +1,7 @@
 //! `#[atomic(durable)]`: runs as the outermost transaction; nested in another it returns
-//! `Err(Step::Durable)` without running its body.
+//! `Err(ErrorKind::NotOutermost)` without running its body.
 use oncommit::memory::Memory;
-use oncommit::{Conn, Error, Step, atomic, enqueue};
+use oncommit::{Conn, Error, Step, atomic, enqueue, ErrorKind};
 use oncommit_ui_tests::Log;
 
 #[atomic(durable)]
@@ -14,7 +14,7 @@ fn transfer(conn: &mut Conn<Memory>, log: &Log) -> Result<(), Error> {
 #[atomic]
 fn wrapper(conn: &mut Conn<Memory>, log: &Log) -> Result<(), Error> {
     let nested = transfer(conn, log);
-    assert_eq!(nested.unwrap_err().step(), Step::Durable);
+    assert_eq!(nested.unwrap_err().kind(), ErrorKind::NotOutermost);
     Ok(())
 }
 
