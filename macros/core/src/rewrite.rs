@@ -2,7 +2,7 @@
 //! becomes a block that evaluates the call's receiver and arguments now, left to right, and
 //! registers a hook that makes the call after COMMIT (forced value capture).
 
-use proc_macro2::{Delimiter, Span, TokenStream};
+use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Macro};
@@ -10,7 +10,7 @@ use syn::{Expr, Ident, Macro};
 use crate::body::Rewrite;
 use crate::enqueue::{self, CallKind, EnqueueInput};
 use crate::fallback::inert;
-use crate::tokens::{Private, block_expr, group, used_marker};
+use crate::tokens::{Private, block_expr, used_marker};
 
 /// The `enqueue!` rewriter of one `#[atomic]` fn.
 pub(crate) struct Atomic {
@@ -68,9 +68,7 @@ pub(crate) enum Target<'a> {
 /// invocation, for the [`used_marker`] first.
 ///
 /// The tokens are the ones syn prints for this code (e.g. `| |` for a closure without
-/// parameters), built directly: nothing is parsed back into a syntax tree. Each piece is
-/// built once and moved into place (interpolating a `TokenStream` with `#` would copy it
-/// token by token).
+/// parameters), written as `quote!` templates: nothing is parsed back into a syntax tree.
 pub(crate) fn capture(
     input: &EnqueueInput,
     site_span: Span,
@@ -130,37 +128,24 @@ pub(crate) fn capture(
     }
 
     // The hook: `MAKE_HOOK(SITE, ROBUST, CLOSURE)`, all at the call's span.
-    let mut closure = quote_spanned!(call_span=> move | |);
-    match (call.awaited, call.tried) {
-        (false, false) => closure.extend(deferred),
-        (false, true) => {
-            closure.extend(quote_spanned! {call_span=>
-                -> ::core::result::Result<_, ::oncommit::BoxError>
-            });
-            let mut ok = quote_spanned!(call_span=> ::core::result::Result::Ok);
-            deferred.extend(quote_spanned!(call_span=> ?));
-            ok.extend(group(Delimiter::Parenthesis, call_span, deferred));
-            closure.extend(group(Delimiter::Brace, call_span, ok));
-        }
-        (true, false) => {
-            closure.extend(quote_spanned!(call_span=> async move));
-            deferred.extend(quote_spanned!(call_span=> .await));
-            closure.extend(group(Delimiter::Brace, call_span, deferred));
-        }
-        (true, true) => {
-            closure.extend(quote_spanned!(call_span=> async move));
-            let mut ok = quote_spanned! {call_span=>
-                ::core::result::Result::<_, ::oncommit::BoxError>::Ok
-            };
-            deferred.extend(quote_spanned!(call_span=> .await?));
-            ok.extend(group(Delimiter::Parenthesis, call_span, deferred));
-            closure.extend(group(Delimiter::Brace, call_span, ok));
-        }
-    }
+    let closure = match (call.awaited, call.tried) {
+        (false, false) => quote_spanned!(call_span=> move | | #deferred),
+        (false, true) => quote_spanned! {call_span=>
+            move | | -> ::core::result::Result<_, ::oncommit::BoxError> {
+                ::core::result::Result::Ok(#deferred?)
+            }
+        },
+        (true, false) => quote_spanned!(call_span=> move | | async move { #deferred.await }),
+        (true, true) => quote_spanned! {call_span=>
+            move | | async move {
+                ::core::result::Result::<_, ::oncommit::BoxError>::Ok(#deferred.await?)
+            }
+        },
+    };
     let mut text = proc_macro2::Literal::string(&input.text);
     text.set_span(site_span);
     let site_v1 = private.at(site_span);
-    let mut hook_args = quote_spanned! {site_span=>
+    let site = quote_spanned! {site_span=>
         const {
             &#site_v1::StaticSite {
                 call: #text,
@@ -169,39 +154,19 @@ pub(crate) fn capture(
         }
     };
     let robust = input.robust;
-    hook_args.extend(quote_spanned!(call_span=> , #robust ,));
-    hook_args.extend(closure);
-    let mut hook = if call.awaited {
+    let make_hook = if call.awaited {
         quote_spanned!(call_span=> #call_v1::async_hook)
     } else {
         quote_spanned!(call_span=> #call_v1::sync_hook)
     };
-    hook.extend(group(Delimiter::Parenthesis, call_span, hook_args));
+    let hook = quote_spanned!(call_span=> #make_hook(#site, #robust, #closure));
 
     // Registration: `defer(PLACE, HOOK);` or `enqueue(CONN, HOOK)` (`.await`ed when async).
-    let mut register_args = match target {
-        Target::Defer(place) => (*place).clone(),
-        Target::Explicit(conn) => conn.to_token_stream(),
-    };
-    register_args.extend(quote!(,));
-    register_args.extend(hook);
-    let register_args = group(Delimiter::Parenthesis, Span::call_site(), register_args);
     let v1 = private.at(Span::call_site());
-    match target {
-        Target::Defer(_) => {
-            out.extend(quote!(#v1::defer));
-            out.extend(register_args);
-            out.extend(quote!(;));
-        }
-        Target::Explicit(_) if call.awaited => {
-            out.extend(quote!(#v1::enqueue_async));
-            out.extend(register_args);
-            out.extend(quote!(.await));
-        }
-        Target::Explicit(_) => {
-            out.extend(quote!(#v1::enqueue));
-            out.extend(register_args);
-        }
-    }
+    out.extend(match target {
+        Target::Defer(place) => quote!(#v1::defer(#place, #hook);),
+        Target::Explicit(conn) if call.awaited => quote!(#v1::enqueue_async(#conn, #hook).await),
+        Target::Explicit(conn) => quote!(#v1::enqueue(#conn, #hook)),
+    });
     out
 }
