@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::BoxError;
 use crate::backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
-use crate::capture::{CaptureBuf, CaptureMark};
+use crate::capture::{CaptureBuf, CaptureMark, Captures};
 use crate::error::{Error, Step};
 use crate::hook::{AsyncHook, Entry, Hook, HookSite, IntoHookResult, SyncHook};
 use crate::level::{AbandonFlag, Level};
@@ -77,8 +77,8 @@ pub struct Conn<C> {
     /// Shared with the backend's server callbacks, once installed
     /// ([`AsyncBackend::WATCHES_SERVER`]).
     watch: Option<Arc<ServerWatch>>,
-    /// Open `testing::capture` buffers, innermost last.
-    capture: Vec<Arc<CaptureBuf>>,
+    /// Open `testing::capture` buffers.
+    captures: Captures,
 }
 
 impl<C> Conn<C> {
@@ -104,7 +104,7 @@ impl<C> Conn<C> {
             torn: None,
             server_rolled_back: false,
             watch: None,
-            capture: Vec::new(),
+            captures: Captures::default(),
         }
     }
 
@@ -303,7 +303,7 @@ impl<C> Conn<C> {
     /// capture began.
     pub(crate) fn push_capture(&mut self, buffer: Arc<CaptureBuf>) -> CaptureMark {
         self.settle();
-        self.capture.push(buffer);
+        self.captures.push(buffer);
         CaptureMark {
             depth: self.stack.depth(),
             pending: self.stack.pending(),
@@ -324,22 +324,13 @@ impl<C> Conn<C> {
     /// Forgets capture buffers that were closed (their `capture` returned, panicked or was
     /// dropped).
     pub(crate) fn pop_closed_captures(&mut self) {
-        while self.capture.last().is_some_and(|buffer| !buffer.is_open()) {
-            self.capture.pop();
-        }
+        self.captures.pop_closed();
     }
 
     /// Hooks that may run now: to the innermost open capture buffer under
     /// `testing::capture`, or `None` when they must be run by the caller.
     fn captured<H: Hooks>(&mut self, hooks: H) -> Option<H> {
-        self.pop_closed_captures();
-        match self.capture.last() {
-            Some(buffer) => {
-                buffer.extend(hooks.into_hooks());
-                None
-            }
-            None => Some(hooks),
-        }
+        self.captures.divert(hooks)
     }
 }
 
