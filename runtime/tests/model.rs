@@ -442,7 +442,7 @@ proptest! {
 }
 
 /// The model itself, on a fixed tree (so a bug in the model does not hide behind the
-/// generator): DESIGN.md semantics 3 and 4 in one picture.
+/// generator): docs/design.md semantics 3 and 4 in one picture.
 #[test]
 fn the_model_on_a_fixed_tree() {
     use HookKind as H;

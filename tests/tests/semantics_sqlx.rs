@@ -1,4 +1,4 @@
-//! The semantics of DESIGN.md on real databases, written once as generic async cases over a
+//! The semantics of docs/design.md on real databases, written once as generic async cases over a
 //! connection factory ([`oncommit_tests::db::TestDb`]) and run on:
 //!
 //! - a SQLite file in a temporary directory (always), as a plain connection and a pool's;

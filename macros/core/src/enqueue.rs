@@ -10,13 +10,13 @@
 //! enqueue!(conn => CALL, robust)
 //! ```
 
-use std::fmt::Write as _;
-
-use proc_macro2::{Delimiter, Spacing, Span, TokenStream, TokenTree};
+use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{AngleBracketedGenericArguments, Expr, Ident, Token};
+
+use crate::syntax::{source_text, span_of};
 
 /// The accepted forms, quoted in every parse error.
 pub const ACCEPTED_FORMS: &str = "accepted forms: `enqueue!(CALL)`, `enqueue!(CALL, robust)`, \
@@ -263,127 +263,6 @@ pub fn classify(expr: Expr) -> syn::Result<Call> {
     })
 }
 
-/// True for expressions that name a place (`mailer`, `self.mailer`, `*m`): a receiver that is
-/// one is cloned into the hook, not moved. The expansion and the loop-borrow check both ask.
-pub fn is_place(expr: &Expr) -> bool {
-    match expr {
-        Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => true,
-        Expr::Unary(unary) => matches!(unary.op, syn::UnOp::Deref(_)),
-        Expr::Paren(paren) => is_place(&paren.expr),
-        Expr::Group(group) => is_place(&group.expr),
-        _ => false,
-    }
-}
-
-/// `expr.span()` (`syn::spanned::Spanned`: the first token's span joined with the last
-/// one's), without printing `expr` when its first and last tokens can be read off the tree.
-pub fn span_of(expr: &Expr) -> Span {
-    match edges(expr) {
-        Some((first, Some(last))) => first.join(last).unwrap_or(first),
-        Some((first, None)) => first,
-        None => expr.span(),
-    }
-}
-
-/// The spans of the first and the last token `expr` prints as (`None` for the last when it
-/// prints as one token), for the shapes where the tree holds them; `None` otherwise.
-fn edges(expr: &Expr) -> Option<(Span, Option<Span>)> {
-    match expr {
-        Expr::Path(p) if p.attrs.is_empty() && p.qself.is_none() => {
-            let last = p.path.segments.last()?;
-            if !last.arguments.is_none() {
-                return None;
-            }
-            let first = match &p.path.leading_colon {
-                Some(colon) => colon.spans[0],
-                None => p.path.segments.first()?.ident.span(),
-            };
-            let single = p.path.leading_colon.is_none() && p.path.segments.len() == 1;
-            Some((first, (!single).then(|| last.ident.span())))
-        }
-        Expr::Field(f) if f.attrs.is_empty() => {
-            let last = match &f.member {
-                syn::Member::Named(ident) => ident.span(),
-                syn::Member::Unnamed(index) => index.span,
-            };
-            Some((first_span(&f.base), Some(last)))
-        }
-        Expr::MethodCall(m) if m.attrs.is_empty() => {
-            Some((first_span(&m.receiver), Some(m.paren_token.span.join())))
-        }
-        Expr::Call(c) if c.attrs.is_empty() => {
-            Some((first_span(&c.func), Some(c.paren_token.span.join())))
-        }
-        Expr::Await(a) if a.attrs.is_empty() => {
-            Some((first_span(&a.base), Some(a.await_token.span)))
-        }
-        Expr::Try(t) if t.attrs.is_empty() => {
-            Some((first_span(&t.expr), Some(t.question_token.spans[0])))
-        }
-        Expr::Paren(p) if p.attrs.is_empty() => Some((p.paren_token.span.join(), None)),
-        Expr::Lit(l) if l.attrs.is_empty() => Some((l.lit.span(), None)),
-        Expr::Struct(s) if s.attrs.is_empty() && s.qself.is_none() => {
-            Some((path_first_span(&s.path)?, Some(s.brace_token.span.join())))
-        }
-        Expr::Macro(m) if m.attrs.is_empty() => {
-            let close = match &m.mac.delimiter {
-                syn::MacroDelimiter::Paren(paren) => paren.span.join(),
-                syn::MacroDelimiter::Brace(brace) => brace.span.join(),
-                syn::MacroDelimiter::Bracket(bracket) => bracket.span.join(),
-            };
-            Some((path_first_span(&m.mac.path)?, Some(close)))
-        }
-        Expr::Cast(c) if c.attrs.is_empty() => {
-            // `x as u64`, `x as std::time::Duration`: a path type without generics.
-            let syn::Type::Path(ty) = &*c.ty else {
-                return None;
-            };
-            let last = ty.path.segments.last()?;
-            if ty.qself.is_some() || !last.arguments.is_none() {
-                return None;
-            }
-            Some((first_span(&c.expr), Some(last.ident.span())))
-        }
-        Expr::Reference(r) if r.attrs.is_empty() => {
-            Some((r.and_token.span, Some(last_span(&r.expr)?)))
-        }
-        Expr::Unary(u) if u.attrs.is_empty() => {
-            let op = match u.op {
-                syn::UnOp::Deref(star) => star.span,
-                syn::UnOp::Not(not) => not.span,
-                syn::UnOp::Neg(minus) => minus.span,
-                _ => return None,
-            };
-            Some((op, Some(last_span(&u.expr)?)))
-        }
-        _ => None,
-    }
-}
-
-/// The span of the first token of a path (its leading `::` or first segment).
-fn path_first_span(path: &syn::Path) -> Option<Span> {
-    match &path.leading_colon {
-        Some(colon) => Some(colon.spans[0]),
-        None => Some(path.segments.first()?.ident.span()),
-    }
-}
-
-/// The span of the last token `expr` prints as, when the tree holds it.
-fn last_span(expr: &Expr) -> Option<Span> {
-    edges(expr).map(|(first, last)| last.unwrap_or(first))
-}
-
-/// The span of the first token `expr` prints as.
-fn first_span(expr: &Expr) -> Span {
-    match edges(expr) {
-        Some((first, _)) => first,
-        None => quote::ToTokens::to_token_stream(expr)
-            .into_iter()
-            .next()
-            .map_or_else(Span::call_site, |tt| tt.span()),
-    }
-}
-
 fn punctuated_vec(args: Punctuated<Expr, Token![,]>) -> Vec<Expr> {
     args.into_iter().collect()
 }
@@ -416,169 +295,6 @@ fn not_a_call(expr: &Expr, tried: bool, awaited: bool) -> syn::Error {
         expr.span(),
         &format!("`enqueue!` defers a call, found {what}{suffix}"),
     )
-}
-
-/// Source text of a token stream, with the whitespace rustfmt would use for a call:
-/// `mailer.send(id, &name)`, `queue.push(Job { id }).await?`.
-pub fn source_text(tokens: TokenStream) -> String {
-    let mut out = String::new();
-    write_tokens(&mut out, tokens);
-    out
-}
-
-fn write_tokens(out: &mut String, tokens: TokenStream) {
-    // `prev_glue`: the previous token forbids a space after it.
-    let mut prev_glue = true;
-    let mut prev_ident_like = false;
-    let mut prev_colon = false;
-    // `<` `>` of a turbofish (`::<T>`).
-    let mut angle_depth = 0usize;
-    let mut prev_path_sep = false;
-    let mut closure_params = false;
-    for tt in tokens {
-        match tt {
-            TokenTree::Group(g) => {
-                let (open, close) = match g.delimiter() {
-                    Delimiter::Parenthesis => ("(", ")"),
-                    Delimiter::Bracket => ("[", "]"),
-                    Delimiter::Brace => ("{", "}"),
-                    Delimiter::None => ("", ""),
-                };
-                // `f(` and `x[` glue to what precedes; `{` gets a space.
-                let spaced = match g.delimiter() {
-                    Delimiter::Brace | Delimiter::None => !prev_glue,
-                    // `f(x)`, `xs[0]` glue; `, (a, b)` and `= [1]` do not
-                    Delimiter::Parenthesis | Delimiter::Bracket => !prev_glue && !prev_ident_like,
-                };
-                if spaced {
-                    out.push(' ');
-                }
-                out.push_str(open);
-                let inner = g.stream();
-                let brace = g.delimiter() == Delimiter::Brace && !inner.is_empty();
-                if brace {
-                    out.push(' ');
-                }
-                write_tokens(out, inner);
-                if brace {
-                    out.push(' ');
-                }
-                out.push_str(close);
-                prev_glue = false;
-                prev_ident_like = true;
-            }
-            TokenTree::Ident(i) => {
-                if !prev_glue {
-                    out.push(' ');
-                }
-                // keywords before an operand: `move |x|`, `&mut *x`, `return -1`
-                prev_ident_like = !(i == "move" || i == "mut" || i == "return" || i == "in");
-                // Written in place: no intermediate `String` per token.
-                let _ = write!(out, "{i}");
-                prev_glue = false;
-            }
-            TokenTree::Literal(l) => {
-                if !prev_glue {
-                    out.push(' ');
-                }
-                let _ = write!(out, "{l}");
-                prev_glue = false;
-                prev_ident_like = true;
-            }
-            TokenTree::Punct(p) => {
-                let c = p.as_char();
-                let joint = p.spacing() == Spacing::Joint;
-                let mut ident_like_after = false;
-                match c {
-                    // no space before, no space after
-                    '<' if prev_path_sep => {
-                        out.push(c);
-                        angle_depth += 1;
-                        prev_glue = true;
-                    }
-                    '>' if angle_depth > 0 && !joint => {
-                        out.push(c);
-                        angle_depth -= 1;
-                        prev_glue = false;
-                        ident_like_after = true;
-                    }
-                    '.' => {
-                        // `x.m`, `a..b` glue; `, ..rest` does not
-                        if !prev_glue && !prev_ident_like {
-                            out.push(' ');
-                        }
-                        out.push(c);
-                        prev_glue = true;
-                    }
-                    // closure parameters: `|a, b| body`, `|| body`
-                    '|' if closure_params => {
-                        out.push(c);
-                        closure_params = false;
-                        prev_glue = false;
-                    }
-                    '|' if !prev_ident_like => {
-                        if !prev_glue {
-                            out.push(' ');
-                        }
-                        out.push(c);
-                        closure_params = true;
-                        prev_glue = true;
-                    }
-                    // `::` glues; a lone `:` (struct field) is followed by a space
-                    ':' => {
-                        out.push(c);
-                        prev_glue = joint || prev_colon;
-                        prev_path_sep = prev_colon;
-                        prev_colon = joint;
-                        prev_ident_like = false;
-                        continue;
-                    }
-                    // no space before, space after
-                    ',' | ';' => {
-                        out.push(c);
-                        prev_glue = false;
-                    }
-                    '?' => {
-                        out.push(c);
-                        prev_glue = false;
-                    }
-                    '!' if prev_ident_like && !joint => {
-                        // a macro call: `vec!`
-                        out.push(c);
-                        prev_glue = true;
-                    }
-                    // prefix operators when they start an operand
-                    '&' | '*' | '-' | '!' if !prev_ident_like => {
-                        if !prev_glue {
-                            out.push(' ');
-                        }
-                        out.push(c);
-                        prev_glue = true;
-                    }
-                    '\'' => {
-                        if !prev_glue {
-                            out.push(' ');
-                        }
-                        out.push(c);
-                        prev_glue = true;
-                    }
-                    _ => {
-                        if !prev_glue {
-                            out.push(' ');
-                        }
-                        out.push(c);
-                        prev_glue = joint;
-                    }
-                }
-                prev_ident_like = ident_like_after;
-                prev_colon = false;
-                prev_path_sep = false;
-                continue;
-            }
-        }
-        prev_colon = false;
-        prev_path_sep = false;
-    }
 }
 
 #[cfg(test)]
@@ -635,7 +351,7 @@ mod tests {
 }
 #[cfg(test)]
 mod text_tests {
-    use super::source_text;
+    use crate::syntax::source_text;
     use quote::quote;
 
     #[test]

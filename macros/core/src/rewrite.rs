@@ -8,7 +8,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident, Macro};
 
 use crate::body::Rewrite;
-use crate::enqueue::{self, CallKind, EnqueueInput};
+use crate::enqueue::{CallKind, EnqueueInput};
 use crate::fallback::inert;
 use crate::tokens::{Private, block_expr, used_marker};
 
@@ -98,8 +98,8 @@ pub(crate) fn capture(
             ..
         } => {
             let recv = Ident::new("__oncommit_receiver", Span::mixed_site());
-            let span = enqueue::span_of(receiver);
-            if enqueue::is_place(receiver) {
+            let span = crate::syntax::span_of(receiver);
+            if crate::syntax::is_place(receiver) {
                 out.extend(
                     quote_spanned!(call_span=> use ::oncommit::__private::v1::CaptureReceiver as _;),
                 );
@@ -122,7 +122,7 @@ pub(crate) fn capture(
         CallKind::Path { func, .. } => deferred.extend(quote!(#func(#(#arg_idents),*))),
     }
     for (ident, arg) in arg_idents.iter().zip(call.args()) {
-        let span = enqueue::span_of(arg);
+        let span = crate::syntax::span_of(arg);
         let v1 = private.at(span);
         out.extend(quote_spanned!(span=> let #ident = #v1::captured(#arg);));
     }

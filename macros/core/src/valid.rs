@@ -9,7 +9,6 @@ use syn::{Expr, FnArg, Ident, ItemFn, Pat, ReturnType, Signature, Type};
 
 use crate::attr::{self, AtomicArgs};
 use crate::body;
-use crate::enqueue;
 use crate::fallback::{Errors, fallback, with_errors};
 use crate::model::{AtomicFn, Transaction};
 use crate::rewrite::Atomic;
@@ -184,7 +183,7 @@ pub(crate) fn conn_place(sig: &Signature, args: &AtomicArgs) -> syn::Result<Toke
         [first, rest @ ..] => {
             let names: Vec<String> = candidates
                 .iter()
-                .map(|c| enqueue::source_text(c.pat.to_token_stream()))
+                .map(|c| crate::syntax::source_text(c.pat.to_token_stream()))
                 .collect();
             let message = format!(
                 "#[atomic] found several `&mut Conn<..>` parameters ({}): say which one holds \

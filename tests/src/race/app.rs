@@ -1,4 +1,4 @@
-//! The application side of the race: handlers written the way DESIGN.md says users write
+//! The application side of the race: handlers written the way docs/design.md says users write
 //! them, with `#[atomic]` and `enqueue!`.
 
 use oncommit::{Conn, atomic, enqueue};
@@ -26,7 +26,7 @@ pub async fn write_plan<C: RaceDb>(
     Ok(())
 }
 
-/// DESIGN.md's `sign_up`: a loop of inserts, one job per row, each carrying its own values.
+/// docs/design.md's `sign_up`: a loop of inserts, one job per row, each carrying its own values.
 #[atomic]
 pub async fn sign_up<C: RaceDb>(
     conn: &mut Conn<C>,

@@ -3,7 +3,7 @@
 
 use super::walk::Walker;
 use super::{Finding, Kind, loop_borrows};
-use crate::enqueue::source_text;
+use crate::syntax::source_text;
 
 /// Each finding as "`var` at `tokens`" or "`var` via `alias` at `tokens`".
 fn found(body: syn::Block) -> Vec<String> {

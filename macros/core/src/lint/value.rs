@@ -9,7 +9,7 @@ use super::methods;
 use super::scope::Binding;
 use super::walk::Walker;
 use super::{Finding, Kind};
-use crate::enqueue::source_text;
+use crate::syntax::source_text;
 use crate::syntax::strip_parens;
 
 /// The abstract value of an expression, as far as borrows of loop variables go.

@@ -452,7 +452,7 @@ impl<'body> Walker<'body> {
             // The expansion clones a place receiver (`u.send()`, `self.mailer`) to the type
             // behind its references: one level of borrow is cloned away.
             if is_receiver
-                && crate::enqueue::is_place(captured)
+                && crate::syntax::is_place(captured)
                 && matches!(val, Val::Owned | Val::Place(_) | Val::Borrow(_))
             {
                 continue;
