@@ -149,6 +149,18 @@ pub trait AsyncBackend: Backend + Send {
         async { Ok(()) }
     }
 
+    /// Writes `messages` to the outbox table (`oncommit_outbox`) inside the open transaction,
+    /// in as few statements as it can (called once, just before the outermost COMMIT). The
+    /// default refuses: the backend has no outbox.
+    #[cfg(feature = "outbox")]
+    fn write_outbox<'a>(
+        &'a mut self,
+        messages: &'a [crate::outbox::Message],
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
+        let count = messages.len();
+        async move { Err(format!("this connection cannot write the {count} outbox jobs").into()) }
+    }
+
     /// True when the backend reports to a [`ServerWatch`] ([`watch_server`]): its server can
     /// end a transaction by itself and then commit the body's later statements one by one.
     /// False by default.

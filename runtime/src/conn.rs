@@ -79,6 +79,9 @@ pub struct Conn<C> {
     watch: Option<Arc<ServerWatch>>,
     /// Open `testing::capture` buffers.
     captures: Captures,
+    /// Durable jobs of the open transaction, written to the outbox before its COMMIT.
+    #[cfg(feature = "outbox")]
+    jobs: crate::outbox::PendingJobs,
 }
 
 impl<C> Conn<C> {
@@ -105,6 +108,8 @@ impl<C> Conn<C> {
             server_rolled_back: false,
             watch: None,
             captures: Captures::default(),
+            #[cfg(feature = "outbox")]
+            jobs: crate::outbox::PendingJobs::default(),
         }
     }
 
@@ -221,7 +226,7 @@ impl<C> Conn<C> {
             if self.stack.depth() == 1 {
                 self.outermost_abandoned();
             }
-            self.stack.rollback();
+            self.drop_level();
         }
     }
 
@@ -231,6 +236,13 @@ impl<C> Conn<C> {
         if self.reset_after_abandon {
             self.reset_pending = true;
         }
+    }
+
+    /// The innermost level is gone (rolled back or abandoned): its hooks and jobs with it.
+    fn drop_level(&mut self) {
+        self.stack.rollback();
+        #[cfg(feature = "outbox")]
+        self.jobs.rollback();
     }
 
     /// The outermost transaction ended: the server's callbacks stop watching it.
@@ -283,7 +295,7 @@ impl<C> Conn<C> {
                 "an inner transaction block was never finished; rolling it back"
             );
             self.rollback_without_waiting();
-            self.stack.rollback();
+            self.drop_level();
         }
     }
 
@@ -293,7 +305,7 @@ impl<C> Conn<C> {
     where
         C: Backend,
     {
-        self.stack.rollback();
+        self.drop_level();
         if self.conn_mut().transaction_depth() >= depth {
             self.rollback_without_waiting();
         }
@@ -361,6 +373,8 @@ impl<C: Backend> Conn<C> {
             }
         }
         self.stack.begin();
+        #[cfg(feature = "outbox")]
+        self.jobs.begin();
         Level::new(self.abandoned.clone(), self.stack.depth())
     }
 
@@ -397,10 +411,14 @@ impl<C: Backend> Conn<C> {
     fn committed(&mut self, depth: usize) -> Option<Batch> {
         if depth == 1 {
             self.outermost_ended();
+            #[cfg(feature = "outbox")]
+            self.jobs.clear();
             let hooks = self.stack.commit_outermost();
             self.captured(hooks)
         } else {
             self.stack.release();
+            #[cfg(feature = "outbox")]
+            self.jobs.release();
             None
         }
     }
@@ -473,6 +491,53 @@ impl<C: Backend> Conn<C> {
             }
             (result, _) => result,
         }
+    }
+
+    /// A sync COMMIT cannot write durable jobs (the outbox is written by async backends):
+    /// the transaction is rolled back rather than committed without them.
+    #[cfg(feature = "outbox")]
+    fn refuse_jobs_sync<T, E: From<Error>>(
+        &mut self,
+        depth: usize,
+        result: Result<T, E>,
+    ) -> Result<T, E> {
+        if depth == 1 && result.is_ok() && !self.jobs.to_write().is_empty() {
+            return Err(Error::outbox(
+                "durable jobs are written by an async connection's COMMIT; this one is sync",
+                "rolled back".into(),
+            )
+            .into());
+        }
+        result
+    }
+
+    /// Enqueues a durable job: serialized now, under a new message id, and written to the
+    /// outbox table by this transaction just before its COMMIT (see [`crate::outbox`]). A
+    /// rolled-back block drops its jobs, as it drops its hooks. Returns the message id.
+    ///
+    /// Outside a transaction it fails: a durable job is written by the transaction it
+    /// belongs to.
+    #[cfg(feature = "outbox")]
+    pub fn enqueue_job<J: crate::outbox::Job>(&mut self, job: &J) -> Result<uuid::Uuid, Error> {
+        self.settle();
+        self.check_tracked()?;
+        if self.stack.depth() == 0 {
+            return Err(Error::outbox(
+                "a durable job is written by the transaction it belongs to",
+                "enqueue it inside one (#[atomic] or Conn::atomic_async)".into(),
+            ));
+        }
+        let message = crate::outbox::Message::new(job)
+            .map_err(|source| Error::outbox("the job could not be serialized", source.into()))?;
+        let id = message.id;
+        self.jobs.push(message);
+        Ok(id)
+    }
+
+    /// Durable jobs waiting for the outermost COMMIT.
+    #[cfg(feature = "outbox")]
+    pub fn pending_jobs(&self) -> usize {
+        self.jobs.to_write().len()
     }
 
     fn rollback_failed(&mut self, depth: usize, source: BoxError) {
@@ -643,6 +708,8 @@ impl<C: SyncBackend> Conn<C> {
         self.prepare_finish(&level);
         let depth = self.stack.depth();
         let result = self.veto_commit(depth, result);
+        #[cfg(feature = "outbox")]
+        let result = self.refuse_jobs_sync(depth, result);
         match result {
             Ok(value) => {
                 let committed = SyncBackend::commit(self.conn_mut());
@@ -660,7 +727,7 @@ impl<C: SyncBackend> Conn<C> {
                 // abandoned mid-ROLLBACK (a dropped future), the level is still on the stack
                 // and `settle` rolls the connection back with it, so the two depths agree.
                 let rolled_back = SyncBackend::rollback(self.conn_mut());
-                self.stack.rollback();
+                self.drop_level();
                 if depth == 1 {
                     self.outermost_ended();
                 }
@@ -889,6 +956,35 @@ impl<C: AsyncBackend> Conn<C> {
         }
     }
 
+    /// Before the outermost COMMIT: writes the transaction's durable jobs to the outbox
+    /// table. If that fails, the transaction is rolled back instead (the body's result is
+    /// replaced by the error).
+    #[cfg(feature = "outbox")]
+    async fn write_jobs<T, E: From<Error>>(
+        &mut self,
+        depth: usize,
+        result: Result<T, E>,
+    ) -> Result<T, E> {
+        if depth != 1 || result.is_err() || self.jobs.to_write().is_empty() {
+            return result;
+        }
+        let Some(inner) = self.inner.as_mut() else {
+            return result;
+        };
+        match AsyncBackend::write_outbox(inner, self.jobs.to_write()).await {
+            Ok(()) => result,
+            Err(source) => {
+                self.note_failure(&source);
+                tracing::error!(error = %source, "writing the outbox failed; rolling back");
+                Err(Error::outbox(
+                    "writing the durable jobs failed, so nothing was committed",
+                    source,
+                )
+                .into())
+            }
+        }
+    }
+
     /// Before the outermost COMMIT or ROLLBACK: the server's callbacks let it through.
     fn finishing_outermost(&self, depth: usize) {
         if depth == 1
@@ -926,6 +1022,8 @@ impl<C: AsyncBackend> Conn<C> {
         self.check_server().await;
         let depth = self.stack.depth();
         let result = self.veto_commit(depth, result);
+        #[cfg(feature = "outbox")]
+        let result = self.write_jobs(depth, result).await;
         match result {
             Ok(value) => {
                 // The level stays armed until COMMIT returns: dropping this future mid-COMMIT
@@ -949,7 +1047,7 @@ impl<C: AsyncBackend> Conn<C> {
                 // and `settle` rolls the connection back with it, so the two depths agree.
                 self.finishing_outermost(depth);
                 let rolled_back = AsyncBackend::rollback_async(self.conn_mut()).await;
-                self.stack.rollback();
+                self.drop_level();
                 if depth == 1 {
                     self.outermost_ended();
                 }

@@ -68,6 +68,9 @@ pub enum ErrorKind {
     /// backend left a level oncommit still counts as open): it was rolled back rather than
     /// committed in part.
     Uncertain,
+    /// A durable job could not be enqueued or written to the outbox table; when writing
+    /// failed, the transaction was rolled back.
+    Outbox,
 }
 
 impl fmt::Display for Step {
@@ -166,6 +169,12 @@ enum Repr {
     },
     #[error("the transaction was rolled back instead of committed: {reason}")]
     Uncertain { reason: &'static str },
+    #[error("outbox: {what}")]
+    Outbox {
+        what: &'static str,
+        #[source]
+        source: BoxError,
+    },
 }
 
 impl Error {
@@ -203,6 +212,11 @@ impl Error {
         }))
     }
 
+    #[cfg_attr(not(feature = "outbox"), allow(dead_code))]
+    pub(crate) fn outbox(what: &'static str, source: BoxError) -> Self {
+        Error(Box::new(Repr::Outbox { what, source }))
+    }
+
     pub(crate) fn uncertain(reason: &'static str) -> Self {
         Error(Box::new(Repr::Uncertain { reason }))
     }
@@ -222,6 +236,7 @@ impl Error {
             Repr::ServerRolledBack { .. } => ErrorKind::ServerRolledBack,
             Repr::CommitUnknown { .. } => ErrorKind::CommitUnknown,
             Repr::Uncertain { .. } => ErrorKind::Uncertain,
+            Repr::Outbox { .. } => ErrorKind::Outbox,
         }
     }
 

@@ -55,6 +55,8 @@ mod hook;
 mod level;
 pub mod memory;
 mod options;
+#[cfg(feature = "outbox")]
+pub mod outbox;
 #[cfg(feature = "sqlx-postgres")]
 pub mod postgres;
 mod retry;

@@ -44,6 +44,8 @@ use crate::options::TxOptions;
 
 #[cfg(feature = "sqlx-mysql")]
 mod mysql;
+#[cfg(feature = "outbox")]
+mod outbox;
 #[cfg(feature = "sqlx-sqlite")]
 mod sqlite;
 
@@ -234,6 +236,14 @@ macro_rules! sqlx_backend {
             }
             )?
 
+            #[cfg(feature = "outbox")]
+            fn write_outbox<'a>(
+                &'a mut self,
+                messages: &'a [crate::outbox::Message],
+            ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
+                outbox::write(self, messages)
+            }
+
             $(
             const WATCHES_SERVER: bool = true;
 
@@ -392,6 +402,14 @@ where
 
     fn end_unknown_transaction(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
         (**self).end_unknown_transaction()
+    }
+
+    #[cfg(feature = "outbox")]
+    fn write_outbox<'a>(
+        &'a mut self,
+        messages: &'a [crate::outbox::Message],
+    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
+        (**self).write_outbox(messages)
     }
 
     const WATCHES_SERVER: bool = <DB::Connection as AsyncBackend>::WATCHES_SERVER;

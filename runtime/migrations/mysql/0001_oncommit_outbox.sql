@@ -1,0 +1,12 @@
+-- oncommit's transactional outbox (MySQL, MariaDB). Add to your own migrations, or run
+-- `oncommit::outbox::migrate`.
+CREATE TABLE IF NOT EXISTS oncommit_outbox (
+    id          CHAR(36)     NOT NULL PRIMARY KEY,
+    topic       VARCHAR(255) NOT NULL,
+    payload     LONGTEXT     NOT NULL,
+    created_at  TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+    attempts    INT          NOT NULL DEFAULT 0,
+    lease_until TIMESTAMP(6) NULL,
+    last_error  TEXT         NULL,
+    INDEX oncommit_outbox_lease (lease_until, created_at)
+);

@@ -1,0 +1,75 @@
+//! Durable jobs: a transactional outbox. A job enqueued with [`Conn::enqueue_job`] is
+//! serialized at once, given a message id (UUIDv7, the broker's dedup key), and written to
+//! the outbox table by the same transaction, just before its COMMIT: the job commits or rolls
+//! back with the data. A relay then delivers committed rows to a broker (at least once) and
+//! deletes them.
+//!
+//! Enable the `outbox` feature. Create the table with the migration for your database
+//! ([`schema`]; the same SQL is in `runtime/migrations/`), or with [`migrate`].
+//!
+//! ```
+//! use oncommit::outbox::Job;
+//!
+//! #[derive(serde::Serialize)]
+//! struct Welcome {
+//!     user_id: i64,
+//! }
+//!
+//! impl Job for Welcome {
+//!     const TOPIC: &'static str = "welcome";
+//! }
+//! ```
+//!
+//! [`Conn::enqueue_job`]: crate::Conn::enqueue_job
+
+mod pending;
+mod schema;
+
+pub(crate) use pending::PendingJobs;
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-sqlite",
+    feature = "sqlx-mysql"
+))]
+pub use schema::migrate;
+pub use schema::{Dialect, schema};
+
+use uuid::Uuid;
+
+/// A job type that can go through the outbox: serializable (its JSON is the payload), with
+/// the topic the relay publishes it to.
+pub trait Job: serde::Serialize {
+    /// Where the relay publishes jobs of this type (a stream, a subject, a queue).
+    const TOPIC: &'static str;
+}
+
+/// A job as the outbox stores it: its message id, its topic and its payload (JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    /// The message id: a UUIDv7 (time-ordered), unique per `enqueue`, the broker's dedup key.
+    pub id: Uuid,
+    /// The job type's [`Job::TOPIC`].
+    pub topic: &'static str,
+    /// The job, serialized to JSON at the `enqueue` (its values as they were then).
+    pub payload: String,
+}
+
+impl Message {
+    /// Serializes `job` now, under a new message id.
+    ///
+    /// ```
+    /// # #[derive(serde::Serialize)] struct Welcome { user_id: i64 }
+    /// # impl oncommit::outbox::Job for Welcome { const TOPIC: &'static str = "welcome"; }
+    /// let message = oncommit::outbox::Message::new(&Welcome { user_id: 7 })?;
+    /// assert_eq!(message.topic, "welcome");
+    /// assert_eq!(message.payload, r#"{"user_id":7}"#);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn new<J: Job>(job: &J) -> Result<Message, serde_json::Error> {
+        Ok(Message {
+            id: Uuid::now_v7(),
+            topic: J::TOPIC,
+            payload: serde_json::to_string(job)?,
+        })
+    }
+}

@@ -1,0 +1,242 @@
+//! The transactional outbox on real databases: durable jobs are written by the transaction
+//! they belong to, read back from a separate connection. A committed transaction leaves one
+//! row per job (its message id, topic and JSON payload), a rolled-back one none, a
+//! rolled-back savepoint drops its own; if the outbox cannot be written, nothing of the
+//! transaction is committed.
+//!
+//! SQLite (a temporary file) always runs; Postgres needs `DATABASE_URL`, MariaDB `MYSQL_URL`.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use oncommit::outbox::{Dialect, Job, migrate};
+use oncommit::{Conn, ErrorKind};
+use oncommit_tests::race::AppError;
+use oncommit_tests::service_url;
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, Connection};
+
+#[derive(Serialize)]
+struct Welcome {
+    user_id: i64,
+}
+
+impl Job for Welcome {
+    const TOPIC: &'static str = "welcome";
+}
+
+fn unique(prefix: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+macro_rules! outbox_suite {
+    ($suite:ident, $conn:ty, $dialect:expr, $url:expr, $id_text:literal, $payload_text:literal) => {
+        mod $suite {
+            use super::*;
+
+            type C = $conn;
+
+            async fn exec(conn: &mut C, sql: String) -> Result<(), sqlx::Error> {
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await?;
+                Ok(())
+            }
+
+            /// The outbox rows of jobs tagged `users`, as (id, topic, user id).
+            async fn rows(reader: &mut C, users: &str) -> Vec<(String, String, i64)> {
+                let sql = format!(
+                    "SELECT {id}, topic, {payload} FROM oncommit_outbox \
+                     WHERE {payload} LIKE '%{users}%' ORDER BY {id}",
+                    id = $id_text,
+                    payload = $payload_text,
+                );
+                let rows: Vec<(String, String, String)> = sqlx::query_as(AssertSqlSafe(sql))
+                    .fetch_all(reader)
+                    .await
+                    .expect("read the outbox");
+                rows.into_iter()
+                    .map(|(id, topic, payload)| {
+                        let value: serde_json::Value = serde_json::from_str(&payload).unwrap();
+                        (id, topic, value["user_id"].as_i64().unwrap())
+                    })
+                    .collect()
+            }
+
+            #[derive(Serialize)]
+            struct Tagged<'a> {
+                users: &'a str,
+                user_id: i64,
+            }
+
+            impl Job for Tagged<'_> {
+                const TOPIC: &'static str = "welcome";
+            }
+
+            #[tokio::test]
+            async fn jobs_commit_and_roll_back_with_their_transaction() {
+                let Some(url) = $url else { return };
+                let mut reader = C::connect(&url).await.unwrap();
+                migrate(&mut reader, $dialect)
+                    .await
+                    .expect("create the outbox table");
+                let users = unique("users");
+                exec(
+                    &mut reader,
+                    format!("CREATE TABLE {users} (id BIGINT PRIMARY KEY)"),
+                )
+                .await
+                .unwrap();
+                let mut conn = Conn::new(C::connect(&url).await.unwrap());
+
+                let kept = conn
+                    .atomic_async(async |conn| {
+                        exec(conn, format!("INSERT INTO {users} (id) VALUES (1)")).await?;
+                        let first = conn.enqueue_job(&Tagged {
+                            users: &users,
+                            user_id: 1,
+                        })?;
+                        let released = conn
+                            .atomic_async(async |conn| {
+                                Ok::<_, AppError>(conn.enqueue_job(&Tagged {
+                                    users: &users,
+                                    user_id: 2,
+                                })?)
+                            })
+                            .await?;
+                        let dropped = conn
+                            .atomic_async(async |conn| {
+                                conn.enqueue_job(&Tagged {
+                                    users: &users,
+                                    user_id: 3,
+                                })?;
+                                Err::<(), _>(AppError::Rejected)
+                            })
+                            .await;
+                        assert!(dropped.is_err());
+                        assert_eq!(conn.pending_jobs(), 2);
+                        Ok::<_, AppError>([first, released])
+                    })
+                    .await
+                    .unwrap();
+
+                let rolled_back = conn
+                    .atomic_async(async |conn| {
+                        exec(conn, format!("INSERT INTO {users} (id) VALUES (4)")).await?;
+                        conn.enqueue_job(&Tagged {
+                            users: &users,
+                            user_id: 4,
+                        })?;
+                        Err::<(), _>(AppError::Rejected)
+                    })
+                    .await;
+                assert!(rolled_back.is_err());
+
+                let found = rows(&mut reader, &users).await;
+                let mut expected: Vec<(String, String, i64)> = kept
+                    .iter()
+                    .zip([1, 2])
+                    .map(|(id, user)| (id.to_string(), "welcome".to_owned(), user))
+                    .collect();
+                expected.sort();
+                assert_eq!(found, expected);
+                assert_eq!(kept[0].get_version_num(), 7);
+                exec(
+                    &mut reader,
+                    format!(
+                        "DELETE FROM oncommit_outbox WHERE {} LIKE '%{users}%'",
+                        $payload_text
+                    ),
+                )
+                .await
+                .unwrap();
+                exec(&mut reader, format!("DROP TABLE {users}"))
+                    .await
+                    .unwrap();
+            }
+
+            /// Outside a transaction a durable job is refused: it is written by the
+            /// transaction it belongs to.
+            #[tokio::test]
+            async fn a_job_outside_a_transaction_is_refused() {
+                let Some(url) = $url else { return };
+                let mut conn = Conn::new(C::connect(&url).await.unwrap());
+                let error = conn.enqueue_job(&Welcome { user_id: 1 }).unwrap_err();
+                assert_eq!(error.kind(), ErrorKind::Outbox, "{error}");
+            }
+        }
+    };
+}
+
+fn sqlite_url() -> Option<String> {
+    // One file per test process; the suite's tests share it.
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let dir = DIR.get_or_init(|| tempfile::tempdir().expect("temp dir"));
+    Some(format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("outbox.db").display()
+    ))
+}
+
+outbox_suite!(
+    sqlite,
+    sqlx::SqliteConnection,
+    Dialect::Sqlite,
+    sqlite_url(),
+    "id",
+    "payload"
+);
+outbox_suite!(
+    postgres,
+    sqlx::PgConnection,
+    Dialect::Postgres,
+    service_url("DATABASE_URL"),
+    "CAST(id AS TEXT)",
+    "CAST(payload AS TEXT)"
+);
+outbox_suite!(
+    mariadb,
+    sqlx::MySqlConnection,
+    Dialect::MySql,
+    service_url("MYSQL_URL"),
+    "id",
+    "payload"
+);
+
+/// When the outbox cannot be written (here: no outbox table in this SQLite database), the
+/// transaction fails and none of its data is committed.
+#[tokio::test]
+async fn a_failed_outbox_write_commits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("no_outbox.db").display()
+    );
+    let mut reader = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE users (id INTEGER PRIMARY KEY)")
+        .execute(&mut reader)
+        .await
+        .unwrap();
+    let mut conn = Conn::new(sqlx::SqliteConnection::connect(&url).await.unwrap());
+    let result = conn
+        .atomic_async(async |conn| {
+            sqlx::raw_sql("INSERT INTO users (id) VALUES (1)")
+                .execute(&mut **conn)
+                .await?;
+            conn.enqueue_job(&Welcome { user_id: 1 })?;
+            Ok::<_, AppError>(())
+        })
+        .await;
+    let Err(AppError::Tx(error)) = result else {
+        panic!("expected oncommit's error, got {result:?}")
+    };
+    assert_eq!(error.kind(), ErrorKind::Outbox, "{error}");
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut reader)
+        .await
+        .unwrap();
+    assert_eq!(users, 0);
+    assert_eq!(conn.pending_jobs(), 0);
+}
