@@ -1,0 +1,175 @@
+//! What the outbox costs inside a transaction, on Postgres (`DATABASE_URL`; skipped, with the
+//! reason printed, when unset):
+//!
+//! 1. one INSERT + one durable job (`enqueue_job`, written by the transaction before its
+//!    COMMIT) against the same transaction with one in-memory hook (`on_commit`); paired runs
+//!    on one connection, the order alternating; the median of the per-pair ratios. Target:
+//!    at most +10 %.
+//! 2. the cost of each extra job in the same transaction: 1 job against 101 jobs (one batched
+//!    insert), paired the same way; (median difference) / 100. Target: at most 1 µs per job.
+//!
+//! Then criterion times each side on its own.
+//!
+//! Run: `DATABASE_URL=postgres://root@127.0.0.1:5432/test cargo bench -p oncommit --bench outbox`
+//! (`ONCOMMIT_OUTBOX_PAIRS=N`, default 1000).
+
+#[cfg(all(feature = "sqlx-postgres", feature = "outbox"))]
+mod bench {
+    use std::time::{Duration, Instant};
+
+    use criterion::Criterion;
+    use oncommit::outbox::{Dialect, Job, migrate};
+    use oncommit::{BoxError, Conn};
+    use sqlx::{Connection, PgConnection};
+    use tokio::runtime::Runtime;
+
+    #[derive(serde::Serialize)]
+    struct Welcome {
+        user_id: i64,
+    }
+
+    impl Job for Welcome {
+        const TOPIC: &'static str = "bench_welcome";
+    }
+
+    async fn insert(conn: &mut PgConnection, id: i64) -> Result<(), BoxError> {
+        sqlx::query("INSERT INTO oncommit_bench_outbox_users (id) VALUES ($1)")
+            .bind(id)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// One INSERT and `jobs` durable jobs, or one in-memory hook when `jobs` is 0.
+    async fn transaction(
+        conn: &mut Conn<PgConnection>,
+        id: i64,
+        jobs: usize,
+    ) -> Result<(), BoxError> {
+        conn.atomic_async(async |conn| {
+            insert(conn, id).await?;
+            if jobs == 0 {
+                conn.on_commit(move || {
+                    std::hint::black_box(id);
+                })?;
+            }
+            for n in 0..jobs {
+                conn.enqueue_job(&Welcome {
+                    user_id: id * 1000 + n as i64,
+                })?;
+            }
+            Ok::<_, BoxError>(())
+        })
+        .await
+    }
+
+    fn median(values: &mut [f64]) -> f64 {
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    }
+
+    /// Paired runs of `a` and `b` jobs per transaction: (median a, median b, median b/a).
+    async fn paired(
+        conn: &mut Conn<PgConnection>,
+        next: &mut i64,
+        pairs: usize,
+        a: usize,
+        b: usize,
+    ) -> (f64, f64, f64) {
+        let (mut ta, mut tb, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for pair in 0..pairs {
+            let mut elapsed = [Duration::ZERO; 2];
+            let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+            for side in order {
+                *next += 1;
+                let start = Instant::now();
+                transaction(conn, *next, [a, b][side])
+                    .await
+                    .expect("transaction");
+                elapsed[side] = start.elapsed();
+            }
+            ta.push(elapsed[0].as_secs_f64() * 1e6);
+            tb.push(elapsed[1].as_secs_f64() * 1e6);
+            ratios.push(elapsed[1].as_secs_f64() / elapsed[0].as_secs_f64());
+        }
+        (median(&mut ta), median(&mut tb), median(&mut ratios))
+    }
+
+    pub fn run(c: &mut Criterion) {
+        let Ok(url) = std::env::var("DATABASE_URL") else {
+            println!("outbox bench skipped: DATABASE_URL is not set");
+            return;
+        };
+        let pairs: usize = std::env::var("ONCOMMIT_OUTBOX_PAIRS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000);
+        let rt = Runtime::new().expect("runtime");
+        let mut conn = rt.block_on(async {
+            let mut raw = PgConnection::connect(&url).await.expect("connect");
+            migrate(&mut raw, Dialect::Postgres)
+                .await
+                .expect("outbox table");
+            sqlx::raw_sql(
+                "DROP TABLE IF EXISTS oncommit_bench_outbox_users; \
+                 CREATE TABLE oncommit_bench_outbox_users (id bigint PRIMARY KEY); \
+                 DELETE FROM oncommit_outbox WHERE topic = 'bench_welcome'",
+            )
+            .execute(&mut raw)
+            .await
+            .expect("bench table");
+            Conn::new(raw)
+        });
+        let mut next = 0i64;
+        let (hook, job, ratio) = rt.block_on(paired(&mut conn, &mut next, pairs, 0, 1));
+        println!(
+            "postgres: 1 INSERT + 1 durable job vs + 1 in-memory hook, {pairs} pairs: {job:.1} us vs {hook:.1} us per txn, median of pair ratios {ratio:.4} ({:+.2}%) [target <= +10%: {}]",
+            (ratio - 1.0) * 100.0,
+            if ratio <= 1.10 { "ok" } else { "OVER" }
+        );
+        let (one, many, _) = rt.block_on(paired(&mut conn, &mut next, pairs / 4, 1, 101));
+        let per_job = (many - one) / 100.0;
+        println!(
+            "postgres: 101 jobs vs 1 job in one txn, {} pairs: {many:.1} us vs {one:.1} us, {:.0} ns per extra job [target <= 1 us: {}]",
+            pairs / 4,
+            per_job * 1000.0,
+            if per_job <= 1.0 { "ok" } else { "OVER" }
+        );
+        let mut group = c.benchmark_group("outbox_postgres");
+        for (name, jobs) in [
+            ("one_hook", 0),
+            ("one_job", 1),
+            ("hundred_and_one_jobs", 101),
+        ] {
+            group.bench_function(name, |b| {
+                b.iter(|| {
+                    next += 1;
+                    rt.block_on(transaction(&mut conn, next, jobs))
+                        .expect("transaction")
+                })
+            });
+        }
+        group.finish();
+        rt.block_on(async {
+            sqlx::raw_sql(
+                "DROP TABLE oncommit_bench_outbox_users; \
+                 DELETE FROM oncommit_outbox WHERE topic = 'bench_welcome'",
+            )
+            .execute(&mut *conn)
+            .await
+            .expect("clean up");
+        });
+    }
+}
+
+#[cfg(all(feature = "sqlx-postgres", feature = "outbox"))]
+fn main() {
+    let mut c = criterion::Criterion::default().configure_from_args();
+    bench::run(&mut c);
+    c.final_summary();
+}
+
+#[cfg(not(all(feature = "sqlx-postgres", feature = "outbox")))]
+fn main() {
+    println!("outbox bench skipped: build with `--features sqlx-postgres,outbox`");
+}
