@@ -27,6 +27,9 @@ pub enum CommitFailure {
     /// the body ignored its error; the server chose it as a deadlock victim). Nothing was
     /// committed.
     RolledBack(BoxError),
+    /// The outbox rows could not be written before COMMIT (which was not sent): nothing of
+    /// the transaction was committed.
+    Outbox(BoxError),
     /// The statement was sent but its answer never came (the connection failed): the
     /// server may have committed.
     Unknown {
@@ -159,6 +162,23 @@ pub trait AsyncBackend: Backend + Send {
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
         let count = messages.len();
         async move { Err(format!("this connection cannot write the {count} outbox jobs").into()) }
+    }
+
+    /// Writes `messages` to the outbox ([`write_outbox`](AsyncBackend::write_outbox)), then
+    /// commits the innermost level: the outermost COMMIT of a transaction with durable jobs.
+    /// A failed write is [`CommitFailure::Outbox`]. Backends may do both in fewer round trips
+    /// (Postgres writes the rows in the statement that reads the transaction id).
+    #[cfg(feature = "outbox")]
+    fn commit_with_outbox<'a>(
+        &'a mut self,
+        messages: &'a [crate::outbox::Message],
+    ) -> impl Future<Output = Result<(), CommitFailure>> + Send + 'a {
+        async move {
+            self.write_outbox(messages)
+                .await
+                .map_err(CommitFailure::Outbox)?;
+            self.commit_async().await
+        }
     }
 
     /// True when the backend reports to a [`ServerWatch`] ([`watch_server`]): its server can

@@ -425,7 +425,9 @@ impl<C: Backend> Conn<C> {
 
     fn commit_failed(&mut self, depth: usize, failure: CommitFailure) -> Error {
         match &failure {
-            CommitFailure::Refused(source) | CommitFailure::RolledBack(source) => {
+            CommitFailure::Refused(source)
+            | CommitFailure::RolledBack(source)
+            | CommitFailure::Outbox(source) => {
                 self.note_failure(source);
             }
             CommitFailure::Unknown { source, .. } => {
@@ -445,6 +447,10 @@ impl<C: Backend> Conn<C> {
         };
         match failure {
             CommitFailure::Refused(source) => Error::statement(step, depth, source),
+            CommitFailure::Outbox(source) => Error::outbox(
+                "writing the durable jobs failed, so nothing was committed",
+                source,
+            ),
             CommitFailure::RolledBack(source) => Error::rolled_back_by_server(source),
             CommitFailure::Unknown {
                 source,
@@ -956,33 +962,18 @@ impl<C: AsyncBackend> Conn<C> {
         }
     }
 
-    /// Before the outermost COMMIT: writes the transaction's durable jobs to the outbox
-    /// table. If that fails, the transaction is rolled back instead (the body's result is
-    /// replaced by the error).
-    #[cfg(feature = "outbox")]
-    async fn write_jobs<T, E: From<Error>>(
-        &mut self,
-        depth: usize,
-        result: Result<T, E>,
-    ) -> Result<T, E> {
-        if depth != 1 || result.is_err() || self.jobs.to_write().is_empty() {
-            return result;
+    /// COMMIT (or RELEASE) of the innermost level; the outermost one of a transaction with
+    /// durable jobs writes them first (the backend may do both in one round trip).
+    async fn commit_level(&mut self, depth: usize) -> Result<(), CommitFailure> {
+        #[cfg(feature = "outbox")]
+        if depth == 1 && !self.jobs.to_write().is_empty() {
+            let Some(inner) = self.inner.as_mut() else {
+                return Err(CommitFailure::Refused("the connection was taken".into()));
+            };
+            return AsyncBackend::commit_with_outbox(inner, self.jobs.to_write()).await;
         }
-        let Some(inner) = self.inner.as_mut() else {
-            return result;
-        };
-        match AsyncBackend::write_outbox(inner, self.jobs.to_write()).await {
-            Ok(()) => result,
-            Err(source) => {
-                self.note_failure(&source);
-                tracing::error!(error = %source, "writing the outbox failed; rolling back");
-                Err(Error::outbox(
-                    "writing the durable jobs failed, so nothing was committed",
-                    source,
-                )
-                .into())
-            }
-        }
+        let _ = depth;
+        AsyncBackend::commit_async(self.conn_mut()).await
     }
 
     /// Before the outermost COMMIT or ROLLBACK: the server's callbacks let it through.
@@ -1022,8 +1013,6 @@ impl<C: AsyncBackend> Conn<C> {
         self.check_server().await;
         let depth = self.stack.depth();
         let result = self.veto_commit(depth, result);
-        #[cfg(feature = "outbox")]
-        let result = self.write_jobs(depth, result).await;
         match result {
             Ok(value) => {
                 // The level stays armed until COMMIT returns: dropping this future mid-COMMIT
@@ -1031,7 +1020,7 @@ impl<C: AsyncBackend> Conn<C> {
                 // is torn (the savepoint may be gone or not).
                 level.finishing();
                 self.finishing_outermost(depth);
-                let committed = AsyncBackend::commit_async(self.conn_mut()).await;
+                let committed = self.commit_level(depth).await;
                 level.disarm();
                 match committed {
                     Ok(()) => match self.committed(depth) {

@@ -67,7 +67,7 @@ fn commit_failure(error: sqlx::Error, transaction_id: Option<u64>) -> CommitFail
 
 /// sqlx's COMMIT (or RELEASE), its failure classified; `transaction_id` is the server's id of
 /// the transaction, when known.
-async fn commit<C: sqlx::Connection>(
+pub(super) async fn commit<C: sqlx::Connection>(
     conn: &mut C,
     transaction_id: Option<u64>,
 ) -> Result<(), CommitFailure> {
@@ -179,6 +179,7 @@ macro_rules! sqlx_backend {
     ($(#[$cfg:meta])* $db:ty, $conn:ty, begin: $begin:expr, begin_with: $begin_with:expr, commit: $commit:expr
      $(, rollback: $rollback:path)? $(, settle: $settle:ident)? $(, end_unknown: $end:path)?
      $(, reset_after_abandon: $reset:literal)?
+     $(, commit_with_outbox: $commit_outbox:path)?
      $(, watch_server: $watch:path, resync: $resync:path)?) => {
         $(#[$cfg])*
         impl Backend for $conn {
@@ -243,6 +244,16 @@ macro_rules! sqlx_backend {
             ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
                 outbox::write(self, messages)
             }
+
+            $(
+            #[cfg(feature = "outbox")]
+            fn commit_with_outbox<'a>(
+                &'a mut self,
+                messages: &'a [crate::outbox::Message],
+            ) -> impl Future<Output = Result<(), CommitFailure>> + Send + 'a {
+                $commit_outbox(self, messages)
+            }
+            )?
 
             $(
             const WATCHES_SERVER: bool = true;
@@ -324,7 +335,8 @@ sqlx_backend!(
     begin: postgres_begin,
     begin_with: postgres_begin_with,
     commit: postgres_commit,
-    end_unknown: end_unknown
+    end_unknown: end_unknown,
+    commit_with_outbox: outbox::postgres_commit_with_outbox
 );
 sqlx_backend!(
     #[cfg(feature = "sqlx-sqlite")]
@@ -410,6 +422,14 @@ where
         messages: &'a [crate::outbox::Message],
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
         (**self).write_outbox(messages)
+    }
+
+    #[cfg(feature = "outbox")]
+    fn commit_with_outbox<'a>(
+        &'a mut self,
+        messages: &'a [crate::outbox::Message],
+    ) -> impl Future<Output = Result<(), CommitFailure>> + Send + 'a {
+        (**self).commit_with_outbox(messages)
     }
 
     const WATCHES_SERVER: bool = <DB::Connection as AsyncBackend>::WATCHES_SERVER;

@@ -240,3 +240,60 @@ async fn a_failed_outbox_write_commits_nothing() {
     assert_eq!(users, 0);
     assert_eq!(conn.pending_jobs(), 0);
 }
+
+/// Postgres writes the jobs in the statement that reads the transaction id before COMMIT;
+/// when that fails (here: no outbox table on the connection's search path), the transaction
+/// fails with `ErrorKind::Outbox` and none of its data is committed.
+#[tokio::test]
+async fn postgres_a_failed_outbox_write_commits_nothing() {
+    let Some(url) = service_url("DATABASE_URL") else {
+        return;
+    };
+    let schema = unique("oncommit_no_outbox");
+    let mut reader = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE SCHEMA {schema}; CREATE TABLE {schema}.users (id BIGINT PRIMARY KEY)"
+    )))
+    .execute(&mut reader)
+    .await
+    .unwrap();
+    let mut raw = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::raw_sql(AssertSqlSafe(format!("SET search_path TO {schema}")))
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let mut conn = Conn::new(raw);
+    let result = conn
+        .atomic_async(async |conn| {
+            sqlx::raw_sql("INSERT INTO users (id) VALUES (1)")
+                .execute(&mut **conn)
+                .await?;
+            conn.enqueue_job(&Welcome { user_id: 1 })?;
+            Ok::<_, AppError>(())
+        })
+        .await;
+    let Err(AppError::Tx(error)) = result else {
+        panic!("expected oncommit's error, got {result:?}")
+    };
+    assert_eq!(error.kind(), ErrorKind::Outbox, "{error}");
+    let users: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM {schema}.users"
+    )))
+    .fetch_one(&mut reader)
+    .await
+    .unwrap();
+    assert_eq!(users, 0);
+    assert!(!conn.is_broken());
+    conn.atomic_async(async |conn| {
+        sqlx::raw_sql("INSERT INTO users (id) VALUES (2)")
+            .execute(&mut **conn)
+            .await?;
+        Ok::<_, AppError>(())
+    })
+    .await
+    .expect("the connection is usable afterwards");
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&mut reader)
+        .await
+        .unwrap();
+}

@@ -25,12 +25,66 @@ pub(super) fn write<'a, C: OutboxWrite>(
     conn.write_messages(messages)
 }
 
+/// Postgres: the outermost COMMIT of a transaction with durable jobs. The rows are written by
+/// the statement that reads the transaction id before COMMIT (see the `sqlx` module): no
+/// round trip of their own. In an aborted transaction it fails with `25P02`
+/// ([`CommitFailure::RolledBack`]); any other error of the server is the outbox's
+/// ([`CommitFailure::Outbox`]); COMMIT is not sent after a failure.
+#[cfg(feature = "sqlx-postgres")]
+pub(crate) async fn postgres_commit_with_outbox(
+    conn: &mut sqlx::PgConnection,
+    messages: &[Message],
+) -> Result<(), crate::backend::CommitFailure> {
+    use crate::backend::CommitFailure;
+    use sqlx::postgres::PgTransactionManager;
+    use sqlx_core::transaction::TransactionManager;
+
+    if PgTransactionManager::get_transaction_depth(conn) != 1 {
+        conn.write_messages(messages)
+            .await
+            .map_err(CommitFailure::Outbox)?;
+        return super::commit(conn, None).await;
+    }
+    let (ids, topics, payloads) = columns(messages);
+    let id = sqlx::query_scalar::<_, i64>(
+        "WITH written AS (
+             INSERT INTO oncommit_outbox (id, topic, payload)
+             SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS jsonb)
+             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)
+         )
+         SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
+    )
+    .bind(ids)
+    .bind(topics)
+    .bind(payloads)
+    .fetch_one(&mut *conn)
+    .await;
+    let transaction_id = match id {
+        Ok(id) => u64::try_from(id).ok(),
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("25P02") => {
+            return Err(CommitFailure::RolledBack(error.into()));
+        }
+        Err(error @ sqlx::Error::Database(_)) => return Err(CommitFailure::Outbox(error.into())),
+        // COMMIT was never sent: nothing was committed.
+        Err(error) => return Err(CommitFailure::Refused(error.into())),
+    };
+    super::commit(conn, transaction_id).await
+}
+
+/// The three columns of `messages`, as Postgres arrays bind them.
+#[cfg(feature = "sqlx-postgres")]
+fn columns(messages: &[Message]) -> (Vec<String>, Vec<&str>, Vec<&str>) {
+    (
+        messages.iter().map(|m| m.id.to_string()).collect(),
+        messages.iter().map(|m| m.topic).collect(),
+        messages.iter().map(|m| m.payload.as_str()).collect(),
+    )
+}
+
 #[cfg(feature = "sqlx-postgres")]
 impl OutboxWrite for sqlx::PgConnection {
     async fn write_messages<'a>(&'a mut self, messages: &'a [Message]) -> Result<(), BoxError> {
-        let ids: Vec<String> = messages.iter().map(|m| m.id.to_string()).collect();
-        let topics: Vec<&str> = messages.iter().map(|m| m.topic).collect();
-        let payloads: Vec<&str> = messages.iter().map(|m| m.payload.as_str()).collect();
+        let (ids, topics, payloads) = columns(messages);
         sqlx::query(
             "INSERT INTO oncommit_outbox (id, topic, payload) \
              SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS jsonb) \
