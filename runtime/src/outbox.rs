@@ -23,6 +23,7 @@
 //! [`Conn::enqueue_job`]: crate::Conn::enqueue_job
 
 mod pending;
+pub mod relay;
 mod schema;
 
 pub(crate) use pending::PendingJobs;
