@@ -72,23 +72,53 @@ impl io::Write for LogBuffer {
     }
 }
 
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
+thread_local! {
+    /// The buffer `capture_logs` set on this thread, if any.
+    static CAPTURING: std::cell::RefCell<Option<LogBuffer>> = const { std::cell::RefCell::new(None) };
+}
 
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
+/// The global subscriber's writer: this thread's capture buffer, or nowhere.
+struct ThreadBuffer;
+
+impl io::Write for ThreadBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        CAPTURING.with(|current| match &mut *current.borrow_mut() {
+            Some(buffer) => buffer.write(buf),
+            None => Ok(buf.len()),
+        })
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Stops capturing on this thread when dropped.
+pub struct CaptureGuard(());
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURING.with(|current| *current.borrow_mut() = None);
     }
 }
 
 /// Captures everything logged on this thread until the guard is dropped.
-pub fn capture_logs() -> (LogBuffer, tracing::subscriber::DefaultGuard) {
+///
+/// One global subscriber, installed once, writes each event to the capturing thread's
+/// buffer: with a subscriber per test (`set_default`), tests running in parallel raced on
+/// tracing's shared callsite and level caches and now and then lost an event.
+pub fn capture_logs() -> (LogBuffer, CaptureGuard) {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadBuffer)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the tests' global subscriber");
+    });
     let buffer = LogBuffer::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(buffer.clone())
-        .with_max_level(tracing::Level::TRACE)
-        .finish();
-    let guard = tracing::subscriber::set_default(subscriber);
-    (buffer, guard)
+    CAPTURING.with(|current| *current.borrow_mut() = Some(buffer.clone()));
+    (buffer, CaptureGuard(()))
 }
 
 /// A body error of the tests' own, next to oncommit's.
