@@ -160,19 +160,46 @@ impl<F> Drop for Unguarded<F> {
     }
 }
 
-#[cfg(feature = "sqlx-postgres")]
 /// Ends a transaction the server may be in after a dropped BEGIN: sqlx counts depth 0, so an
-/// unconditional `ROLLBACK` (a no-op, with at most a warning, when there is none).
-async fn end_unknown<C>(conn: &mut C) -> Result<(), BoxError>
+/// unconditional `rollback` statement (`ROLLBACK`: a no-op, with at most a warning, when there
+/// is none; MySQL's also turns autocommit back on).
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-mysql"))]
+async fn end_unknown_with<C>(conn: &mut C, rollback: &'static str) -> Result<(), BoxError>
 where
     C: sqlx::Connection,
     for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
 {
     drain_queued(conn).await;
     if <<C::Database as Database>::TransactionManager>::get_transaction_depth(conn) == 0 {
-        sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await?;
+        sqlx::raw_sql(rollback).execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+/// Postgres: [`end_unknown_with`] a plain `ROLLBACK`.
+#[cfg(feature = "sqlx-postgres")]
+async fn end_unknown(conn: &mut sqlx::PgConnection) -> Result<(), BoxError> {
+    end_unknown_with(conn, "ROLLBACK").await
+}
+
+/// The verdict of the query Postgres runs before the outermost COMMIT (it reads the
+/// transaction id): the id, or why COMMIT must not be sent. In an aborted transaction it
+/// fails with `25P02` ([`CommitFailure::RolledBack`]); any other error answer of the server
+/// goes through `server_error`; anything else means the query never got an answer (COMMIT was
+/// never sent: nothing was committed).
+#[cfg(feature = "sqlx-postgres")]
+fn pre_commit_verdict(
+    read: Result<Option<i64>, sqlx::Error>,
+    server_error: fn(BoxError) -> CommitFailure,
+) -> Result<Option<u64>, CommitFailure> {
+    match read {
+        Ok(id) => Ok(id.and_then(|id| u64::try_from(id).ok())),
+        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("25P02") => {
+            Err(CommitFailure::RolledBack(error.into()))
+        }
+        Err(error @ sqlx::Error::Database(_)) => Err(server_error(error.into())),
+        Err(error) => Err(CommitFailure::Refused(error.into())),
+    }
 }
 
 macro_rules! sqlx_backend {
@@ -242,7 +269,7 @@ macro_rules! sqlx_backend {
                 &'a mut self,
                 messages: &'a [crate::outbox::Message],
             ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
-                outbox::write(self, messages)
+                outbox::OutboxWrite::write_messages(self, messages)
             }
 
             $(
@@ -316,14 +343,7 @@ async fn postgres_commit(conn: &mut sqlx::PgConnection) -> Result<(), CommitFail
         )
         .fetch_one(&mut *conn)
         .await;
-        match id {
-            Ok(id) => transaction_id = id.and_then(|id| u64::try_from(id).ok()),
-            Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("25P02") => {
-                return Err(CommitFailure::RolledBack(error.into()));
-            }
-            // COMMIT was never sent: nothing was committed.
-            Err(error) => return Err(CommitFailure::Refused(error.into())),
-        }
+        transaction_id = pre_commit_verdict(id, CommitFailure::Refused)?;
     }
     commit(conn, transaction_id).await
 }

@@ -134,9 +134,5 @@ pub(super) async fn rollback(conn: &mut MySqlConnection) -> Result<(), sqlx::Err
 /// After a cancelled BEGIN or an abandoned transaction: end whatever transaction the server
 /// is in and turn `autocommit` back on.
 pub(super) async fn end_unknown(conn: &mut MySqlConnection) -> Result<(), BoxError> {
-    super::drain_queued(conn).await;
-    if depth(conn) == 0 {
-        sqlx::raw_sql(ROLLBACK).execute(&mut *conn).await?;
-    }
-    Ok(())
+    super::end_unknown_with(conn, ROLLBACK).await
 }

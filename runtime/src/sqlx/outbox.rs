@@ -8,6 +8,7 @@ use crate::BoxError;
 use crate::outbox::Message;
 
 /// Rows per multi-row INSERT (3 parameters each: under SQLite's and MySQL's limits).
+#[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
 const ROWS_PER_STATEMENT: usize = 1000;
 
 /// The outbox rows of `messages`, written on `conn`.
@@ -18,18 +19,21 @@ pub(super) trait OutboxWrite {
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
 }
 
-pub(super) fn write<'a, C: OutboxWrite>(
-    conn: &'a mut C,
-    messages: &'a [Message],
-) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
-    conn.write_messages(messages)
+/// Postgres: the outbox rows of `$1`, `$2`, `$3` (ids, topics, payloads as text arrays).
+#[cfg(feature = "sqlx-postgres")]
+macro_rules! insert_from_arrays {
+    () => {
+        "INSERT INTO oncommit_outbox (id, topic, payload) \
+         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS jsonb) \
+         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)"
+    };
 }
 
 /// Postgres: the outermost COMMIT of a transaction with durable jobs. The rows are written by
 /// the statement that reads the transaction id before COMMIT (see the `sqlx` module): no
-/// round trip of their own. In an aborted transaction it fails with `25P02`
-/// ([`CommitFailure::RolledBack`]); any other error of the server is the outbox's
-/// ([`CommitFailure::Outbox`]); COMMIT is not sent after a failure.
+/// round trip of their own. Its verdict is the plain COMMIT's, except that an error answer
+/// of the server is the outbox's ([`CommitFailure::Outbox`]); COMMIT is not sent after a
+/// failure.
 #[cfg(feature = "sqlx-postgres")]
 pub(crate) async fn postgres_commit_with_outbox(
     conn: &mut sqlx::PgConnection,
@@ -46,28 +50,17 @@ pub(crate) async fn postgres_commit_with_outbox(
         return super::commit(conn, None).await;
     }
     let (ids, topics, payloads) = columns(messages);
-    let id = sqlx::query_scalar::<_, i64>(
-        "WITH written AS (
-             INSERT INTO oncommit_outbox (id, topic, payload)
-             SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS jsonb)
-             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)
-         )
-         SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)",
-    )
+    let id = sqlx::query_scalar::<_, Option<i64>>(concat!(
+        "WITH written AS (",
+        insert_from_arrays!(),
+        ") SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)"
+    ))
     .bind(ids)
     .bind(topics)
     .bind(payloads)
     .fetch_one(&mut *conn)
     .await;
-    let transaction_id = match id {
-        Ok(id) => u64::try_from(id).ok(),
-        Err(sqlx::Error::Database(error)) if error.code().as_deref() == Some("25P02") => {
-            return Err(CommitFailure::RolledBack(error.into()));
-        }
-        Err(error @ sqlx::Error::Database(_)) => return Err(CommitFailure::Outbox(error.into())),
-        // COMMIT was never sent: nothing was committed.
-        Err(error) => return Err(CommitFailure::Refused(error.into())),
-    };
+    let transaction_id = super::pre_commit_verdict(id, CommitFailure::Outbox)?;
     super::commit(conn, transaction_id).await
 }
 
@@ -85,16 +78,12 @@ fn columns(messages: &[Message]) -> (Vec<String>, Vec<&str>, Vec<&str>) {
 impl OutboxWrite for sqlx::PgConnection {
     async fn write_messages<'a>(&'a mut self, messages: &'a [Message]) -> Result<(), BoxError> {
         let (ids, topics, payloads) = columns(messages);
-        sqlx::query(
-            "INSERT INTO oncommit_outbox (id, topic, payload) \
-             SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS jsonb) \
-             FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)",
-        )
-        .bind(ids)
-        .bind(topics)
-        .bind(payloads)
-        .execute(&mut *self)
-        .await?;
+        sqlx::query(insert_from_arrays!())
+            .bind(ids)
+            .bind(topics)
+            .bind(payloads)
+            .execute(&mut *self)
+            .await?;
         Ok(())
     }
 }
