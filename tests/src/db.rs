@@ -8,7 +8,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use oncommit::AsyncBackend;
 use sqlx::pool::PoolConnection;
@@ -302,12 +301,7 @@ pub struct Table {
 impl Table {
     /// Creates the table (before any transaction: DDL commits implicitly on MariaDB).
     pub async fn create<D: TestDb>(conn: &mut D::Conn) -> Table {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let name = format!(
-            "oncommit_sem_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let name = crate::unique_name("oncommit_sem");
         let deferred = if D::DEFERRED_CONSTRAINTS {
             format!(", FOREIGN KEY (parent) REFERENCES {name} (id) DEFERRABLE INITIALLY DEFERRED")
         } else {

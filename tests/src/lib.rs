@@ -19,6 +19,17 @@ pub fn service_url(var: &str) -> Option<String> {
     }
 }
 
+/// A name for a table (or schema) of one test: `prefix`, the process id and a counter, so
+/// suites and their tests can run at once on one database.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    format!(
+        "{prefix}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 /// True under `CI=true`, where every service suite must run.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")

@@ -11,13 +11,12 @@
 //! when its variable is unset, and fails under `CI=true`).
 
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use oncommit::{Conn, ErrorKind, Outcome};
 use oncommit_tests::proxy::Proxy;
 use oncommit_tests::race::AppError;
-use oncommit_tests::service_url;
+use oncommit_tests::{service_url, unique_name};
 use sqlx::{AssertSqlSafe, Connection};
 
 /// What the hooks did, in order.
@@ -45,12 +44,7 @@ fn oncommit_error(error: AppError) -> oncommit::Error {
 
 /// A fresh table name, unique per process and test.
 fn table_name() -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "oncommit_faults_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    unique_name("oncommit_faults")
 }
 
 /// Runs `future` until the proxy holds the server's answer to what it sent, then drops it:
@@ -111,6 +105,26 @@ macro_rules! fault_suite {
                 /// The committed rows, as another connection sees them.
                 async fn committed(&mut self) -> Vec<i64> {
                     ids(&mut self.reader, &self.table).await
+                }
+
+                /// A pool of one connection, through the proxy.
+                async fn pool_of_one(&self) -> sqlx::Pool<$db> {
+                    sqlx::pool::PoolOptions::<$db>::new()
+                        .max_connections(1)
+                        .connect(&self.proxied_url)
+                        .await
+                        .expect("a pool through the proxy")
+                }
+
+                /// A plain INSERT through `pool` commits (its one connection is not inside a
+                /// transaction, nor with autocommit off), and it is all the table holds.
+                async fn only_a_plain_insert_through(&mut self, pool: sqlx::Pool<$db>) {
+                    sqlx::query(AssertSqlSafe(format!("INSERT INTO {} (id) VALUES (2)", self.table)))
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    assert_eq!(self.committed().await, [2]);
+                    pool.close().await;
                 }
 
                 async fn finish(mut self) {
@@ -249,11 +263,7 @@ macro_rules! fault_suite {
             #[tokio::test]
             async fn a_begin_cancelled_in_flight_never_returns_a_pooled_connection_inside_a_transaction() {
                 let Some(mut f) = Fixture::new().await else { return };
-                let pool = sqlx::pool::PoolOptions::<$db>::new()
-                    .max_connections(1)
-                    .connect(&f.proxied_url)
-                    .await
-                    .expect("a pool through the proxy");
+                let pool = f.pool_of_one().await;
                 {
                     let mut conn = Conn::new(pool.acquire().await.unwrap());
                     let table = f.table.clone();
@@ -266,12 +276,7 @@ macro_rules! fault_suite {
                     )
                     .await;
                 }
-                sqlx::query(AssertSqlSafe(format!("INSERT INTO {} (id) VALUES (2)", f.table)))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
-                assert_eq!(f.committed().await, [2]);
-                pool.close().await;
+                f.only_a_plain_insert_through(pool).await;
                 f.finish().await;
             }
 
@@ -351,11 +356,7 @@ macro_rules! fault_suite {
             #[tokio::test]
             async fn a_block_cancelled_mid_body_never_returns_a_pooled_connection_inside_a_transaction() {
                 let Some(mut f) = Fixture::new().await else { return };
-                let pool = sqlx::pool::PoolOptions::<$db>::new()
-                    .max_connections(1)
-                    .connect(&f.proxied_url)
-                    .await
-                    .expect("a pool through the proxy");
+                let pool = f.pool_of_one().await;
                 {
                     let mut conn = Conn::new(pool.acquire().await.unwrap());
                     let (table, ran) = (&f.table, &f.ran);
@@ -372,13 +373,8 @@ macro_rules! fault_suite {
                         () = inserted.notified() => {} // dropped here, its row written
                     }
                 }
-                sqlx::query(AssertSqlSafe(format!("INSERT INTO {} (id) VALUES (2)", f.table)))
-                    .execute(&pool)
-                    .await
-                    .unwrap();
                 assert_eq!(f.ran.get(), [] as [i64; 0]);
-                assert_eq!(f.committed().await, [2]);
-                pool.close().await;
+                f.only_a_plain_insert_through(pool).await;
                 f.finish().await;
             }
 

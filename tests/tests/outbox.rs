@@ -6,12 +6,10 @@
 //!
 //! SQLite (a temporary file) always runs; Postgres needs `DATABASE_URL`, MariaDB `MYSQL_URL`.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use oncommit::outbox::{Dialect, Job, migrate};
 use oncommit::{Conn, ErrorKind};
 use oncommit_tests::race::AppError;
-use oncommit_tests::service_url;
+use oncommit_tests::{service_url, unique_name};
 use serde::Serialize;
 use sqlx::{AssertSqlSafe, Connection};
 
@@ -22,15 +20,6 @@ struct Welcome {
 
 impl Job for Welcome {
     const TOPIC: &'static str = "welcome";
-}
-
-fn unique(prefix: &str) -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 macro_rules! outbox_suite {
@@ -82,7 +71,7 @@ macro_rules! outbox_suite {
                 migrate(&mut reader, $dialect)
                     .await
                     .expect("create the outbox table");
-                let users = unique("users");
+                let users = unique_name("users");
                 exec(
                     &mut reader,
                     format!("CREATE TABLE {users} (id BIGINT PRIMARY KEY)"),
@@ -205,6 +194,28 @@ outbox_suite!(
     "payload"
 );
 
+/// A transaction that inserts user 1 and enqueues a job fails with `ErrorKind::Outbox` (the
+/// outbox cannot be written on `conn`).
+async fn insert_with_a_job_fails_on_the_outbox<C>(conn: &mut Conn<C>)
+where
+    C: oncommit::AsyncBackend,
+    for<'c> &'c mut C: sqlx::Executor<'c>,
+{
+    let result = conn
+        .atomic_async(async |conn| {
+            sqlx::raw_sql("INSERT INTO users (id) VALUES (1)")
+                .execute(&mut **conn)
+                .await?;
+            conn.enqueue_job(&Welcome { user_id: 1 })?;
+            Ok::<_, AppError>(())
+        })
+        .await;
+    let Err(AppError::Tx(error)) = result else {
+        panic!("expected oncommit's error, got {result:?}")
+    };
+    assert_eq!(error.kind(), ErrorKind::Outbox, "{error}");
+}
+
 /// When the outbox cannot be written (here: no outbox table in this SQLite database), the
 /// transaction fails and none of its data is committed.
 #[tokio::test]
@@ -220,19 +231,7 @@ async fn a_failed_outbox_write_commits_nothing() {
         .await
         .unwrap();
     let mut conn = Conn::new(sqlx::SqliteConnection::connect(&url).await.unwrap());
-    let result = conn
-        .atomic_async(async |conn| {
-            sqlx::raw_sql("INSERT INTO users (id) VALUES (1)")
-                .execute(&mut **conn)
-                .await?;
-            conn.enqueue_job(&Welcome { user_id: 1 })?;
-            Ok::<_, AppError>(())
-        })
-        .await;
-    let Err(AppError::Tx(error)) = result else {
-        panic!("expected oncommit's error, got {result:?}")
-    };
-    assert_eq!(error.kind(), ErrorKind::Outbox, "{error}");
+    insert_with_a_job_fails_on_the_outbox(&mut conn).await;
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(&mut reader)
         .await
@@ -249,7 +248,7 @@ async fn postgres_a_failed_outbox_write_commits_nothing() {
     let Some(url) = service_url("DATABASE_URL") else {
         return;
     };
-    let schema = unique("oncommit_no_outbox");
+    let schema = unique_name("oncommit_no_outbox");
     let mut reader = sqlx::PgConnection::connect(&url).await.unwrap();
     sqlx::raw_sql(AssertSqlSafe(format!(
         "CREATE SCHEMA {schema}; CREATE TABLE {schema}.users (id BIGINT PRIMARY KEY)"
@@ -263,19 +262,7 @@ async fn postgres_a_failed_outbox_write_commits_nothing() {
         .await
         .unwrap();
     let mut conn = Conn::new(raw);
-    let result = conn
-        .atomic_async(async |conn| {
-            sqlx::raw_sql("INSERT INTO users (id) VALUES (1)")
-                .execute(&mut **conn)
-                .await?;
-            conn.enqueue_job(&Welcome { user_id: 1 })?;
-            Ok::<_, AppError>(())
-        })
-        .await;
-    let Err(AppError::Tx(error)) = result else {
-        panic!("expected oncommit's error, got {result:?}")
-    };
-    assert_eq!(error.kind(), ErrorKind::Outbox, "{error}");
+    insert_with_a_job_fails_on_the_outbox(&mut conn).await;
     let users: i64 = sqlx::query_scalar(AssertSqlSafe(format!(
         "SELECT count(*) FROM {schema}.users"
     )))

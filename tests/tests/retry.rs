@@ -11,16 +11,11 @@ use std::sync::{Arc, Mutex};
 
 use oncommit::{Conn, ErrorKind, Isolation, TxOptions, atomic, enqueue};
 use oncommit_tests::race::AppError;
-use oncommit_tests::service_url;
+use oncommit_tests::{service_url, unique_name};
 use sqlx::{AssertSqlSafe, Connection, MySqlConnection, PgConnection};
 
 fn table_name() -> String {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "oncommit_retry_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    unique_name("oncommit_retry")
 }
 
 /// The attempts a body made and the hooks that ran, in order.

@@ -5,12 +5,11 @@
 //!
 //! Needs `DATABASE_URL` (skips with a printed reason when unset; fails under `CI=true`).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use oncommit::{Conn, Outcome, Step};
 use oncommit_tests::race::AppError;
-use oncommit_tests::service_url;
+use oncommit_tests::{service_url, unique_name};
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
 /// A database, a table in it, a reader on its own connection, and the hooks that ran.
@@ -23,16 +22,11 @@ struct Fixture {
 
 impl Fixture {
     async fn new() -> Option<Fixture> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
         let url = service_url("DATABASE_URL")?;
         let mut reader = PgConnection::connect(&url)
             .await
             .expect("connect the reader");
-        let table = format!(
-            "oncommit_server_faults_{}_{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        );
+        let table = unique_name("oncommit_server_faults");
         exec(
             &mut reader,
             format!("CREATE TABLE {table} (id BIGINT PRIMARY KEY)"),
