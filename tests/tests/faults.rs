@@ -334,6 +334,17 @@ macro_rules! fault_suite {
                 f.finish().await;
             }
 
+            /// Waits until another connection sees row `id` of `table`.
+            async fn wait_until_committed(reader: &mut C, table: &str, id: i64) {
+                for _ in 0..1000 {
+                    if ids(reader, table).await.contains(&id) {
+                        return;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                panic!("row {id} was never committed");
+            }
+
             /// Waits until the session `session` waits for a row lock.
             async fn wait_for_lock(reader: &mut C, session: i64) {
                 for _ in 0..1000 {
@@ -418,7 +429,7 @@ macro_rules! fault_suite {
             #[tokio::test]
             async fn a_commit_without_answer_is_unknown_not_rolled_back() {
                 let Some(mut f) = Fixture::new().await else { return };
-                let Fixture { conn, table, ran, proxy, .. } = &mut f;
+                let Fixture { conn, table, ran, proxy, reader, .. } = &mut f;
                 proxy.hold_when_sent(b"COMMIT");
                 let error = {
                     let mut result = pin!(conn.atomic_async(async |conn| {
@@ -428,8 +439,13 @@ macro_rules! fault_suite {
                     }));
                     tokio::select! {
                         _ = result.as_mut() => panic!("COMMIT answered although held"),
-                        () = proxy.wait_held() => proxy.cut(),
+                        () = proxy.wait_held() => {}
                     }
+                    // The first answer held may be the one before COMMIT (MySQL's COMMIT is the
+                    // second statement of a multi-statement query): cut only once another
+                    // connection sees the row, i.e. once COMMIT was applied.
+                    wait_until_committed(reader, table, 1).await;
+                    proxy.cut();
                     oncommit_error(result.await.unwrap_err())
                 };
                 assert_eq!(error.outcome(), Outcome::Unknown, "{error}");
