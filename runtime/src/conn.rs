@@ -412,7 +412,7 @@ impl<C: Backend> Conn<C> {
         if depth == 1 {
             self.outermost_ended();
             #[cfg(feature = "outbox")]
-            self.jobs.clear();
+            self.jobs.committed();
             let hooks = self.stack.commit_outermost();
             self.captured(hooks)
         } else {

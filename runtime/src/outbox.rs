@@ -22,9 +22,12 @@
 //!
 //! [`Conn::enqueue_job`]: crate::Conn::enqueue_job
 
+mod fast_path;
 mod pending;
 pub mod relay;
 mod schema;
+pub mod sink;
+pub mod store;
 
 pub(crate) use pending::PendingJobs;
 #[cfg(any(

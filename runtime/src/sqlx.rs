@@ -46,6 +46,8 @@ use crate::options::TxOptions;
 mod mysql;
 #[cfg(feature = "outbox")]
 mod outbox;
+#[cfg(feature = "outbox")]
+mod relay;
 #[cfg(feature = "sqlx-sqlite")]
 mod sqlite;
 

@@ -1,6 +1,7 @@
 //! Shared helpers of the integration suites: service URLs, skipping, fresh databases.
 
 pub mod db;
+pub mod outbox;
 pub mod proxy;
 pub mod race;
 

@@ -1,139 +1,342 @@
-//! The outbox relay on Postgres: committed jobs are delivered to the sink and deleted, jobs of
-//! rolled-back transactions never exist to be delivered, two relays draining at once deliver
-//! each job once, and a failed publish leaves the job to be delivered again (with its error
-//! recorded). What the sink received is compared with the ids the transactions returned;
-//! what is left is read from the table.
+//! The outbox relay on SQLite, Postgres and MariaDB: committed jobs are delivered and
+//! deleted, jobs of rolled-back transactions never exist to be delivered, two relays at once
+//! deliver each job once; a failed batch is retried with backoff (its error on the row), a
+//! poison job ends in the dead-letter table without holding back the others; the fast path
+//! delivers a job without waiting for a sweep; shutdown hands the batch in flight back.
+//! What the sink received is compared with the ids the transactions returned; what is left
+//! is read from the tables on a connection of its own.
 //!
-//! Needs `DATABASE_URL`.
+//! SQLite always runs; Postgres needs `DATABASE_URL`, MariaDB `MYSQL_URL`.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
-use oncommit::outbox::relay::{ChannelSink, Delivery, RelayOptions, Sink, drain_once_postgres};
-use oncommit::outbox::{Dialect, Job, migrate};
-use oncommit::{BoxError, Conn};
+use oncommit::BoxError;
+use oncommit::outbox::Job;
+use oncommit::outbox::relay::{Drained, Relay, RelayOptions};
+use oncommit::outbox::sink::{ChannelSink, Delivery, FaultySink, Sink};
+use oncommit_tests::outbox::{OutboxDb, Row};
 use oncommit_tests::race::AppError;
-use oncommit_tests::service_url;
-use sqlx::{Connection, PgConnection};
+use uuid::Uuid;
 
-#[derive(serde::Serialize)]
-struct Ping {
-    n: i64,
-}
+/// Declares a job type with its own topic (each case has its own, so cases can share a
+/// database).
+macro_rules! job {
+    ($name:ident, $topic:literal) => {
+        #[derive(serde::Serialize)]
+        struct $name {
+            n: i64,
+        }
 
-const TOPIC: &str = "oncommit_relay_test";
-
-impl Job for Ping {
-    const TOPIC: &'static str = TOPIC;
-}
-
-/// A broker that is down.
-struct Down;
-
-impl Sink for Down {
-    async fn publish<'a>(&'a self, _batch: &'a [Delivery]) -> Result<(), BoxError> {
-        Err(BoxError::from("broker down"))
-    }
-}
-
-async fn left(reader: &mut PgConnection) -> Vec<(i32, Option<String>)> {
-    sqlx::query_as("SELECT attempts, last_error FROM oncommit_outbox WHERE topic = $1")
-        .bind(TOPIC)
-        .fetch_all(reader)
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn committed_jobs_are_delivered_once_and_deleted() {
-    let Some(url) = service_url("DATABASE_URL") else {
-        return;
+        impl Job for $name {
+            const TOPIC: &'static str = $topic;
+        }
     };
-    let mut reader = PgConnection::connect(&url).await.unwrap();
-    migrate(&mut reader, Dialect::Postgres).await.unwrap();
-    sqlx::query("DELETE FROM oncommit_outbox WHERE topic = $1")
-        .bind(TOPIC)
-        .execute(&mut reader)
-        .await
-        .unwrap();
-    let mut conn = Conn::new(PgConnection::connect(&url).await.unwrap());
-    let mut committed = HashSet::new();
-    for n in 0..3 {
-        let ids = conn
-            .atomic_async(async |conn| {
-                let a = conn.enqueue_job(&Ping { n: n * 10 })?;
-                let b = conn.enqueue_job(&Ping { n: n * 10 + 1 })?;
-                Ok::<_, AppError>([a, b])
-            })
+}
+
+/// Runs a case on each database that is available.
+macro_rules! on_each_db {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test]
+            async fn $case() {
+                if let Some(db) = oncommit_tests::outbox::sqlite().await {
+                    super::$case(db).await;
+                }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test]
+            async fn $case() {
+                if let Some(db) = oncommit_tests::outbox::postgres().await {
+                    super::$case(db).await;
+                }
+            })*
+        }
+        mod mariadb {
+            $(#[tokio::test]
+            async fn $case() {
+                if let Some(db) = oncommit_tests::outbox::mariadb().await {
+                    super::$case(db).await;
+                }
+            })*
+        }
+    };
+}
+
+on_each_db!(
+    committed_jobs_are_delivered_once_and_deleted,
+    a_failed_batch_is_retried_after_its_backoff,
+    a_poison_job_is_dead_lettered_and_holds_back_nothing,
+    the_fast_path_delivers_without_a_sweep,
+    shutdown_hands_the_batch_in_flight_back,
+);
+
+/// Options for a relay of one topic.
+fn options(topic: &str) -> RelayOptions {
+    let mut options = RelayOptions::default();
+    options.topics = vec![topic.to_owned()];
+    options
+}
+
+/// Commits `count` transactions of one job each (`n` = 0, 1, …), and rolls back one more
+/// (`n` = -1); returns the committed ids.
+async fn commit_jobs<D: OutboxDb, J: Job>(db: &D, count: i64, job: impl Fn(i64) -> J) -> Vec<Uuid> {
+    db.forget(J::TOPIC).await;
+    let mut conn = db.writer().await;
+    let mut ids = Vec::new();
+    for n in 0..count {
+        let id = conn
+            .atomic_async(async |conn| Ok::<_, AppError>(conn.enqueue_job(&job(n))?))
             .await
             .unwrap();
-        committed.extend(ids);
+        ids.push(id);
     }
     let rolled_back = conn
         .atomic_async(async |conn| {
-            conn.enqueue_job(&Ping { n: 99 })?;
+            conn.enqueue_job(&job(-1))?;
             Err::<(), _>(AppError::Rejected)
         })
         .await;
     assert!(rolled_back.is_err());
+    ids
+}
 
-    // Two relays at once, small batches: each job is delivered once.
+fn ids_of(deliveries: &[Delivery]) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
+    ids.sort();
+    ids
+}
+
+async fn committed_jobs_are_delivered_once_and_deleted<D: OutboxDb>(db: D) {
+    job!(Ping, "relay_delivered_once");
+    let committed = commit_jobs(&db, 7, |n| Ping { n }).await;
     let (sink, received) = ChannelSink::new();
-    let options = RelayOptions {
-        batch: 2,
-        topics: vec![TOPIC.to_owned()],
-        ..RelayOptions::default()
-    };
-    let mut one = PgConnection::connect(&url).await.unwrap();
-    let mut two = PgConnection::connect(&url).await.unwrap();
-    let drain = async |conn: &mut PgConnection| {
-        let mut total = 0;
-        loop {
-            match drain_once_postgres(conn, &sink, &options).await.unwrap() {
-                0 => return total,
-                n => total += n,
+    let mut options = options(Ping::TOPIC);
+    options.batch = 2;
+    let one = Relay::new(db.pool().clone(), sink.clone(), options.clone());
+    let two = Relay::new(db.pool().clone(), sink, options);
+    let (a, b) = tokio::join!(one.drain(), two.drain());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.published + b.published, 7, "{}", D::NAME);
+    let delivered: Vec<Delivery> = received.try_iter().collect();
+    let ids = ids_of(&delivered);
+    let unique: HashSet<Uuid> = ids.iter().copied().collect();
+    assert_eq!(
+        ids.len(),
+        unique.len(),
+        "{}: no job delivered twice",
+        D::NAME
+    );
+    assert_eq!(
+        unique,
+        committed.iter().copied().collect(),
+        "{}: exactly the committed jobs",
+        D::NAME
+    );
+    assert!(delivered.iter().all(|d| d.attempts == 1));
+    assert!(delivered.iter().all(|d| !d.payload.contains("-1")));
+    assert_eq!(
+        db.rows(Ping::TOPIC).await,
+        [],
+        "{}: the rows are gone",
+        D::NAME
+    );
+}
+
+async fn a_failed_batch_is_retried_after_its_backoff<D: OutboxDb>(db: D) {
+    job!(Ping, "relay_retried");
+    let committed = commit_jobs(&db, 5, |n| Ping { n }).await;
+    let (inner, received) = ChannelSink::new();
+    let sink = FaultySink::new(inner);
+    sink.set_down(true);
+    let mut options = options(Ping::TOPIC);
+    options.backoff = Duration::from_secs(3600);
+    let relay = Relay::new(db.pool().clone(), sink.clone(), options.clone());
+    let drained = relay.drain_once().await.unwrap();
+    assert_eq!(
+        drained,
+        Drained {
+            retried: 5,
+            ..Drained::default()
+        }
+    );
+    // Each row has its error and is held back for its backoff: nothing to claim now.
+    let rows = db.rows(Ping::TOPIC).await;
+    assert_eq!(rows.len(), 5);
+    for row in &rows {
+        assert_eq!(row.attempts, 1);
+        assert!(row.leased, "{}: held back for the backoff", D::NAME);
+        assert_eq!(
+            row.last_error.as_deref(),
+            Some("the broker is down (injected)")
+        );
+    }
+    sink.set_down(false);
+    assert_eq!(relay.drain_once().await.unwrap(), Drained::default());
+    assert_eq!(received.try_iter().count(), 0);
+
+    // Once the backoff is over (the clock moved on), they go on their second attempt.
+    db.end_leases(Ping::TOPIC).await;
+    let drained = relay.drain().await.unwrap();
+    assert_eq!(drained.published, 5);
+    let delivered: Vec<Delivery> = received.try_iter().collect();
+    assert_eq!(ids_of(&delivered), sorted(committed));
+    assert!(delivered.iter().all(|d| d.attempts == 2));
+    assert_eq!(db.rows(Ping::TOPIC).await, []);
+}
+
+fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort();
+    ids
+}
+
+async fn a_poison_job_is_dead_lettered_and_holds_back_nothing<D: OutboxDb>(db: D) {
+    job!(Ping, "relay_poison");
+    let committed = commit_jobs(&db, 6, |n| Ping { n }).await;
+    let (inner, received) = ChannelSink::new();
+    let sink = FaultySink::new(inner).poison(|d: &Delivery| {
+        serde_json::from_str::<serde_json::Value>(&d.payload).unwrap()["n"] == 3
+    });
+    let mut options = options(Ping::TOPIC);
+    options.backoff = Duration::ZERO;
+    options.max_backoff = Duration::ZERO;
+    options.max_attempts = 2;
+    let relay = Relay::new(db.pool().clone(), sink, options);
+
+    // The batch fails, its jobs are published one by one: all but the poison one go.
+    let drained = relay.drain_once().await.unwrap();
+    assert_eq!((drained.published, drained.retried), (5, 1), "{}", D::NAME);
+    let poison = committed[3];
+    let rows = db.rows(Ping::TOPIC).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].id, rows[0].attempts), (poison, 1));
+    assert_eq!(
+        rows[0].last_error.as_deref(),
+        Some("the broker refused a poison message (injected)")
+    );
+
+    // Its second attempt is its last: it moves to the dead-letter table with its error.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let drained = relay.drain_once().await.unwrap();
+    assert_eq!(drained.dead_lettered, 1, "{}", D::NAME);
+    assert_eq!(db.rows(Ping::TOPIC).await, []);
+    assert_eq!(
+        db.dead(Ping::TOPIC).await,
+        [Row {
+            id: poison,
+            attempts: 2,
+            leased: false,
+            last_error: Some("the broker refused a poison message (injected)".to_owned()),
+        }]
+    );
+    let delivered: Vec<Delivery> = received.try_iter().collect();
+    let mut expected = committed.clone();
+    expected.remove(3);
+    assert_eq!(ids_of(&delivered), sorted(expected));
+}
+
+async fn the_fast_path_delivers_without_a_sweep<D: OutboxDb>(db: D) {
+    job!(Ping, "relay_fast_path");
+    // One relay per process takes the fast path: the cases on the three databases take
+    // turns.
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let first = commit_jobs(&db, 1, |n| Ping { n }).await;
+    let (sink, received) = ChannelSink::new();
+    let (received_tx, mut received_rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        for delivery in received {
+            if received_tx.send(delivery).is_err() {
+                break;
             }
         }
-    };
-    let (a, b) = tokio::join!(drain(&mut one), drain(&mut two));
-    assert_eq!(a + b, 6);
-    let delivered: Vec<Delivery> = received.try_iter().collect();
-    let ids: Vec<_> = delivered.iter().map(|d| d.id).collect();
-    let unique: HashSet<_> = ids.iter().copied().collect();
-    assert_eq!(ids.len(), unique.len(), "no job delivered twice");
-    assert_eq!(unique, committed, "exactly the committed jobs");
-    assert!(
-        delivered
-            .iter()
-            .all(|d| d.topic == TOPIC && d.attempts == 1)
-    );
-    assert_eq!(left(&mut reader).await, []);
-
-    // The broker is down: the job stays, its error recorded, and is delivered next time.
+    });
+    let mut options = options(Ping::TOPIC);
+    options.poll = Duration::from_secs(3600);
+    let relay = Relay::new(db.pool().clone(), sink, options);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    // The sweep at start delivers the job committed before; from then on the relay listens.
+    let delivery = next(&mut received_rx).await;
+    assert_eq!(delivery.id, first[0]);
+    // The next sweep is an hour away: this job can only come by the fast path.
+    let mut conn = db.writer().await;
     let id = conn
-        .atomic_async(async |conn| Ok::<_, AppError>(conn.enqueue_job(&Ping { n: 7 })?))
+        .atomic_async(async |conn| Ok::<_, AppError>(conn.enqueue_job(&Ping { n: 1 })?))
         .await
         .unwrap();
-    let expired = RelayOptions {
-        lease: std::time::Duration::ZERO,
-        ..options.clone()
-    };
+    let delivery = next(&mut received_rx).await;
+    assert_eq!((delivery.id, delivery.attempts), (id, 1), "{}", D::NAME);
+    wait_for(|| async { db.rows(Ping::TOPIC).await.is_empty() }).await;
+    stop.send(()).unwrap();
+    running.await.unwrap();
+}
+
+async fn next(received: &mut tokio::sync::mpsc::UnboundedReceiver<Delivery>) -> Delivery {
+    tokio::time::timeout(Duration::from_secs(30), received.recv())
+        .await
+        .expect("a delivery within 30 s")
+        .expect("the sink is alive")
+}
+
+/// Polls `done` until it holds (at most 30 s, then fails).
+async fn wait_for<F: Future<Output = bool>>(done: impl Fn() -> F) {
+    for _ in 0..3000 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the condition did not hold within 30 s");
+}
+
+/// A broker that never answers.
+struct Stuck;
+
+impl Sink for Stuck {
+    async fn publish<'a>(&'a self, _batch: &'a [Delivery]) -> Result<(), BoxError> {
+        std::future::pending().await
+    }
+}
+
+async fn shutdown_hands_the_batch_in_flight_back<D: OutboxDb>(db: D) {
+    job!(Ping, "relay_shutdown");
+    let committed = commit_jobs(&db, 3, |n| Ping { n }).await;
+    let mut options = options(Ping::TOPIC);
+    options.fast_path = false;
+    options.shutdown_grace = Duration::from_millis(50);
+    let relay = Relay::new(db.pool().clone(), Stuck, options.clone());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    // The sweep at start claims the three jobs; the broker never answers.
+    wait_for(|| async {
+        let rows = db.rows(Ping::TOPIC).await;
+        rows.len() == 3 && rows.iter().all(|r| r.leased)
+    })
+    .await;
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    // Handed back: claimable at once, the attempt not counted.
+    let rows = db.rows(Ping::TOPIC).await;
+    assert_eq!(rows.len(), 3);
     assert!(
-        drain_once_postgres(&mut one, &Down, &expired)
-            .await
-            .is_err()
+        rows.iter().all(|r| !r.leased && r.attempts == 0),
+        "{}: {rows:?}",
+        D::NAME
     );
+    let (sink, received) = ChannelSink::new();
+    let drained = Relay::new(db.pool().clone(), sink, options)
+        .drain()
+        .await
+        .unwrap();
+    assert_eq!(drained.published, 3);
     assert_eq!(
-        left(&mut reader).await,
-        [(1, Some("broker down".to_owned()))]
+        ids_of(&received.try_iter().collect::<Vec<_>>()),
+        sorted(committed)
     );
-    assert_eq!(
-        drain_once_postgres(&mut one, &sink, &options)
-            .await
-            .unwrap(),
-        1
-    );
-    let again: Vec<Delivery> = received.try_iter().collect();
-    assert_eq!(again.len(), 1);
-    assert_eq!((again[0].id, again[0].attempts), (id, 2));
-    assert_eq!(left(&mut reader).await, []);
 }

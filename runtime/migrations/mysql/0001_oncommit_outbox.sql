@@ -10,3 +10,13 @@ CREATE TABLE IF NOT EXISTS oncommit_outbox (
     last_error  TEXT         NULL,
     INDEX oncommit_outbox_lease (lease_until, created_at)
 );
+-- Jobs the relay gave up on after its maximum number of attempts, with their last error.
+CREATE TABLE IF NOT EXISTS oncommit_outbox_dead (
+    id         CHAR(36)     NOT NULL PRIMARY KEY,
+    topic      VARCHAR(255) NOT NULL,
+    payload    LONGTEXT     NOT NULL,
+    created_at TIMESTAMP(6) NOT NULL,
+    attempts   INT          NOT NULL,
+    last_error TEXT         NULL,
+    dead_at    TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+);

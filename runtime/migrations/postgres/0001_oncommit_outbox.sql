@@ -3,10 +3,21 @@
 CREATE TABLE IF NOT EXISTS oncommit_outbox (
     id          uuid        PRIMARY KEY,
     topic       text        NOT NULL,
-    payload     jsonb       NOT NULL,
+    -- json, not jsonb: delivered byte for byte as it was serialized, and cheaper to write
+    payload     json        NOT NULL,
     created_at  timestamptz NOT NULL DEFAULT now(),
     attempts    integer     NOT NULL DEFAULT 0,
     lease_until timestamptz,
     last_error  text
 );
 CREATE INDEX IF NOT EXISTS oncommit_outbox_lease ON oncommit_outbox (lease_until, created_at);
+-- Jobs the relay gave up on after its maximum number of attempts, with their last error.
+CREATE TABLE IF NOT EXISTS oncommit_outbox_dead (
+    id         uuid        PRIMARY KEY,
+    topic      text        NOT NULL,
+    payload    json        NOT NULL,
+    created_at timestamptz NOT NULL,
+    attempts   integer     NOT NULL,
+    last_error text,
+    dead_at    timestamptz NOT NULL DEFAULT now()
+);

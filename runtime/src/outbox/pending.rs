@@ -37,6 +37,13 @@ impl PendingJobs {
         &self.messages
     }
 
+    /// The outermost transaction committed: its messages go to this process's relay (the
+    /// fast path), and nothing is pending.
+    pub(crate) fn committed(&mut self) {
+        super::fast_path::committed(&self.messages);
+        self.clear();
+    }
+
     /// The outermost transaction ended (committed or not): nothing is pending.
     pub(crate) fn clear(&mut self) {
         self.messages.clear();

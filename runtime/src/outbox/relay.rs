@@ -1,163 +1,422 @@
-//! Delivering committed outbox rows: claim a batch under a lease, publish it to a [`Sink`],
-//! delete what the broker holds. A relay that dies mid-batch leaves its rows leased; when the
-//! lease expires, any relay claims them again (at least once: the message id is the
-//! consumer's dedup key). Several relays share one table safely: a claim skips rows another
-//! relay holds (`FOR UPDATE SKIP LOCKED`).
+//! Delivering committed outbox rows: a [`Relay`] claims rows under a lease, publishes them to
+//! a [`Sink`], and deletes what the broker holds.
 //!
-//! This is the sweeping side (Postgres, through sqlx); the in-process fast path, retries
-//! with backoff, dead letters and other databases build on it.
+//! - **Fast path**: [`Relay::run`] takes this process's committed jobs right after their
+//!   COMMIT and publishes them at once.
+//! - **Sweep**: every poll interval it claims rows nobody holds: jobs committed while no relay
+//!   listened, jobs of a process that crashed (once their lease expires), retries whose delay
+//!   is over. Several relays on several machines share one table safely: a claim skips rows
+//!   another relay holds (`FOR UPDATE SKIP LOCKED` on Postgres and MySQL; SQLite has one
+//!   writer).
+//! - **Failures**: a failed batch is published again message by message, so that one
+//!   message the broker refuses does not hold back the others; each failure is recorded on
+//!   its row, which is retried after an exponential backoff, and moved to the dead-letter
+//!   table (`oncommit_outbox_dead`) after [`RelayOptions::max_attempts`].
+//! - **Shutdown**: the batch in flight gets [`RelayOptions::shutdown_grace`] to finish; after
+//!   that its rows are handed back, claimable at once.
+//!
+//! Delivery is at least once: a relay that dies after the broker took a batch but before
+//! the DELETE leaves it to be published again, with the same message ids (the broker's and
+//! the consumer's dedup key).
+//!
+//! Metrics (through the `metrics` facade, if the application installs a recorder):
+//! `oncommit_outbox_published_total`, `oncommit_outbox_retried_total`,
+//! `oncommit_outbox_dead_lettered_total` (counters), `oncommit_outbox_backlog`,
+//! `oncommit_outbox_oldest_age_seconds`, `oncommit_outbox_dead` (gauges, updated at each idle
+//! sweep). Each batch runs in a `tracing` span `oncommit.relay.batch`.
 
 use std::future::Future;
 use std::time::Duration;
 
+use tracing::Instrument;
 use uuid::Uuid;
 
+use super::fast_path::Subscription;
+use super::sink::{Delivery, Sink};
+use super::store::{Claim, Failure, Store};
 use crate::BoxError;
 
-/// A committed job, as a relay hands it to a [`Sink`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Delivery {
-    /// The message id: the dedup key for the broker and the consumer.
-    pub id: Uuid,
-    /// Where to publish it.
-    pub topic: String,
-    /// The job's JSON.
-    pub payload: String,
-    /// How many times it was claimed, this time included.
-    pub attempts: i32,
-}
+pub use super::store::Backlog;
 
-/// Where a relay publishes jobs: a broker, or an in-process channel.
-pub trait Sink: Send + Sync {
-    /// Publishes `batch`. `Ok` means the broker holds every message durably; after an `Err`
-    /// the whole batch is delivered again later (some messages may then arrive twice, with
-    /// the same message id).
-    fn publish<'a>(
-        &'a self,
-        batch: &'a [Delivery],
-    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
-}
-
-/// A [`Sink`] that sends each delivery to a channel, in the process (tests, an in-process
-/// worker).
-///
-/// ```
-/// use oncommit::outbox::relay::{ChannelSink, Delivery, Sink};
-/// # futures_util::FutureExt::now_or_never(async {
-/// let (sink, received) = ChannelSink::new();
-/// let delivery = Delivery { id: uuid::Uuid::now_v7(), topic: "welcome".into(), payload: "{}".into(), attempts: 1 };
-/// sink.publish(std::slice::from_ref(&delivery)).await.unwrap();
-/// assert_eq!(received.try_recv().unwrap(), delivery);
-/// # }).unwrap();
-/// ```
+/// How a relay claims, retries and stops.
 #[derive(Debug, Clone)]
-pub struct ChannelSink(std::sync::mpsc::Sender<Delivery>);
-
-impl ChannelSink {
-    /// A sink and the receiving end of its channel.
-    pub fn new() -> (ChannelSink, std::sync::mpsc::Receiver<Delivery>) {
-        let (sender, receiver) = std::sync::mpsc::channel();
-        (ChannelSink(sender), receiver)
-    }
-}
-
-impl Sink for ChannelSink {
-    fn publish<'a>(
-        &'a self,
-        batch: &'a [Delivery],
-    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
-        let sent = batch
-            .iter()
-            .try_for_each(|delivery| self.0.send(delivery.clone()))
-            .map_err(|_| BoxError::from("the channel's receiver is gone"));
-        async move { sent }
-    }
-}
-
-/// How a relay claims rows.
-#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RelayOptions {
-    /// Rows claimed at once.
-    pub batch: i64,
-    /// How long a claim holds its rows before another relay may take them.
+    /// Rows claimed and published at once.
+    pub batch: usize,
+    /// How long a claim holds its rows before another relay may take them: longer than a
+    /// publish can take.
     pub lease: Duration,
     /// Only these topics (all when empty).
     pub topics: Vec<String>,
+    /// How often [`Relay::run`] sweeps for rows nobody holds.
+    pub poll: Duration,
+    /// A failed job is moved to the dead-letter table at this attempt.
+    pub max_attempts: i32,
+    /// The delay before the first retry; each later one doubles it.
+    pub backoff: Duration,
+    /// The longest delay between retries.
+    pub max_backoff: Duration,
+    /// Whether [`Relay::run`] takes this process's committed jobs right after COMMIT.
+    pub fast_path: bool,
+    /// At shutdown, how long the batch in flight may take before its rows are handed back.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for RelayOptions {
     fn default() -> Self {
         RelayOptions {
-            batch: 100,
+            batch: 500,
             lease: Duration::from_secs(30),
             topics: Vec::new(),
+            poll: Duration::from_secs(1),
+            max_attempts: 10,
+            backoff: Duration::from_secs(1),
+            max_backoff: Duration::from_secs(300),
+            fast_path: true,
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }
 
-/// Claims, publishes and deletes one batch on Postgres; returns how many rows were
-/// delivered (0: nothing to do). A failed publish records its error on the rows and leaves
-/// them leased: they are claimed again when the lease expires.
-#[cfg(feature = "sqlx-postgres")]
-pub async fn drain_once_postgres<S: Sink>(
-    conn: &mut sqlx::PgConnection,
-    sink: &S,
-    options: &RelayOptions,
-) -> Result<usize, BoxError> {
-    let claimed: Vec<(String, String, String, i32)> = sqlx::query_as(
-        "UPDATE oncommit_outbox AS o
-         SET lease_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
-         WHERE o.id IN (
-             SELECT id FROM oncommit_outbox
-             WHERE (lease_until IS NULL OR lease_until < now())
-               AND (cardinality($3::text[]) = 0 OR topic = ANY($3::text[]))
-             ORDER BY created_at
-             LIMIT $1
-             FOR UPDATE SKIP LOCKED
-         )
-         RETURNING CAST(o.id AS TEXT), o.topic, CAST(o.payload AS TEXT), o.attempts",
-    )
-    .bind(options.batch)
-    .bind(options.lease.as_secs_f64())
-    .bind(&options.topics)
-    .fetch_all(&mut *conn)
-    .await?;
-    if claimed.is_empty() {
-        return Ok(0);
+impl RelayOptions {
+    /// The delay before retrying a job that failed at `attempt` (1 for its first claim).
+    ///
+    /// ```
+    /// use oncommit::outbox::relay::RelayOptions;
+    /// use std::time::Duration;
+    /// let options = RelayOptions::default();
+    /// assert_eq!(options.retry_delay(1), Duration::from_secs(1));
+    /// assert_eq!(options.retry_delay(4), Duration::from_secs(8));
+    /// assert_eq!(options.retry_delay(40), Duration::from_secs(300));
+    /// ```
+    pub fn retry_delay(&self, attempt: i32) -> Duration {
+        let doublings = attempt.saturating_sub(1).clamp(0, 30) as u32;
+        self.backoff
+            .saturating_mul(1 << doublings)
+            .min(self.max_backoff)
     }
-    let mut batch = Vec::with_capacity(claimed.len());
-    for (id, topic, payload, attempts) in claimed {
-        batch.push(Delivery {
-            id: Uuid::parse_str(&id)?,
-            topic,
-            payload,
-            attempts,
-        });
+
+    fn claim(&self) -> Claim<'_> {
+        Claim {
+            limit: self.batch.max(1),
+            lease: self.lease,
+            topics: &self.topics,
+        }
     }
-    let ids: Vec<String> = batch.iter().map(|d| d.id.to_string()).collect();
-    let span = tracing::info_span!("oncommit.relay.batch", jobs = batch.len());
-    let published = {
-        let _entered = span.enter();
-        sink.publish(&batch).await
-    };
-    match published {
-        Ok(()) => {
-            sqlx::query("DELETE FROM oncommit_outbox WHERE id = ANY(CAST($1 AS uuid[]))")
-                .bind(&ids)
-                .execute(&mut *conn)
-                .await?;
-            Ok(batch.len())
+}
+
+/// What one batch came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Drained {
+    /// Jobs the sink accepted (and whose rows were deleted).
+    pub published: usize,
+    /// Jobs that failed and will be retried.
+    pub retried: usize,
+    /// Jobs that failed for the last time and went to the dead-letter table.
+    pub dead_lettered: usize,
+}
+
+impl Drained {
+    /// Rows the batch claimed.
+    pub fn claimed(&self) -> usize {
+        self.published + self.retried + self.dead_lettered
+    }
+
+    fn add(&mut self, other: Drained) {
+        self.published += other.published;
+        self.retried += other.retried;
+        self.dead_lettered += other.dead_lettered;
+    }
+}
+
+/// Publish failures in a row after which the broker is taken to be down and the rest of a
+/// failed batch is not tried message by message.
+const FAILURES_BEFORE_DOWN: usize = 3;
+
+/// Delivers the outbox table of `store` to `sink`.
+///
+/// ```no_run
+/// # async fn f(pool: sqlx::PgPool) {
+/// use oncommit::outbox::relay::{Relay, RelayOptions};
+/// use oncommit::outbox::sink::ChannelSink;
+///
+/// let (sink, jobs) = ChannelSink::new();
+/// let relay = Relay::new(pool, sink, RelayOptions::default());
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// let running = tokio::spawn(relay.run(async { stopped.await.ok(); }));
+/// // … at shutdown:
+/// stop.send(()).ok();
+/// running.await.ok();
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Relay<St, S> {
+    store: St,
+    sink: S,
+    options: RelayOptions,
+}
+
+impl<St: Store, S: Sink> Relay<St, S> {
+    /// A relay from `store` (a sqlx pool) to `sink`.
+    pub fn new(store: St, sink: S, options: RelayOptions) -> Relay<St, S> {
+        Relay {
+            store,
+            sink,
+            options,
         }
-        Err(error) => {
-            tracing::warn!(%error, jobs = batch.len(), "publishing a relay batch failed; it is retried when its lease expires");
-            sqlx::query(
-                "UPDATE oncommit_outbox SET last_error = $2 WHERE id = ANY(CAST($1 AS uuid[]))",
-            )
-            .bind(&ids)
-            .bind(error.to_string())
-            .execute(&mut *conn)
-            .await?;
-            Err(error)
+    }
+
+    /// Its options.
+    pub fn options(&self) -> &RelayOptions {
+        &self.options
+    }
+
+    /// Claims, publishes and settles one batch of rows nobody holds.
+    pub async fn drain_once(&self) -> Result<Drained, BoxError> {
+        let batch = self.store.claim(self.options.claim()).await?;
+        self.deliver(batch).await
+    }
+
+    /// Drains batches until none is left to claim; returns the total.
+    pub async fn drain(&self) -> Result<Drained, BoxError> {
+        let mut total = Drained::default();
+        loop {
+            let drained = self.drain_once().await?;
+            total.add(drained);
+            if drained.claimed() < self.options.batch.max(1) {
+                return Ok(total);
+            }
         }
+    }
+
+    /// Counts what is waiting, and reports it as the backlog gauges.
+    pub async fn backlog(&self) -> Result<Backlog, BoxError> {
+        let backlog = self.store.backlog().await?;
+        metrics::gauge!("oncommit_outbox_backlog").set(backlog.jobs as f64);
+        metrics::gauge!("oncommit_outbox_oldest_age_seconds")
+            .set(backlog.oldest.map_or(0.0, |age| age.as_secs_f64()));
+        metrics::gauge!("oncommit_outbox_dead").set(backlog.dead as f64);
+        Ok(backlog)
+    }
+
+    /// Runs until `shutdown` completes: the fast path (if enabled) and a sweep every
+    /// [`poll`](RelayOptions::poll). Database and broker errors are logged and retried; they
+    /// never end the loop. At shutdown the batch in flight gets
+    /// [`shutdown_grace`](RelayOptions::shutdown_grace), then its rows are handed back.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let mut fast_path = self.options.fast_path.then(Subscription::take);
+        let mut poll = tokio::time::interval(self.options.poll);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut shutdown = std::pin::pin!(shutdown);
+        tracing::info!(
+            fast_path = fast_path.is_some(),
+            poll_ms = self.options.poll.as_millis() as u64,
+            "outbox relay started"
+        );
+        loop {
+            let work = tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                Some(ids) = next_committed(&mut fast_path, self.options.batch) => Work::Committed(ids),
+                _ = poll.tick() => Work::Sweep,
+            };
+            let stop = match work {
+                Work::Committed(ids) => {
+                    let mut stop = false;
+                    for chunk in ids.chunks(self.options.batch.max(1)) {
+                        let claimed = self.store.claim_ids(chunk, self.options.claim()).await;
+                        if self.finish(claimed, &mut shutdown).await {
+                            stop = true;
+                            break;
+                        }
+                    }
+                    stop
+                }
+                Work::Sweep => self.sweep(&mut shutdown).await,
+            };
+            if stop {
+                break;
+            }
+        }
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// Sweeps until a claim comes back short, then updates the backlog gauges. True when
+    /// shutdown came meanwhile.
+    async fn sweep(&self, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+        loop {
+            let claimed = self.store.claim(self.options.claim()).await;
+            let full = matches!(&claimed, Ok(batch) if batch.len() >= self.options.batch.max(1));
+            if self.finish(claimed, shutdown).await {
+                return true;
+            }
+            if !full {
+                break;
+            }
+        }
+        if let Err(error) = self.backlog().await {
+            tracing::warn!(%error, "counting the outbox backlog failed");
+        }
+        false
+    }
+
+    /// Delivers a claimed batch, racing shutdown: once shutdown comes, the batch gets the
+    /// grace period, then its rows are handed back. True when shutdown came.
+    async fn finish(
+        &self,
+        claimed: Result<Vec<Delivery>, BoxError>,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+    ) -> bool {
+        let batch = match claimed {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(%error, "claiming outbox rows failed; retrying at the next poll");
+                return false;
+            }
+        };
+        if batch.is_empty() {
+            return false;
+        }
+        let deliver = self.deliver_ref(&batch);
+        let mut deliver = std::pin::pin!(deliver);
+        let (result, stopping) = tokio::select! {
+            biased;
+            result = &mut deliver => (result, false),
+            () = shutdown.as_mut() => {
+                match tokio::time::timeout(self.options.shutdown_grace, &mut deliver).await {
+                    Ok(result) => (result, true),
+                    Err(_) => {
+                        // The publish is abandoned (dropped on return) and its rows handed back.
+                        self.hand_back(&batch).await;
+                        return true;
+                    }
+                }
+            }
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, jobs = batch.len(), "settling an outbox batch failed; its rows come back when their lease expires");
+        }
+        stopping
+    }
+
+    async fn hand_back(&self, batch: &[Delivery]) {
+        match self.store.release(batch).await {
+            Ok(()) => tracing::info!(
+                jobs = batch.len(),
+                "shutdown: handed the batch in flight back"
+            ),
+            Err(error) => {
+                tracing::warn!(%error, jobs = batch.len(), "shutdown: handing the batch back failed; it comes back when its lease expires")
+            }
+        }
+    }
+
+    async fn deliver(&self, batch: Vec<Delivery>) -> Result<Drained, BoxError> {
+        self.deliver_ref(&batch).await
+    }
+
+    /// Publishes `batch`, deletes what the sink took, and settles each failure.
+    async fn deliver_ref(&self, batch: &[Delivery]) -> Result<Drained, BoxError> {
+        if batch.is_empty() {
+            return Ok(Drained::default());
+        }
+        let span = tracing::info_span!(
+            "oncommit.relay.batch",
+            jobs = batch.len(),
+            published = tracing::field::Empty,
+            retried = tracing::field::Empty,
+            dead_lettered = tracing::field::Empty,
+        );
+        async {
+            let drained = match self.sink.publish(batch).await {
+                Ok(()) => {
+                    self.store.delete(batch).await?;
+                    Drained {
+                        published: batch.len(),
+                        ..Drained::default()
+                    }
+                }
+                Err(error) => self.isolate(batch, error).await?,
+            };
+            let span = tracing::Span::current();
+            span.record("published", drained.published);
+            span.record("retried", drained.retried);
+            span.record("dead_lettered", drained.dead_lettered);
+            metrics::counter!("oncommit_outbox_published_total")
+                .increment(drained.published as u64);
+            metrics::counter!("oncommit_outbox_retried_total").increment(drained.retried as u64);
+            metrics::counter!("oncommit_outbox_dead_lettered_total")
+                .increment(drained.dead_lettered as u64);
+            Ok(drained)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The batch failed as a whole: publish its messages one by one (unless the broker looks
+    /// down), then delete the published ones and settle the others.
+    async fn isolate(&self, batch: &[Delivery], error: BoxError) -> Result<Drained, BoxError> {
+        tracing::warn!(%error, jobs = batch.len(), "publishing an outbox batch failed");
+        let mut published = Vec::new();
+        let mut failed: Vec<(&Delivery, String)> = Vec::new();
+        if batch.len() == 1 {
+            failed.push((&batch[0], error.to_string()));
+        } else {
+            let mut in_a_row = 0;
+            for delivery in batch {
+                if in_a_row >= FAILURES_BEFORE_DOWN {
+                    failed.push((delivery, error.to_string()));
+                    continue;
+                }
+                match self.sink.publish(std::slice::from_ref(delivery)).await {
+                    Ok(()) => {
+                        in_a_row = 0;
+                        published.push(delivery.clone());
+                    }
+                    Err(error) => {
+                        in_a_row += 1;
+                        failed.push((delivery, error.to_string()));
+                    }
+                }
+            }
+        }
+        if !published.is_empty() {
+            self.store.delete(&published).await?;
+        }
+        let (dead, retry): (Vec<Failure>, Vec<Failure>) = failed
+            .into_iter()
+            .map(|(delivery, error)| Failure {
+                delivery,
+                error,
+                retry_in: self.options.retry_delay(delivery.attempts),
+            })
+            .partition(|f| f.delivery.attempts >= self.options.max_attempts);
+        if !retry.is_empty() {
+            self.store.retry_later(&retry).await?;
+        }
+        if !dead.is_empty() {
+            for failure in &dead {
+                tracing::error!(id = %failure.delivery.id, topic = failure.delivery.topic, attempts = failure.delivery.attempts, error = failure.error, "outbox job moved to the dead-letter table");
+            }
+            self.store.dead_letter(&dead).await?;
+        }
+        Ok(Drained {
+            published: published.len(),
+            retried: retry.len(),
+            dead_lettered: dead.len(),
+        })
+    }
+}
+
+enum Work {
+    Committed(Vec<Uuid>),
+    Sweep,
+}
+
+async fn next_committed(fast_path: &mut Option<Subscription>, limit: usize) -> Option<Vec<Uuid>> {
+    match fast_path {
+        Some(subscription) => subscription.next(limit).await,
+        None => std::future::pending().await,
     }
 }

@@ -24,7 +24,7 @@ pub(super) trait OutboxWrite {
 macro_rules! insert_from_arrays {
     () => {
         "INSERT INTO oncommit_outbox (id, topic, payload) \
-         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS jsonb) \
+         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS json) \
          FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)"
     };
 }

@@ -1,0 +1,450 @@
+//! The relay's view of the outbox table ([`Store`]) on sqlx's pools. Postgres binds arrays
+//! (one statement per step, whatever the batch); MySQL claims with `SELECT … FOR UPDATE SKIP
+//! LOCKED` in a transaction (it has no `UPDATE … RETURNING`); SQLite, with one writer, claims
+//! with `UPDATE … RETURNING`.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::BoxError;
+use crate::outbox::sink::Delivery;
+use crate::outbox::store::{Backlog, Claim, Failure, Store};
+
+fn seconds(duration: Duration) -> f64 {
+    duration.as_secs_f64()
+}
+
+/// The age of the oldest row from a number of seconds the database computed.
+fn age(seconds: Option<f64>) -> Option<Duration> {
+    seconds.map(|s| Duration::from_secs_f64(s.max(0.0)))
+}
+
+/// Sorted by message id (UUIDv7: the order they were enqueued).
+fn in_order(mut batch: Vec<Delivery>) -> Vec<Delivery> {
+    batch.sort_unstable_by_key(|d| d.id);
+    batch
+}
+
+fn delivery(id: &str, topic: String, payload: String, attempts: i32) -> Result<Delivery, BoxError> {
+    Ok(Delivery {
+        id: Uuid::parse_str(id)?,
+        topic,
+        payload,
+        attempts,
+    })
+}
+
+#[cfg(feature = "sqlx-postgres")]
+mod postgres {
+    use super::*;
+    use sqlx::PgPool;
+
+    type Row = (Uuid, String, String, i32);
+
+    fn deliveries(rows: Vec<Row>) -> Vec<Delivery> {
+        in_order(
+            rows.into_iter()
+                .map(|(id, topic, payload, attempts)| Delivery {
+                    id,
+                    topic,
+                    payload,
+                    attempts,
+                })
+                .collect(),
+        )
+    }
+
+    /// The claim of rows picked by `$1` (ids, or NULL for any) among unclaimed rows of the
+    /// topics `$3`, oldest first, at most `$4`, leased for `$2` seconds.
+    const CLAIM: &str = "UPDATE oncommit_outbox AS o
+         SET lease_until = now() + make_interval(secs => $2), attempts = o.attempts + 1
+         WHERE o.id IN (
+             SELECT id FROM oncommit_outbox
+             WHERE (lease_until IS NULL OR lease_until < now())
+               AND ($1::uuid[] IS NULL OR id = ANY($1))
+               AND (cardinality($3::text[]) = 0 OR topic = ANY($3))
+             ORDER BY created_at
+             LIMIT $4
+             FOR UPDATE SKIP LOCKED
+         )
+         RETURNING o.id, o.topic, CAST(o.payload AS TEXT), o.attempts";
+
+    async fn claim(
+        pool: &PgPool,
+        ids: Option<&[Uuid]>,
+        claim: Claim<'_>,
+    ) -> Result<Vec<Delivery>, BoxError> {
+        let rows: Vec<Row> = sqlx::query_as(CLAIM)
+            .bind(ids)
+            .bind(seconds(claim.lease))
+            .bind(claim.topics)
+            .bind(i64::try_from(claim.limit).unwrap_or(i64::MAX))
+            .fetch_all(pool)
+            .await?;
+        Ok(deliveries(rows))
+    }
+
+    fn ids_and_attempts<'a>(
+        deliveries: impl Iterator<Item = &'a Delivery>,
+    ) -> (Vec<Uuid>, Vec<i32>) {
+        deliveries.map(|d| (d.id, d.attempts)).unzip()
+    }
+
+    impl Store for PgPool {
+        async fn claim<'a>(&'a self, c: Claim<'a>) -> Result<Vec<Delivery>, BoxError> {
+            claim(self, None, c).await
+        }
+
+        async fn claim_ids<'a>(
+            &'a self,
+            ids: &'a [Uuid],
+            c: Claim<'a>,
+        ) -> Result<Vec<Delivery>, BoxError> {
+            claim(self, Some(ids), c).await
+        }
+
+        async fn delete<'a>(&'a self, delivered: &'a [Delivery]) -> Result<(), BoxError> {
+            let ids: Vec<Uuid> = delivered.iter().map(|d| d.id).collect();
+            sqlx::query("DELETE FROM oncommit_outbox WHERE id = ANY($1)")
+                .bind(ids)
+                .execute(self)
+                .await?;
+            Ok(())
+        }
+
+        async fn retry_later<'a>(&'a self, failures: &'a [Failure<'a>]) -> Result<(), BoxError> {
+            let (ids, attempts) = ids_and_attempts(failures.iter().map(|f| f.delivery));
+            let delays: Vec<f64> = failures.iter().map(|f| seconds(f.retry_in)).collect();
+            let errors: Vec<&str> = failures.iter().map(|f| f.error.as_str()).collect();
+            sqlx::query(
+                "UPDATE oncommit_outbox AS o
+                 SET lease_until = now() + make_interval(secs => f.delay), last_error = f.error
+                 FROM UNNEST($1::uuid[], $2::int4[], $3::float8[], $4::text[])
+                      AS f(id, attempts, delay, error)
+                 WHERE o.id = f.id AND o.attempts = f.attempts",
+            )
+            .bind(ids)
+            .bind(attempts)
+            .bind(delays)
+            .bind(errors)
+            .execute(self)
+            .await?;
+            Ok(())
+        }
+
+        async fn dead_letter<'a>(&'a self, failures: &'a [Failure<'a>]) -> Result<(), BoxError> {
+            let (ids, attempts) = ids_and_attempts(failures.iter().map(|f| f.delivery));
+            let errors: Vec<&str> = failures.iter().map(|f| f.error.as_str()).collect();
+            sqlx::query(
+                "WITH moved AS (
+                     DELETE FROM oncommit_outbox AS o
+                     USING UNNEST($1::uuid[], $2::int4[], $3::text[]) AS f(id, attempts, error)
+                     WHERE o.id = f.id AND o.attempts = f.attempts
+                     RETURNING o.id, o.topic, o.payload, o.created_at, o.attempts, f.error
+                 )
+                 INSERT INTO oncommit_outbox_dead (id, topic, payload, created_at, attempts, last_error)
+                 SELECT id, topic, payload, created_at, attempts, error FROM moved
+                 ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(ids)
+            .bind(attempts)
+            .bind(errors)
+            .execute(self)
+            .await?;
+            Ok(())
+        }
+
+        async fn release<'a>(&'a self, claimed: &'a [Delivery]) -> Result<(), BoxError> {
+            let (ids, attempts) = ids_and_attempts(claimed.iter());
+            sqlx::query(
+                "UPDATE oncommit_outbox AS o
+                 SET lease_until = NULL, attempts = o.attempts - 1
+                 FROM UNNEST($1::uuid[], $2::int4[]) AS f(id, attempts)
+                 WHERE o.id = f.id AND o.attempts = f.attempts",
+            )
+            .bind(ids)
+            .bind(attempts)
+            .execute(self)
+            .await?;
+            Ok(())
+        }
+
+        async fn backlog(&self) -> Result<Backlog, BoxError> {
+            let (jobs, oldest, dead): (i64, Option<f64>, i64) = sqlx::query_as(
+                "SELECT count(*),
+                        CAST(EXTRACT(EPOCH FROM now() - min(created_at)) AS float8),
+                        (SELECT count(*) FROM oncommit_outbox_dead)
+                 FROM oncommit_outbox",
+            )
+            .fetch_one(self)
+            .await?;
+            Ok(Backlog {
+                jobs: jobs as u64,
+                oldest: age(oldest),
+                dead: dead as u64,
+            })
+        }
+    }
+}
+
+/// MySQL and SQLite: the same statements but for the clock, the claim, and the age.
+macro_rules! row_store {
+    (
+        $(#[$cfg:meta])* $pool:ty, $db:ty,
+        lease: |$builder:ident, $lease:ident| $push_lease:expr,
+        claim: $claim:ident,
+        age: $age:literal $(,)?
+    ) => {
+        $(#[$cfg])*
+        impl Store for $pool {
+            async fn claim<'a>(&'a self, c: Claim<'a>) -> Result<Vec<Delivery>, BoxError> {
+                $claim(self, None, c).await
+            }
+
+            async fn claim_ids<'a>(
+                &'a self,
+                ids: &'a [Uuid],
+                c: Claim<'a>,
+            ) -> Result<Vec<Delivery>, BoxError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                $claim(self, Some(ids), c).await
+            }
+
+            async fn delete<'a>(&'a self, delivered: &'a [Delivery]) -> Result<(), BoxError> {
+                let mut delete =
+                    sqlx::QueryBuilder::<$db>::new("DELETE FROM oncommit_outbox WHERE id IN (");
+                let mut ids = delete.separated(", ");
+                for d in delivered {
+                    ids.push_bind(d.id.to_string());
+                }
+                delete.push(")");
+                delete.build().execute(self).await?;
+                Ok(())
+            }
+
+            async fn retry_later<'a>(&'a self, failures: &'a [Failure<'a>]) -> Result<(), BoxError> {
+                let mut tx = self.begin().await?;
+                for f in failures {
+                    let mut update =
+                        sqlx::QueryBuilder::<$db>::new("UPDATE oncommit_outbox SET lease_until = ");
+                    {
+                        let $builder = &mut update;
+                        let $lease = f.retry_in;
+                        $push_lease;
+                    }
+                    update
+                        .push(", last_error = ")
+                        .push_bind(f.error.as_str())
+                        .push(" WHERE id = ")
+                        .push_bind(f.delivery.id.to_string())
+                        .push(" AND attempts = ")
+                        .push_bind(f.delivery.attempts);
+                    update.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn dead_letter<'a>(&'a self, failures: &'a [Failure<'a>]) -> Result<(), BoxError> {
+                let mut tx = self.begin().await?;
+                for f in failures {
+                    let id = f.delivery.id.to_string();
+                    sqlx::query(
+                        "INSERT INTO oncommit_outbox_dead (id, topic, payload, created_at, attempts, last_error)
+                         SELECT id, topic, payload, created_at, attempts, ? FROM oncommit_outbox
+                         WHERE id = ? AND attempts = ?",
+                    )
+                    .bind(f.error.as_str())
+                    .bind(&id)
+                    .bind(f.delivery.attempts)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query("DELETE FROM oncommit_outbox WHERE id = ? AND attempts = ?")
+                        .bind(&id)
+                        .bind(f.delivery.attempts)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn release<'a>(&'a self, claimed: &'a [Delivery]) -> Result<(), BoxError> {
+                let mut tx = self.begin().await?;
+                for d in claimed {
+                    sqlx::query(
+                        "UPDATE oncommit_outbox SET lease_until = NULL, attempts = attempts - 1
+                         WHERE id = ? AND attempts = ?",
+                    )
+                    .bind(d.id.to_string())
+                    .bind(d.attempts)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn backlog(&self) -> Result<Backlog, BoxError> {
+                let (jobs, oldest, dead): (i64, Option<f64>, i64) = sqlx::query_as(concat!(
+                    "SELECT COUNT(*), CAST(",
+                    $age,
+                    " AS DOUBLE), (SELECT COUNT(*) FROM oncommit_outbox_dead) FROM oncommit_outbox"
+                ))
+                .fetch_one(self)
+                .await?;
+                Ok(Backlog {
+                    jobs: jobs as u64,
+                    oldest: age(oldest),
+                    dead: dead as u64,
+                })
+            }
+        }
+    };
+}
+
+/// `WHERE` for unclaimed rows (of `ids`, of the topics) at `now`.
+fn push_claimable<DB: sqlx::Database>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    now: &str,
+    ids: Option<&[Uuid]>,
+    topics: &[String],
+) where
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .push(" WHERE (lease_until IS NULL OR lease_until < ")
+        .push(now)
+        .push(")");
+    if let Some(ids) = ids {
+        query.push(" AND id IN (");
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id.to_string());
+        }
+        query.push(")");
+    }
+    if !topics.is_empty() {
+        query.push(" AND topic IN (");
+        let mut list = query.separated(", ");
+        for topic in topics {
+            list.push_bind(topic.clone());
+        }
+        query.push(")");
+    }
+}
+
+#[cfg(feature = "sqlx-mysql")]
+const MYSQL_NOW: &str = "NOW(6)";
+
+#[cfg(feature = "sqlx-mysql")]
+fn mysql_lease(query: &mut sqlx::QueryBuilder<sqlx::MySql>, lease: Duration) {
+    query
+        .push("NOW(6) + INTERVAL ")
+        .push_bind(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX))
+        .push(" MICROSECOND");
+}
+
+/// MySQL: lock unclaimed rows (skipping rows another relay holds), lease them, read them.
+#[cfg(feature = "sqlx-mysql")]
+async fn mysql_claim(
+    pool: &sqlx::MySqlPool,
+    ids: Option<&[Uuid]>,
+    c: Claim<'_>,
+) -> Result<Vec<Delivery>, BoxError> {
+    use sqlx::MySql;
+    let mut tx = pool.begin().await?;
+    let mut select = sqlx::QueryBuilder::<MySql>::new("SELECT id FROM oncommit_outbox");
+    push_claimable(&mut select, MYSQL_NOW, ids, c.topics);
+    select
+        .push(" ORDER BY created_at LIMIT ")
+        .push_bind(i64::try_from(c.limit).unwrap_or(i64::MAX))
+        .push(" FOR UPDATE SKIP LOCKED");
+    let locked: Vec<(String,)> = select.build_query_as().fetch_all(&mut *tx).await?;
+    if locked.is_empty() {
+        tx.commit().await?;
+        return Ok(Vec::new());
+    }
+    let mut update = sqlx::QueryBuilder::<MySql>::new(
+        "UPDATE oncommit_outbox SET attempts = attempts + 1, lease_until = ",
+    );
+    mysql_lease(&mut update, c.lease);
+    update.push(" WHERE id IN (");
+    let mut list = update.separated(", ");
+    for (id,) in &locked {
+        list.push_bind(id.as_str());
+    }
+    update.push(")");
+    update.build().execute(&mut *tx).await?;
+    let mut read = sqlx::QueryBuilder::<MySql>::new(
+        "SELECT id, topic, payload, attempts FROM oncommit_outbox WHERE id IN (",
+    );
+    let mut list = read.separated(", ");
+    for (id,) in &locked {
+        list.push_bind(id.as_str());
+    }
+    read.push(")");
+    let rows: Vec<(String, String, String, i32)> =
+        read.build_query_as().fetch_all(&mut *tx).await?;
+    tx.commit().await?;
+    let batch = rows
+        .into_iter()
+        .map(|(id, topic, payload, attempts)| delivery(&id, topic, payload, attempts))
+        .collect::<Result<_, _>>()?;
+    Ok(in_order(batch))
+}
+
+row_store!(
+    #[cfg(feature = "sqlx-mysql")]
+    sqlx::MySqlPool, sqlx::MySql,
+    lease: |query, lease| mysql_lease(query, lease),
+    claim: mysql_claim,
+    age: "TIMESTAMPDIFF(MICROSECOND, MIN(created_at), NOW(6)) / 1000000.0",
+);
+
+#[cfg(feature = "sqlx-sqlite")]
+const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+#[cfg(feature = "sqlx-sqlite")]
+fn sqlite_lease(query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, lease: Duration) {
+    query
+        .push("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ")
+        .push_bind(format!("+{:.3} seconds", lease.as_secs_f64()))
+        .push(")");
+}
+
+/// SQLite: one writer, so one `UPDATE … RETURNING` claims.
+#[cfg(feature = "sqlx-sqlite")]
+async fn sqlite_claim(
+    pool: &sqlx::SqlitePool,
+    ids: Option<&[Uuid]>,
+    c: Claim<'_>,
+) -> Result<Vec<Delivery>, BoxError> {
+    let mut claim = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "UPDATE oncommit_outbox SET attempts = attempts + 1, lease_until = ",
+    );
+    sqlite_lease(&mut claim, c.lease);
+    claim.push(" WHERE id IN (SELECT id FROM oncommit_outbox");
+    push_claimable(&mut claim, SQLITE_NOW, ids, c.topics);
+    claim
+        .push(" ORDER BY created_at LIMIT ")
+        .push_bind(i64::try_from(c.limit).unwrap_or(i64::MAX))
+        .push(") RETURNING id, topic, payload, attempts");
+    let rows: Vec<(String, String, String, i32)> = claim.build_query_as().fetch_all(pool).await?;
+    let batch = rows
+        .into_iter()
+        .map(|(id, topic, payload, attempts)| delivery(&id, topic, payload, attempts))
+        .collect::<Result<_, _>>()?;
+    Ok(in_order(batch))
+}
+
+row_store!(
+    #[cfg(feature = "sqlx-sqlite")]
+    sqlx::SqlitePool, sqlx::Sqlite,
+    lease: |query, lease| sqlite_lease(query, lease),
+    claim: sqlite_claim,
+    age: "(julianday('now') - julianday(MIN(created_at))) * 86400.0",
+);
