@@ -4,6 +4,7 @@ pub mod db;
 pub mod outbox;
 pub mod proxy;
 pub mod race;
+pub mod streams;
 
 /// Reads the URL of a service from `var`. Outside CI a missing variable skips the suite with
 /// a printed reason (`None`); under `CI=true` it is a failure.
