@@ -38,13 +38,42 @@ pub(crate) use pending::PendingJobs;
 pub use schema::migrate;
 pub use schema::{Dialect, schema};
 
+use std::borrow::Cow;
+
 use uuid::Uuid;
 
 /// A job type that can go through the outbox: serializable (its JSON is the payload), with
 /// the topic the relay publishes it to.
+///
+/// A type whose values go to different topics (per tenant, per shard) overrides
+/// [`topic`](Job::topic):
+///
+/// ```
+/// use std::borrow::Cow;
+///
+/// #[derive(serde::Serialize)]
+/// struct Invoice {
+///     id: i64,
+///     #[serde(skip)]
+///     tenant: String,
+/// }
+///
+/// impl oncommit::outbox::Job for Invoice {
+///     const TOPIC: &'static str = "invoices";
+///
+///     fn topic(&self) -> Cow<'static, str> {
+///         Cow::Owned(format!("invoices.{}", self.tenant))
+///     }
+/// }
+/// ```
 pub trait Job: serde::Serialize {
     /// Where the relay publishes jobs of this type (a stream, a subject, a queue).
     const TOPIC: &'static str;
+
+    /// This job's topic: [`TOPIC`](Job::TOPIC) unless overridden.
+    fn topic(&self) -> Cow<'static, str> {
+        Cow::Borrowed(Self::TOPIC)
+    }
 }
 
 /// A job as the outbox stores it: its message id, its topic and its payload (JSON).
@@ -52,8 +81,8 @@ pub trait Job: serde::Serialize {
 pub struct Message {
     /// The message id: a UUIDv7 (time-ordered), unique per `enqueue`, the broker's dedup key.
     pub id: Uuid,
-    /// The job type's [`Job::TOPIC`].
-    pub topic: &'static str,
+    /// The job's [`Job::topic`].
+    pub topic: Cow<'static, str>,
     /// The job, serialized to JSON at the `enqueue` (its values as they were then).
     pub payload: String,
 }
@@ -72,7 +101,7 @@ impl Message {
     pub fn new<J: Job>(job: &J) -> Result<Message, serde_json::Error> {
         Ok(Message {
             id: Uuid::now_v7(),
-            topic: J::TOPIC,
+            topic: job.topic(),
             payload: serde_json::to_string(job)?,
         })
     }

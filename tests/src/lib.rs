@@ -1,5 +1,6 @@
 //! Shared helpers of the integration suites: service URLs, skipping, fresh databases.
 
+pub mod crash;
 pub mod db;
 pub mod outbox;
 pub mod proxy;

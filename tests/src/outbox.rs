@@ -55,6 +55,19 @@ pub trait OutboxDb: Clone + Send + Sync + 'static {
 
     /// Ends every lease and backoff of `topic`'s rows, as the clock would.
     fn end_leases(&self, topic: &str) -> impl Future<Output = ()> + Send;
+
+    /// Creates the table `name (n BIGINT PRIMARY KEY)`, for the rows the jobs are about.
+    fn create_table(&self, name: &str) -> impl Future<Output = ()> + Send;
+
+    /// Inserts `n` into the table `name` on `conn` (inside its transaction, if any).
+    fn insert<'a>(
+        conn: &'a mut Conn<Self::Conn>,
+        name: &'a str,
+        n: i64,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send + 'a;
+
+    /// Every `n` the table `name` holds (committed), read on a connection of its own.
+    fn committed(&self, name: &str) -> impl Future<Output = Vec<i64>> + Send;
 }
 
 /// The SQL reading rows of a topic (`$1`/`?`) with the dialect's id text.
@@ -112,6 +125,35 @@ macro_rules! outbox_db {
 
             async fn forget(&self, topic: &str) {
                 self.clear(topic).await
+            }
+
+            async fn create_table(&self, name: &str) {
+                let sql = format!("CREATE TABLE IF NOT EXISTS {name} (n BIGINT PRIMARY KEY)");
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&self.pool)
+                    .await
+                    .expect("create the table");
+            }
+
+            async fn insert<'a>(
+                conn: &'a mut Conn<Self::Conn>,
+                name: &'a str,
+                n: i64,
+            ) -> Result<(), sqlx::Error> {
+                let sql = format!("INSERT INTO {name} (n) VALUES ({})", $placeholder);
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(n)
+                    .execute(&mut ***conn)
+                    .await?;
+                Ok(())
+            }
+
+            async fn committed(&self, name: &str) -> Vec<i64> {
+                let sql = format!("SELECT n FROM {name} ORDER BY n");
+                sqlx::query_scalar(AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await
+                    .expect("read the table")
             }
 
             async fn end_leases(&self, topic: &str) {
@@ -172,57 +214,71 @@ outbox_db!(
 );
 outbox_db!(MariaDbOutbox, "MariaDB", sqlx::MySql, id: "id", placeholder: "?", int: "SIGNED");
 
+impl SqliteOutbox {
+    /// The outbox in the SQLite file at `path` (created if missing, WAL mode).
+    pub async fn open(path: &std::path::Path) -> Result<SqliteOutbox, sqlx::Error> {
+        let options = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .busy_timeout(std::time::Duration::from_secs(30));
+        let pool = sqlx::pool::PoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        migrate(&pool, Dialect::Sqlite).await?;
+        Ok(SqliteOutbox { pool, _dir: None })
+    }
+}
+
+impl PostgresOutbox {
+    /// The outbox on the Postgres at `url`.
+    pub async fn connect(url: &str) -> Result<PostgresOutbox, sqlx::Error> {
+        let pool = sqlx::pool::PoolOptions::new()
+            .max_connections(6)
+            .connect(url)
+            .await?;
+        migrate(&pool, Dialect::Postgres).await?;
+        Ok(PostgresOutbox { pool, _dir: None })
+    }
+}
+
+impl MariaDbOutbox {
+    /// The outbox on the MariaDB (or MySQL) at `url`.
+    pub async fn connect(url: &str) -> Result<MariaDbOutbox, sqlx::Error> {
+        let pool = sqlx::pool::PoolOptions::new()
+            .max_connections(6)
+            .connect(url)
+            .await?;
+        migrate(&pool, Dialect::MySql).await?;
+        Ok(MariaDbOutbox { pool, _dir: None })
+    }
+}
+
 /// The outbox on a fresh SQLite file (always available).
 pub async fn sqlite() -> Option<SqliteOutbox> {
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.path().join("outbox.db"))
-        .create_if_missing(true)
-        .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal);
-    let pool = sqlx::pool::PoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
+    let mut db = SqliteOutbox::open(&dir.path().join("outbox.db"))
         .await
         .expect("open the SQLite file");
-    migrate(&pool, Dialect::Sqlite)
-        .await
-        .expect("create the outbox");
-    Some(SqliteOutbox {
-        pool,
-        _dir: Some(std::sync::Arc::new(dir)),
-    })
+    db._dir = Some(std::sync::Arc::new(dir));
+    Some(db)
 }
 
 /// The outbox on `DATABASE_URL`; `None` (printed) when unset or unreachable outside CI.
 pub async fn postgres() -> Option<PostgresOutbox> {
     let url = service_url("DATABASE_URL")?;
-    let pool = match sqlx::pool::PoolOptions::new()
-        .max_connections(6)
-        .connect(&url)
-        .await
-    {
-        Ok(pool) => pool,
-        Err(error) => return service_unreachable("DATABASE_URL", &error),
-    };
-    migrate(&pool, Dialect::Postgres)
-        .await
-        .expect("create the outbox");
-    Some(PostgresOutbox { pool, _dir: None })
+    match PostgresOutbox::connect(&url).await {
+        Ok(db) => Some(db),
+        Err(error) => service_unreachable("DATABASE_URL", &error),
+    }
 }
 
 /// The outbox on `MYSQL_URL`.
 pub async fn mariadb() -> Option<MariaDbOutbox> {
     let url = service_url("MYSQL_URL")?;
-    let pool = match sqlx::pool::PoolOptions::new()
-        .max_connections(6)
-        .connect(&url)
-        .await
-    {
-        Ok(pool) => pool,
-        Err(error) => return service_unreachable("MYSQL_URL", &error),
-    };
-    migrate(&pool, Dialect::MySql)
-        .await
-        .expect("create the outbox");
-    Some(MariaDbOutbox { pool, _dir: None })
+    match MariaDbOutbox::connect(&url).await {
+        Ok(db) => Some(db),
+        Err(error) => service_unreachable("MYSQL_URL", &error),
+    }
 }

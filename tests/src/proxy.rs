@@ -29,6 +29,8 @@ struct State {
     trigger: Option<Vec<u8>>,
     holding: bool,
     held: usize,
+    /// The server is down: connections are cut, new ones closed at once.
+    down: bool,
     tasks: Vec<AbortHandle>,
 }
 
@@ -44,6 +46,10 @@ impl Proxy {
         let accept_shared = shared.clone();
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
+                if accept_shared.state.lock().unwrap().down {
+                    drop(client);
+                    continue;
+                }
                 let server = TcpStream::connect(&upstream)
                     .await
                     .expect("the proxy connects to the server");
@@ -131,6 +137,14 @@ impl Proxy {
             task.abort();
         }
         state.holding = false;
+    }
+
+    /// The server goes down (every connection cut, new ones closed at once) or comes back.
+    pub fn set_down(&self, down: bool) {
+        self.shared.state.lock().unwrap().down = down;
+        if down {
+            self.cut();
+        }
     }
 }
 

@@ -58,7 +58,7 @@ mod tests {
     fn message(n: u8) -> Message {
         Message {
             id: uuid::Uuid::from_bytes([n; 16]),
-            topic: "t",
+            topic: "t".into(),
             payload: n.to_string(),
         }
     }

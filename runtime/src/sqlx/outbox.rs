@@ -69,7 +69,7 @@ pub(crate) async fn postgres_commit_with_outbox(
 fn columns(messages: &[Message]) -> (Vec<String>, Vec<&str>, Vec<&str>) {
     (
         messages.iter().map(|m| m.id.to_string()).collect(),
-        messages.iter().map(|m| m.topic).collect(),
+        messages.iter().map(|m| &*m.topic).collect(),
         messages.iter().map(|m| m.payload.as_str()).collect(),
     )
 }
@@ -103,7 +103,7 @@ macro_rules! values_list {
                         );
                         insert.push_values(chunk, |mut row, message| {
                             row.push_bind(message.id.to_string())
-                                .push_bind(message.topic)
+                                .push_bind(&*message.topic)
                                 .push_bind(message.payload.as_str());
                         });
                         insert.build().execute(&mut *self).await?;

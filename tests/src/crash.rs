@@ -1,0 +1,597 @@
+//! Crash-safety scenarios for the outbox: a child process (`crash_child`) commits
+//! transactions of one INSERT and one durable job (every tenth rolls back), with a relay to
+//! Redis Streams or without, and is killed with SIGKILL at random points or at a point it
+//! announces; the broker goes down for a while; a poison job; three relays at once. After
+//! each, a fresh relay drains the table, and the [`Tally`] compares what the database
+//! committed with what the Redis stream holds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use oncommit::outbox::relay::{Relay, RelayOptions};
+use oncommit::outbox::sink::RedisStreams;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child as Process, Command};
+
+use crate::outbox::OutboxDb;
+use crate::proxy::Proxy;
+use crate::streams;
+
+/// Transactions whose `n` makes them roll back on purpose.
+pub fn is_rolled_back(n: i64) -> bool {
+    n % 10 == 9
+}
+
+/// The database a child writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// `db_url` is a Postgres URL.
+    Postgres,
+    /// `db_url` is a MariaDB URL.
+    MariaDb,
+    /// `db_url` is the path of a SQLite file.
+    Sqlite,
+}
+
+/// Whether the child runs a relay, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayMode {
+    /// No relay: committed jobs wait in the table.
+    None,
+    /// `Relay::run` with the fast path (and a sweep every `poll_ms`).
+    FastPath,
+    /// `Relay::run` sweeping every `poll_ms`, no fast path.
+    Sweep,
+}
+
+/// Where the child's sink stops for good (printing a line), for the parent to kill it there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stall {
+    /// Never.
+    Never,
+    /// After Redis took the first batch of two or more, before the relay deletes its rows
+    /// (`acked`).
+    AfterAck,
+    /// After the first half of the first batch of two or more (`mid-batch`).
+    MidBatch,
+}
+
+/// A child's configuration, passed in the environment.
+#[derive(Debug, Clone)]
+pub struct Child {
+    /// The database.
+    pub dialect: Dialect,
+    /// Its URL (or file path for SQLite).
+    pub db_url: String,
+    /// Redis (possibly through a proxy).
+    pub redis_url: String,
+    /// The topic of this run's jobs.
+    pub topic: String,
+    /// The table of this run's rows.
+    pub table: String,
+    /// Streams are named `<prefix><topic>`.
+    pub stream_prefix: String,
+    /// The first `n`.
+    pub start: i64,
+    /// Transactions to run (0: a relay only, until killed).
+    pub count: i64,
+    /// The relay.
+    pub relay: RelayMode,
+    /// Where the sink stalls.
+    pub stall: Stall,
+    /// The `n` of a job the sink always refuses.
+    pub poison: Option<i64>,
+    /// The relay's batch.
+    pub batch: usize,
+    /// The relay's lease.
+    pub lease_ms: u64,
+    /// The relay's poll interval.
+    pub poll_ms: u64,
+    /// A pause after each transaction.
+    pub pause_ms: u64,
+    /// After writing, wait until the outbox of the topic is empty.
+    pub wait_drained: bool,
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
+}
+
+impl Child {
+    /// The configuration the parent put in the environment.
+    pub fn from_env() -> Child {
+        Child {
+            dialect: match var("CRASH_DIALECT").as_str() {
+                "postgres" => Dialect::Postgres,
+                "mariadb" => Dialect::MariaDb,
+                _ => Dialect::Sqlite,
+            },
+            db_url: var("CRASH_DB_URL"),
+            redis_url: var("CRASH_REDIS_URL"),
+            topic: var("CRASH_TOPIC"),
+            table: var("CRASH_TABLE"),
+            stream_prefix: var("CRASH_STREAM_PREFIX"),
+            start: var("CRASH_START").parse().expect("CRASH_START"),
+            count: var("CRASH_COUNT").parse().expect("CRASH_COUNT"),
+            relay: match var("CRASH_RELAY").as_str() {
+                "fast" => RelayMode::FastPath,
+                "sweep" => RelayMode::Sweep,
+                _ => RelayMode::None,
+            },
+            stall: match var("CRASH_STALL").as_str() {
+                "after-ack" => Stall::AfterAck,
+                "mid-batch" => Stall::MidBatch,
+                _ => Stall::Never,
+            },
+            poison: std::env::var("CRASH_POISON")
+                .ok()
+                .and_then(|p| p.parse().ok()),
+            batch: var("CRASH_BATCH").parse().expect("CRASH_BATCH"),
+            lease_ms: var("CRASH_LEASE_MS").parse().expect("CRASH_LEASE_MS"),
+            poll_ms: var("CRASH_POLL_MS").parse().expect("CRASH_POLL_MS"),
+            pause_ms: var("CRASH_PAUSE_MS").parse().expect("CRASH_PAUSE_MS"),
+            wait_drained: var("CRASH_WAIT_DRAINED") == "1",
+        }
+    }
+
+    fn command(&self, exe: &std::path::Path) -> Command {
+        let mut command = Command::new(exe);
+        command
+            .env(
+                "CRASH_DIALECT",
+                match self.dialect {
+                    Dialect::Postgres => "postgres",
+                    Dialect::MariaDb => "mariadb",
+                    Dialect::Sqlite => "sqlite",
+                },
+            )
+            .env("CRASH_DB_URL", &self.db_url)
+            .env("CRASH_REDIS_URL", &self.redis_url)
+            .env("CRASH_TOPIC", &self.topic)
+            .env("CRASH_TABLE", &self.table)
+            .env("CRASH_STREAM_PREFIX", &self.stream_prefix)
+            .env("CRASH_START", self.start.to_string())
+            .env("CRASH_COUNT", self.count.to_string())
+            .env(
+                "CRASH_RELAY",
+                match self.relay {
+                    RelayMode::None => "none",
+                    RelayMode::FastPath => "fast",
+                    RelayMode::Sweep => "sweep",
+                },
+            )
+            .env(
+                "CRASH_STALL",
+                match self.stall {
+                    Stall::Never => "never",
+                    Stall::AfterAck => "after-ack",
+                    Stall::MidBatch => "mid-batch",
+                },
+            )
+            .env("CRASH_BATCH", self.batch.to_string())
+            .env("CRASH_LEASE_MS", self.lease_ms.to_string())
+            .env("CRASH_POLL_MS", self.poll_ms.to_string())
+            .env("CRASH_PAUSE_MS", self.pause_ms.to_string())
+            .env(
+                "CRASH_WAIT_DRAINED",
+                if self.wait_drained { "1" } else { "0" },
+            )
+            .env_remove("CRASH_POISON")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(poison) = self.poison {
+            command.env("CRASH_POISON", poison.to_string());
+        }
+        command
+    }
+}
+
+/// A running child and the lines it prints.
+struct Running {
+    process: Process,
+    lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+}
+
+impl Running {
+    /// Waits for a line starting with `prefix` (at most a minute; `false` if the child ended
+    /// first).
+    async fn wait_for(&mut self, prefix: &str) -> bool {
+        let wait = async {
+            while let Some(line) = self.lines.next_line().await.expect("the child's output") {
+                if line.starts_with(prefix) {
+                    return true;
+                }
+            }
+            false
+        };
+        tokio::time::timeout(Duration::from_secs(60), wait)
+            .await
+            .unwrap_or_else(|_| panic!("the child did not print `{prefix}` within a minute"))
+    }
+
+    /// SIGKILL, and wait for it to be gone.
+    async fn kill(mut self) {
+        self.process.kill().await.expect("SIGKILL the child");
+    }
+
+    /// Waits for a normal exit (at most two minutes).
+    async fn finish(mut self) {
+        let wait = async {
+            while self
+                .lines
+                .next_line()
+                .await
+                .expect("the child's output")
+                .is_some()
+            {}
+            self.process.wait().await.expect("the child's exit")
+        };
+        let status = tokio::time::timeout(Duration::from_secs(120), wait)
+            .await
+            .expect("the child finishes within two minutes");
+        assert!(status.success(), "the child failed: {status}");
+    }
+}
+
+/// What the database committed against what the broker received, for one run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Transactions that committed (rows in the table).
+    pub committed: usize,
+    /// Committed jobs the stream holds (each counted once).
+    pub delivered: usize,
+    /// Committed jobs neither in the stream nor in the dead-letter table.
+    pub lost: usize,
+    /// Jobs in the stream whose transaction did not commit.
+    pub rolled_back_delivered: usize,
+    /// Stream entries beyond the first of each job.
+    pub duplicates: usize,
+    /// Jobs in the dead-letter table.
+    pub dead_lettered: usize,
+    /// Outbox rows left after the final drain.
+    pub left: usize,
+}
+
+impl Tally {
+    /// Adds another run's figures.
+    pub fn add(&mut self, other: Tally) {
+        self.committed += other.committed;
+        self.delivered += other.delivered;
+        self.lost += other.lost;
+        self.rolled_back_delivered += other.rolled_back_delivered;
+        self.duplicates += other.duplicates;
+        self.dead_lettered += other.dead_lettered;
+        self.left += other.left;
+    }
+
+    /// Panics unless every committed job was delivered (or dead-lettered when a poison job
+    /// was planted), none of a rolled-back transaction was, nothing is left, and the stream
+    /// holds no duplicates (the sink dedups by message id).
+    pub fn check(&self, what: &str) {
+        assert_eq!(self.lost, 0, "{what}: committed jobs lost: {self:?}");
+        assert_eq!(
+            self.rolled_back_delivered, 0,
+            "{what}: jobs of rolled-back transactions delivered: {self:?}"
+        );
+        assert_eq!(self.duplicates, 0, "{what}: duplicates: {self:?}");
+        assert_eq!(self.left, 0, "{what}: rows left in the outbox: {self:?}");
+        assert_eq!(
+            self.delivered + self.dead_lettered,
+            self.committed,
+            "{what}: {self:?}"
+        );
+    }
+
+    /// The summary line of `scripts/crash-test`.
+    pub fn line(&self) -> String {
+        format!(
+            "crash test: {} committed, {} delivered, {} lost, {} delivered for rolled back, {} duplicates",
+            self.committed, self.delivered, self.lost, self.rolled_back_delivered, self.duplicates
+        )
+    }
+}
+
+/// One run: a topic, a table and a stream of its own on one database.
+pub struct Run<D> {
+    db: D,
+    exe: PathBuf,
+    child: Child,
+    redis: redis::Client,
+    next: i64,
+}
+
+impl<D: OutboxDb> Run<D> {
+    /// A run on `db` (reachable by children at `db_url` in `dialect`), with `exe` the
+    /// `crash_child` binary, named after `scenario`.
+    pub async fn new(
+        db: D,
+        dialect: Dialect,
+        db_url: &str,
+        redis_url: &str,
+        exe: PathBuf,
+        scenario: &str,
+    ) -> Run<D> {
+        let name = crate::unique_name(&format!("crash_{scenario}"));
+        db.create_table(&name).await;
+        let child = Child {
+            dialect,
+            db_url: db_url.to_owned(),
+            redis_url: redis_url.to_owned(),
+            topic: name.clone(),
+            table: name.clone(),
+            stream_prefix: "oncommit:crash:".to_owned(),
+            start: 0,
+            count: 0,
+            relay: RelayMode::None,
+            stall: Stall::Never,
+            poison: None,
+            batch: 50,
+            lease_ms: 1_000,
+            poll_ms: 200,
+            pause_ms: 0,
+            wait_drained: false,
+        };
+        let redis = redis::Client::open(redis_url).expect("the Redis URL");
+        Run {
+            db,
+            exe,
+            child,
+            redis,
+            next: 0,
+        }
+    }
+
+    fn stream(&self) -> String {
+        format!("{}{}", self.child.stream_prefix, self.child.topic)
+    }
+
+    /// Starts a child writing `count` transactions (numbered on from the last child's) with
+    /// `configure` applied; waits until it is ready.
+    async fn spawn(&mut self, count: i64, configure: impl FnOnce(&mut Child)) -> Running {
+        let mut child = self.child.clone();
+        child.start = self.next;
+        child.count = count;
+        self.next += count;
+        configure(&mut child);
+        let mut process = child.command(&self.exe).spawn().expect("start crash_child");
+        let stdout = process.stdout.take().expect("the child's stdout");
+        let mut running = Running {
+            process,
+            lines: BufReader::new(stdout).lines(),
+        };
+        assert!(running.wait_for("ready").await, "the child did not start");
+        running
+    }
+
+    /// A writer with the fast-path relay, killed after a random delay while it writes.
+    pub async fn kill_at_random(&mut self, count: i64, max_delay_ms: u64) {
+        let running = self.spawn(count, |c| c.relay = RelayMode::FastPath).await;
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(1..max_delay_ms))).await;
+        running.kill().await;
+    }
+
+    /// A writer without a relay, killed after its `after`-th COMMIT: its committed jobs
+    /// reached no relay.
+    pub async fn kill_before_any_relay(&mut self, count: i64, after: i64) {
+        let mut running = self.spawn(count, |c| c.relay = RelayMode::None).await;
+        for _ in 0..after {
+            if !running.wait_for("committed").await {
+                break;
+            }
+        }
+        running.kill().await;
+    }
+
+    /// A writer whose relay (sweeping every 100 ms, so that batches hold several jobs) stops
+    /// for good at `stall`; killed there.
+    pub async fn kill_at(&mut self, count: i64, stall: Stall) {
+        let line = match stall {
+            Stall::AfterAck => "acked",
+            Stall::MidBatch => "mid-batch",
+            Stall::Never => "written",
+        };
+        let mut running = self
+            .spawn(count, |c| {
+                c.relay = RelayMode::Sweep;
+                c.poll_ms = 100;
+                c.stall = stall;
+                c.pause_ms = 1;
+            })
+            .await;
+        assert!(
+            running.wait_for(line).await,
+            "the child ended before `{line}`"
+        );
+        running.kill().await;
+    }
+
+    /// A writer whose relay reaches Redis through a proxy that goes down for a while, then
+    /// comes back; the writer waits until its jobs are delivered, then exits.
+    pub async fn broker_down(&mut self, count: i64, redis_url: &str) {
+        let (proxy, proxied) = Proxy::for_url(redis_url).await;
+        let mut running = self
+            .spawn(count, |c| {
+                c.relay = RelayMode::FastPath;
+                c.redis_url = proxied;
+                c.pause_ms = 2;
+                c.wait_drained = true;
+            })
+            .await;
+        assert!(running.wait_for("committed").await);
+        proxy.set_down(true);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        proxy.set_down(false);
+        running.finish().await;
+    }
+
+    /// A writer whose relay's broker refuses one job for good: it ends in the dead-letter
+    /// table, the others are delivered.
+    pub async fn poison(&mut self, count: i64) {
+        let poison = self.next + count / 2;
+        let poison = if is_rolled_back(poison) {
+            poison + 1
+        } else {
+            poison
+        };
+        let running = self
+            .spawn(count, |c| {
+                c.relay = RelayMode::FastPath;
+                c.poison = Some(poison);
+                c.wait_drained = true;
+            })
+            .await;
+        running.finish().await;
+    }
+
+    /// Three relay processes share the table while a writer without a relay writes; one
+    /// relay is killed halfway.
+    pub async fn three_relays(&mut self, count: i64) {
+        let mut relays = Vec::new();
+        for _ in 0..3 {
+            relays.push(
+                self.spawn(0, |c| {
+                    c.relay = RelayMode::Sweep;
+                    c.poll_ms = 20;
+                    c.batch = 10;
+                })
+                .await,
+            );
+        }
+        let mut writer = self
+            .spawn(count, |c| {
+                c.relay = RelayMode::None;
+                c.pause_ms = 1;
+            })
+            .await;
+        for _ in 0..count / 2 {
+            if !writer.wait_for("committed").await {
+                break;
+            }
+        }
+        relays.remove(fastrand::usize(0..3)).kill().await;
+        writer.finish().await;
+        for relay in relays {
+            relay.kill().await;
+        }
+    }
+
+    /// A fresh relay drains what is left (waiting out the leases of killed relays), then
+    /// the tally of the whole run.
+    pub async fn settle(&self) -> Tally {
+        let connection = self
+            .redis
+            .get_connection_manager()
+            .await
+            .expect("connect to Redis");
+        let sink = RedisStreams::new(connection)
+            .stream_prefix(&self.child.stream_prefix)
+            .dedup_prefix(format!("{}seen:", self.child.stream_prefix));
+        let mut options = RelayOptions::default();
+        options.topics = vec![self.child.topic.clone()];
+        options.max_attempts = i32::MAX;
+        let relay = Relay::new(self.db.pool().clone(), sink, options);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            relay.drain().await.expect("the fresh relay drains");
+            if self.db.rows(&self.child.topic).await.is_empty() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "rows still leased after a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.tally().await
+    }
+
+    async fn tally(&self) -> Tally {
+        let committed: BTreeSet<i64> = self
+            .db
+            .committed(&self.child.table)
+            .await
+            .into_iter()
+            .collect();
+        let mut reader = self
+            .redis
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to Redis");
+        let entries = streams::entries(&mut reader, &self.stream()).await;
+        let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
+        for entry in &entries {
+            let value: serde_json::Value =
+                serde_json::from_str(&entry.payload).expect("a JSON payload");
+            let n = value["n"].as_i64().expect("a job number");
+            *seen.entry(n).or_default() += 1;
+        }
+        let dead = self.db.dead(&self.child.topic).await.len();
+        let delivered = seen.keys().filter(|n| committed.contains(n)).count();
+        Tally {
+            committed: committed.len(),
+            delivered,
+            lost: (committed.len() - delivered).saturating_sub(dead),
+            rolled_back_delivered: seen.keys().filter(|n| !committed.contains(n)).count(),
+            duplicates: seen.values().map(|count| count - 1).sum(),
+            dead_lettered: dead,
+            left: self.db.rows(&self.child.topic).await.len(),
+        }
+    }
+}
+
+/// Every scenario on `db`, each on a run of its own with `k` transactions per child (every
+/// tenth rolled back); checks each run's invariants and returns the sum.
+pub async fn all_scenarios<D: OutboxDb>(
+    db: D,
+    dialect: Dialect,
+    db_url: &str,
+    redis_url: &str,
+    exe: PathBuf,
+    k: i64,
+) -> Tally {
+    let mut total = Tally::default();
+    let name = D::NAME;
+    macro_rules! scenario {
+        ($label:literal, |$run:ident| $body:expr) => {{
+            let mut $run =
+                Run::new(db.clone(), dialect, db_url, redis_url, exe.clone(), $label).await;
+            $body;
+            let tally = $run.settle().await;
+            tally.check(&format!("{name}, {}", $label));
+            report(name, $label, &tally);
+            total.add(tally);
+        }};
+    }
+    scenario!("random", |run| for _ in 0..3 {
+        run.kill_at_random(k, 400.max(k as u64)).await;
+    });
+    scenario!("before_relay", |run| run
+        .kill_before_any_relay(k, k / 3)
+        .await);
+    scenario!("after_ack", |run| run.kill_at(k, Stall::AfterAck).await);
+    scenario!("mid_batch", |run| run.kill_at(k, Stall::MidBatch).await);
+    scenario!("broker_down", |run| run.broker_down(k, redis_url).await);
+    scenario!("poison", |run| run.poison(k.min(100)).await);
+    scenario!("three_relays", |run| run.three_relays(k).await);
+    total
+}
+
+/// One scenario's figures, on stderr (shown by the test harness on failure, and by the
+/// script).
+fn report(db: &str, scenario: &str, tally: &Tally) {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "{db:>8} {scenario:<13} {} committed, {} delivered, {} lost, {} delivered for rolled back, {} duplicates, {} dead-lettered",
+        tally.committed,
+        tally.delivered,
+        tally.lost,
+        tally.rolled_back_delivered,
+        tally.duplicates,
+        tally.dead_lettered
+    );
+}
