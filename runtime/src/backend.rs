@@ -112,6 +112,18 @@ pub trait SyncBackend: Backend {
     fn begin_with(&mut self, options: TxOptions) -> Result<(), BoxError> {
         Err(options.unsupported("this connection"))
     }
+
+    /// Writes `messages` to the outbox table inside the open transaction, just before its
+    /// outermost COMMIT (see [`AsyncBackend::write_outbox`]). The default refuses: the
+    /// backend has no outbox, and the transaction is rolled back.
+    #[cfg(feature = "outbox")]
+    fn write_outbox(&mut self, messages: &[crate::outbox::Message]) -> Result<(), BoxError> {
+        Err(format!(
+            "this connection cannot write the {} outbox jobs",
+            messages.len()
+        )
+        .into())
+    }
 }
 
 /// A connection whose transactions are async (sqlx, [`Memory`](crate::memory::Memory)).

@@ -499,22 +499,22 @@ impl<C: Backend> Conn<C> {
         }
     }
 
-    /// A sync COMMIT cannot write durable jobs (the outbox is written by async backends):
-    /// the transaction is rolled back rather than committed without them.
-    #[cfg(feature = "outbox")]
-    fn refuse_jobs_sync<T, E: From<Error>>(
-        &mut self,
-        depth: usize,
-        result: Result<T, E>,
-    ) -> Result<T, E> {
-        if depth == 1 && result.is_ok() && !self.jobs.to_write().is_empty() {
-            return Err(Error::outbox(
-                "durable jobs are written by an async connection's COMMIT; this one is sync",
-                "rolled back".into(),
-            )
-            .into());
+    /// COMMIT (or RELEASE) of the innermost level, sync; the outermost one of a transaction
+    /// with durable jobs writes them first.
+    fn commit_level_sync(&mut self, depth: usize) -> Result<(), CommitFailure>
+    where
+        C: SyncBackend,
+    {
+        #[cfg(feature = "outbox")]
+        if depth == 1 && !self.jobs.to_write().is_empty() {
+            let Some(inner) = self.inner.as_mut() else {
+                return Err(CommitFailure::Refused("the connection was taken".into()));
+            };
+            SyncBackend::write_outbox(inner, self.jobs.to_write())
+                .map_err(CommitFailure::Outbox)?;
         }
-        result
+        let _ = depth;
+        SyncBackend::commit(self.conn_mut())
     }
 
     /// Enqueues a durable job: serialized now, under a new message id, and written to the
@@ -714,11 +714,9 @@ impl<C: SyncBackend> Conn<C> {
         self.prepare_finish(&level);
         let depth = self.stack.depth();
         let result = self.veto_commit(depth, result);
-        #[cfg(feature = "outbox")]
-        let result = self.refuse_jobs_sync(depth, result);
         match result {
             Ok(value) => {
-                let committed = SyncBackend::commit(self.conn_mut());
+                let committed = self.commit_level_sync(depth);
                 level.disarm();
                 match committed {
                     Ok(()) => match self.committed(depth) {

@@ -139,7 +139,7 @@ fn sqlite_begin_with(
 }
 
 macro_rules! diesel_backend {
-    ($(#[$cfg:meta])* $conn:ty, $commit:expr, $begin_with:expr) => {
+    ($(#[$cfg:meta])* $conn:ty, $commit:expr, $begin_with:expr, $write_outbox:path) => {
         $(#[$cfg])*
         impl Backend for $conn {
             fn transaction_depth(&mut self) -> usize {
@@ -179,19 +179,90 @@ macro_rules! diesel_backend {
             fn begin_with(&mut self, options: TxOptions) -> Result<(), BoxError> {
                 $begin_with(self, options)
             }
+
+            #[cfg(feature = "outbox")]
+            fn write_outbox(
+                &mut self,
+                messages: &[crate::outbox::Message],
+            ) -> Result<(), BoxError> {
+                $write_outbox(self, messages)
+            }
         }
     };
+}
+
+/// Writing the outbox rows through diesel: Postgres binds three text arrays and `UNNEST`s
+/// them (one statement); SQLite inserts 1,000 rows per statement.
+#[cfg(feature = "outbox")]
+mod outbox {
+    use diesel::RunQueryDsl;
+
+    use crate::BoxError;
+    use crate::outbox::Message;
+
+    #[cfg(feature = "diesel-postgres")]
+    pub(super) fn write_postgres(
+        conn: &mut diesel::PgConnection,
+        messages: &[Message],
+    ) -> Result<(), BoxError> {
+        use diesel::sql_types::{Array, Text};
+        let ids: Vec<String> = messages.iter().map(|m| m.id.to_string()).collect();
+        let topics: Vec<&str> = messages.iter().map(|m| &*m.topic).collect();
+        let payloads: Vec<&str> = messages.iter().map(|m| m.payload.as_str()).collect();
+        diesel::sql_query(crate::outbox::postgres_insert_from_arrays!())
+            .bind::<Array<Text>, _>(ids)
+            .bind::<Array<Text>, _>(topics)
+            .bind::<Array<Text>, _>(payloads)
+            .execute(conn)?;
+        Ok(())
+    }
+
+    #[cfg(feature = "diesel-sqlite")]
+    diesel::table! {
+        oncommit_outbox (id) {
+            id -> Text,
+            topic -> Text,
+            payload -> Text,
+        }
+    }
+
+    #[cfg(feature = "diesel-sqlite")]
+    pub(super) fn write_sqlite(
+        conn: &mut diesel::SqliteConnection,
+        messages: &[Message],
+    ) -> Result<(), BoxError> {
+        use diesel::ExpressionMethods;
+        use oncommit_outbox::dsl;
+        for chunk in messages.chunks(1000) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|m| {
+                    (
+                        dsl::id.eq(m.id.to_string()),
+                        dsl::topic.eq(&*m.topic),
+                        dsl::payload.eq(m.payload.as_str()),
+                    )
+                })
+                .collect();
+            diesel::insert_into(dsl::oncommit_outbox)
+                .values(&rows)
+                .execute(conn)?;
+        }
+        Ok(())
+    }
 }
 
 diesel_backend!(
     #[cfg(feature = "diesel-postgres")]
     diesel::PgConnection,
     postgres_commit,
-    postgres_begin_with
+    postgres_begin_with,
+    outbox::write_postgres
 );
 diesel_backend!(
     #[cfg(feature = "diesel-sqlite")]
     diesel::SqliteConnection,
     |conn| commit(conn, None),
-    sqlite_begin_with
+    sqlite_begin_with,
+    outbox::write_sqlite
 );

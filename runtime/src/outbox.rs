@@ -42,6 +42,19 @@ use std::borrow::Cow;
 
 use uuid::Uuid;
 
+/// Postgres: the outbox rows of `$1`, `$2`, `$3` (ids, topics, payloads as text arrays), one
+/// statement whatever the count (sqlx and diesel).
+#[cfg(any(feature = "sqlx-postgres", feature = "diesel-postgres"))]
+macro_rules! postgres_insert_from_arrays {
+    () => {
+        "INSERT INTO oncommit_outbox (id, topic, payload) \
+         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS json) \
+         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)"
+    };
+}
+#[cfg(any(feature = "sqlx-postgres", feature = "diesel-postgres"))]
+pub(crate) use postgres_insert_from_arrays;
+
 /// A job type that can go through the outbox: serializable (its JSON is the payload), with
 /// the topic the relay publishes it to.
 ///

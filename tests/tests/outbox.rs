@@ -284,3 +284,117 @@ async fn postgres_a_failed_outbox_write_commits_nothing() {
         .await
         .unwrap();
 }
+
+/// A diesel job tagged with its test's name.
+#[derive(Serialize)]
+struct DieselJob {
+    test: String,
+    n: i64,
+}
+
+impl Job for DieselJob {
+    const TOPIC: &'static str = "diesel_welcome";
+}
+
+/// On a diesel connection (sync): a committed transaction writes its jobs before its COMMIT
+/// (a released savepoint's included, a rolled-back savepoint's not); a rolled-back one
+/// writes none. Returns the ids of the jobs that must be in the outbox.
+fn diesel_jobs<C>(conn: &mut Conn<C>, test: &str) -> Vec<uuid::Uuid>
+where
+    C: oncommit::SyncBackend,
+{
+    let job = |n| DieselJob {
+        test: test.to_owned(),
+        n,
+    };
+    let kept = conn
+        .atomic(|conn| {
+            let first = conn.enqueue_job(&job(1))?;
+            let second = conn.atomic(|conn| Ok::<_, AppError>(conn.enqueue_job(&job(2))?))?;
+            let rolled_back = conn.atomic(|conn| {
+                conn.enqueue_job(&job(3))?;
+                Err::<(), _>(AppError::Rejected)
+            });
+            assert!(rolled_back.is_err());
+            Ok::<_, AppError>(vec![first, second])
+        })
+        .unwrap();
+    let failed = conn.atomic(|conn| {
+        conn.enqueue_job(&job(4))?;
+        Err::<(), _>(AppError::Rejected)
+    });
+    assert!(failed.is_err());
+    kept
+}
+
+/// The ids of the outbox rows of `test`'s jobs, read with sqlx on a connection of its own.
+async fn diesel_rows<C: Connection>(
+    reader: &mut C,
+    id_text: &str,
+    payload_text: &str,
+    test: &str,
+) -> Vec<uuid::Uuid>
+where
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+    for<'q> <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
+    String: for<'r> sqlx::Decode<'r, C::Database> + sqlx::Type<C::Database>,
+    (String,): for<'r> sqlx::FromRow<'r, <C::Database as sqlx::Database>::Row>,
+{
+    let sql = format!(
+        "SELECT {id_text} FROM oncommit_outbox WHERE topic = 'diesel_welcome' \
+         AND {payload_text} LIKE '%\"{test}\"%' ORDER BY {id_text}"
+    );
+    let rows: Vec<(String,)> = sqlx::query_as(AssertSqlSafe(sql))
+        .fetch_all(reader)
+        .await
+        .expect("read the outbox");
+    rows.iter()
+        .map(|(id,)| uuid::Uuid::parse_str(id).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn diesel_sqlite_writes_the_outbox() {
+    use diesel::Connection as _;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("diesel_outbox.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let mut reader = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    migrate(&mut reader, Dialect::Sqlite).await.unwrap();
+    let mut conn = Conn::new(diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap());
+    let mut kept = diesel_jobs(&mut conn, "sqlite");
+    kept.sort();
+    assert_eq!(
+        diesel_rows(&mut reader, "id", "payload", "sqlite").await,
+        kept
+    );
+}
+
+#[tokio::test]
+async fn diesel_postgres_writes_the_outbox() {
+    use diesel::Connection as _;
+    let Some(url) = service_url("DATABASE_URL") else {
+        return;
+    };
+    let mut reader = sqlx::PgConnection::connect(&url).await.unwrap();
+    migrate(&mut reader, Dialect::Postgres).await.unwrap();
+    let test = unique_name("diesel_pg");
+    let mut conn = Conn::new(diesel::PgConnection::establish(&url).unwrap());
+    let mut kept = tokio::task::spawn_blocking({
+        let test = test.clone();
+        move || diesel_jobs(&mut conn, &test)
+    })
+    .await
+    .unwrap();
+    kept.sort();
+    assert_eq!(
+        diesel_rows(
+            &mut reader,
+            "CAST(id AS TEXT)",
+            "CAST(payload AS TEXT)",
+            &test
+        )
+        .await,
+        kept
+    );
+}

@@ -19,15 +19,8 @@ pub(super) trait OutboxWrite {
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
 }
 
-/// Postgres: the outbox rows of `$1`, `$2`, `$3` (ids, topics, payloads as text arrays).
 #[cfg(feature = "sqlx-postgres")]
-macro_rules! insert_from_arrays {
-    () => {
-        "INSERT INTO oncommit_outbox (id, topic, payload) \
-         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS json) \
-         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)"
-    };
-}
+use crate::outbox::postgres_insert_from_arrays as insert_from_arrays;
 
 /// Postgres: the outermost COMMIT of a transaction with durable jobs. The rows are written by
 /// the statement that reads the transaction id before COMMIT (see the `sqlx` module): no
