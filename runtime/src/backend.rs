@@ -221,3 +221,140 @@ pub trait AsyncBackend: Backend + Send {
         async { Ok(()) }
     }
 }
+
+/// A backend that is another one behind `**self`: a pooled connection, a sqlx
+/// `Transaction`, a `&mut` borrow. `$discard` makes sure nobody else gets it in an unknown
+/// state.
+macro_rules! forward_backend {
+    (
+        impl[$($generics:tt)*] $ty:ty => $target:ty,
+        where [$($bounds:tt)*], [$($async_bounds:tt)*],
+        discard: |$this:ident| $discard:expr $(,)?
+    ) => {
+        impl<$($generics)*> Backend for $ty
+        where
+            $($bounds)*
+        {
+            const RESET_AFTER_ABANDON: bool = <$target as Backend>::RESET_AFTER_ABANDON;
+
+            fn transaction_depth(&mut self) -> usize {
+                (**self).transaction_depth()
+            }
+
+            fn start_rollback(&mut self) {
+                (**self).start_rollback()
+            }
+
+            fn discard(&mut self) {
+                let $this = self;
+                $discard
+            }
+
+            fn is_lost(error: &BoxError) -> bool {
+                <$target as Backend>::is_lost(error)
+            }
+        }
+
+        impl<$($generics)*> AsyncBackend for $ty
+        where
+            $($async_bounds)*
+        {
+            fn begin_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+                (**self).begin_async()
+            }
+
+            fn commit_async(&mut self) -> impl Future<Output = Result<(), CommitFailure>> + Send {
+                (**self).commit_async()
+            }
+
+            fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
+                (**self).rollback_async()
+            }
+
+            fn begin_with_async(
+                &mut self,
+                options: TxOptions,
+            ) -> impl Future<Output = Result<(), BoxError>> + Send {
+                (**self).begin_with_async(options)
+            }
+
+            fn settle_async(&mut self) -> impl Future<Output = ()> + Send {
+                (**self).settle_async()
+            }
+
+            fn end_unknown_transaction(
+                &mut self,
+            ) -> impl Future<Output = Result<(), BoxError>> + Send {
+                (**self).end_unknown_transaction()
+            }
+
+            #[cfg(feature = "outbox")]
+            fn write_outbox<'a>(
+                &'a mut self,
+                messages: &'a [crate::outbox::Message],
+            ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
+                (**self).write_outbox(messages)
+            }
+
+            #[cfg(feature = "outbox")]
+            fn commit_with_outbox<'a>(
+                &'a mut self,
+                messages: &'a [crate::outbox::Message],
+            ) -> impl Future<Output = Result<(), CommitFailure>> + Send + 'a {
+                (**self).commit_with_outbox(messages)
+            }
+
+            const WATCHES_SERVER: bool = <$target as AsyncBackend>::WATCHES_SERVER;
+
+            fn watch_server(
+                &mut self,
+                watch: std::sync::Arc<crate::watch::ServerWatch>,
+            ) -> impl Future<Output = Result<(), BoxError>> + Send {
+                (**self).watch_server(watch)
+            }
+
+            fn resync_after_server_rollback(
+                &mut self,
+            ) -> impl Future<Output = Result<(), BoxError>> + Send {
+                (**self).resync_after_server_rollback()
+            }
+        }
+    };
+}
+
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-sqlite",
+    feature = "sqlx-mysql"
+))]
+pub(crate) use forward_backend;
+
+// A borrowed connection: `Conn::new(&mut connection)`.
+forward_backend!(
+    impl['c, C: Backend] &'c mut C => C,
+    where [], [C: AsyncBackend],
+    discard: |this| (**this).discard(),
+);
+
+impl<C: SyncBackend> SyncBackend for &mut C {
+    fn begin(&mut self) -> Result<(), BoxError> {
+        (**self).begin()
+    }
+
+    fn commit(&mut self) -> Result<(), CommitFailure> {
+        (**self).commit()
+    }
+
+    fn rollback(&mut self) -> Result<(), BoxError> {
+        (**self).rollback()
+    }
+
+    fn begin_with(&mut self, options: TxOptions) -> Result<(), BoxError> {
+        (**self).begin_with(options)
+    }
+
+    #[cfg(feature = "outbox")]
+    fn write_outbox(&mut self, messages: &[crate::outbox::Message]) -> Result<(), BoxError> {
+        (**self).write_outbox(messages)
+    }
+}

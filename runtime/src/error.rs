@@ -120,7 +120,32 @@ pub enum Outcome {
 /// ([`Outcome::Unknown`]): the data may be committed, and the hooks did not run.
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
-pub struct Error(Box<Repr>);
+pub struct Error(Box<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    repr: Repr,
+    /// The message, rendered once for `sqlx::error::DatabaseError::message` (which lends a
+    /// `&str`).
+    #[cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-sqlite",
+        feature = "sqlx-mysql"
+    ))]
+    message: std::sync::OnceLock<String>,
+}
+
+impl std::fmt::Display for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.repr.fmt(f)
+    }
+}
+
+impl std::error::Error for Inner {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.repr)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 enum Repr {
@@ -178,56 +203,78 @@ enum Repr {
 }
 
 impl Error {
+    fn new(repr: Repr) -> Self {
+        Error(Box::new(Inner {
+            repr,
+            #[cfg(any(
+                feature = "sqlx-postgres",
+                feature = "sqlx-sqlite",
+                feature = "sqlx-mysql"
+            ))]
+            message: std::sync::OnceLock::new(),
+        }))
+    }
+
+    /// This error's message, rendered once (what `sqlx::error::DatabaseError::message` lends).
+    #[cfg(any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-sqlite",
+        feature = "sqlx-mysql"
+    ))]
+    pub(crate) fn message(&self) -> &str {
+        self.0.message.get_or_init(|| self.0.repr.to_string())
+    }
+
     pub(crate) fn statement(step: Step, depth: usize, source: BoxError) -> Self {
-        Error(Box::new(Repr::Statement {
+        Error::new(Repr::Statement {
             step,
             depth,
             source,
-        }))
+        })
     }
 
     pub(crate) fn not_outermost(depth: usize) -> Self {
-        Error(Box::new(Repr::NotOutermost { depth }))
+        Error::new(Repr::NotOutermost { depth })
     }
 
     pub(crate) fn options_nested(options: &TxOptions, depth: usize) -> Self {
-        Error(Box::new(Repr::OptionsNested {
+        Error::new(Repr::OptionsNested {
             options: options.characteristics().trim_start().to_owned(),
             depth,
-        }))
+        })
     }
 
     pub(crate) fn foreign(backend: usize, tracked: usize) -> Self {
-        Error(Box::new(Repr::Foreign { backend, tracked }))
+        Error::new(Repr::Foreign { backend, tracked })
     }
 
     pub(crate) fn rolled_back_by_server(source: BoxError) -> Self {
-        Error(Box::new(Repr::ServerRolledBack { source }))
+        Error::new(Repr::ServerRolledBack { source })
     }
 
     pub(crate) fn commit_unknown(transaction_id: Option<u64>, source: BoxError) -> Self {
-        Error(Box::new(Repr::CommitUnknown {
+        Error::new(Repr::CommitUnknown {
             transaction_id,
             source,
-        }))
+        })
     }
 
     #[cfg_attr(not(feature = "outbox"), allow(dead_code))]
     pub(crate) fn outbox(what: &'static str, source: BoxError) -> Self {
-        Error(Box::new(Repr::Outbox { what, source }))
+        Error::new(Repr::Outbox { what, source })
     }
 
     pub(crate) fn uncertain(reason: &'static str) -> Self {
-        Error(Box::new(Repr::Uncertain { reason }))
+        Error::new(Repr::Uncertain { reason })
     }
 
     pub(crate) fn hooks(failures: Vec<HookFailure>) -> Self {
-        Error(Box::new(Repr::Hooks(HookFailures(failures))))
+        Error::new(Repr::Hooks(HookFailures(failures)))
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
-        match &*self.0 {
+        match &self.0.repr {
             Repr::Statement { step, .. } => ErrorKind::Statement(*step),
             Repr::NotOutermost { .. } => ErrorKind::NotOutermost,
             Repr::OptionsNested { .. } => ErrorKind::OptionsNested,
@@ -244,7 +291,7 @@ impl Error {
     /// that failed, or `COMMIT` for a server rollback found at COMMIT and for a COMMIT whose
     /// answer was lost.
     pub fn step(&self) -> Option<Step> {
-        match &*self.0 {
+        match &self.0.repr {
             Repr::Statement { step, .. } => Some(*step),
             Repr::ServerRolledBack { .. } | Repr::CommitUnknown { .. } => Some(Step::Commit),
             _ => None,
@@ -254,7 +301,7 @@ impl Error {
     /// Whether the data was committed: [`Outcome::Committed`] only when COMMIT succeeded and
     /// hooks failed afterwards, [`Outcome::Unknown`] when COMMIT's answer was lost.
     pub fn outcome(&self) -> Outcome {
-        match &*self.0 {
+        match &self.0.repr {
             Repr::Hooks(_) => Outcome::Committed,
             Repr::CommitUnknown { .. } => Outcome::Unknown,
             _ => Outcome::NotCommitted,
@@ -265,14 +312,14 @@ impl Error {
     /// failed statement whose error the body ignored, a deadlock victim). Nothing was
     /// committed; the transaction may be retried.
     pub fn server_rolled_back(&self) -> bool {
-        matches!(&*self.0, Repr::ServerRolledBack { .. })
+        matches!(&self.0.repr, Repr::ServerRolledBack { .. })
     }
 
     /// The server's id of the transaction whose COMMIT outcome is unknown, when the backend
     /// has one (Postgres: the `xid8` of a transaction that wrote something). Pass it to
     /// `oncommit::postgres::transaction_status` to learn whether it committed.
     pub fn transaction_id(&self) -> Option<u64> {
-        match &*self.0 {
+        match &self.0.repr {
             Repr::CommitUnknown { transaction_id, .. } => *transaction_id,
             _ => None,
         }
@@ -283,13 +330,13 @@ impl Error {
     /// Every hook still ran; retrying the transaction would write the data twice. False for
     /// a COMMIT whose outcome is unknown: see [`outcome`](Error::outcome).
     pub fn committed(&self) -> bool {
-        matches!(&*self.0, Repr::Hooks(_))
+        matches!(&self.0.repr, Repr::Hooks(_))
     }
 
     /// The server's error behind a failed statement or a server rollback: nothing was
     /// committed then (what [`Retryable`](crate::Retryable) looks at).
     pub(crate) fn uncommitted_cause(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match &*self.0 {
+        match &self.0.repr {
             Repr::Statement { source, .. } | Repr::ServerRolledBack { source } => Some(&**source),
             _ => None,
         }
@@ -298,7 +345,7 @@ impl Error {
     /// The hooks that failed, in the order they ran (empty unless [`kind`](Error::kind) is
     /// [`ErrorKind::HooksFailed`]).
     pub fn hook_failures(&self) -> &[HookFailure] {
-        match &*self.0 {
+        match &self.0.repr {
             Repr::Hooks(failures) => &failures.0,
             _ => &[],
         }

@@ -42,6 +42,7 @@ use crate::BoxError;
 use crate::backend::{AsyncBackend, Backend, CommitFailure};
 use crate::options::TxOptions;
 
+mod error;
 #[cfg(feature = "sqlx-mysql")]
 mod mysql;
 #[cfg(feature = "outbox")]
@@ -383,89 +384,17 @@ sqlx_backend!(
     reset_after_abandon: true
 );
 
-impl<DB: Database> Backend for PoolConnection<DB>
-where
-    DB::Connection: Backend,
-{
-    const RESET_AFTER_ABANDON: bool = <DB::Connection as Backend>::RESET_AFTER_ABANDON;
+// Closed instead of returned to the pool.
+crate::backend::forward_backend!(
+    impl[DB: Database] PoolConnection<DB> => DB::Connection,
+    where [DB::Connection: Backend], [DB::Connection: AsyncBackend],
+    discard: |this| this.close_on_drop(),
+);
 
-    fn transaction_depth(&mut self) -> usize {
-        (**self).transaction_depth()
-    }
-
-    fn start_rollback(&mut self) {
-        (**self).start_rollback()
-    }
-
-    /// Closes the connection instead of returning it to the pool.
-    fn discard(&mut self) {
-        self.close_on_drop();
-    }
-
-    fn is_lost(error: &BoxError) -> bool {
-        DB::Connection::is_lost(error)
-    }
-}
-
-impl<DB: Database> AsyncBackend for PoolConnection<DB>
-where
-    DB::Connection: AsyncBackend,
-{
-    fn begin_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).begin_async()
-    }
-
-    fn commit_async(&mut self) -> impl Future<Output = Result<(), CommitFailure>> + Send {
-        (**self).commit_async()
-    }
-
-    fn rollback_async(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).rollback_async()
-    }
-
-    fn begin_with_async(
-        &mut self,
-        options: TxOptions,
-    ) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).begin_with_async(options)
-    }
-
-    fn settle_async(&mut self) -> impl Future<Output = ()> + Send {
-        (**self).settle_async()
-    }
-
-    fn end_unknown_transaction(&mut self) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).end_unknown_transaction()
-    }
-
-    #[cfg(feature = "outbox")]
-    fn write_outbox<'a>(
-        &'a mut self,
-        messages: &'a [crate::outbox::Message],
-    ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a {
-        (**self).write_outbox(messages)
-    }
-
-    #[cfg(feature = "outbox")]
-    fn commit_with_outbox<'a>(
-        &'a mut self,
-        messages: &'a [crate::outbox::Message],
-    ) -> impl Future<Output = Result<(), CommitFailure>> + Send + 'a {
-        (**self).commit_with_outbox(messages)
-    }
-
-    const WATCHES_SERVER: bool = <DB::Connection as AsyncBackend>::WATCHES_SERVER;
-
-    fn watch_server(
-        &mut self,
-        watch: std::sync::Arc<crate::watch::ServerWatch>,
-    ) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).watch_server(watch)
-    }
-
-    fn resync_after_server_rollback(
-        &mut self,
-    ) -> impl Future<Output = Result<(), BoxError>> + Send {
-        (**self).resync_after_server_rollback()
-    }
-}
+// A transaction a caller opened with sqlx (`pool.begin()`), for `Conn::adopt`. Its guard
+// rolls back on drop what is still open.
+crate::backend::forward_backend!(
+    impl['c, DB: Database] sqlx::Transaction<'c, DB> => DB::Connection,
+    where [DB::Connection: Backend], [DB::Connection: AsyncBackend],
+    discard: |this| (**this).discard(),
+);
