@@ -39,6 +39,11 @@ use uuid::Uuid;
 
 /// A job type that can go through the outbox: serializable (its JSON is the payload), with
 /// the topic the relay publishes it to.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a durable job: `enqueue!(outbox => ..)` and `Conn::enqueue_job` take a value whose type implements `oncommit::outbox::Job`",
+    label = "this value would be serialized into the outbox",
+    note = "derive `serde::Serialize` and implement `oncommit::outbox::Job` for the job's type, with its topic: `const TOPIC: &'static str = \"..\";` (`enqueue!(outbox => job)` borrows `job` itself: no `&` is needed)"
+)]
 pub trait Job: serde::Serialize {
     /// Where the relay publishes jobs of this type (a stream, a subject, a queue).
     const TOPIC: &'static str;
