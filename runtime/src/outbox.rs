@@ -7,8 +7,12 @@
 //! Enable the `outbox` feature. Create the table with the migration for your database
 //! ([`schema`]; the same SQL is in `runtime/migrations/`), or with [`migrate`].
 //!
+//! Inside an `#[atomic]` fn, `enqueue!(outbox => JOB)` is `enqueue_job` on the fn's connection:
+//! its value is the message id, and a failure is the fn's error (through `?`).
+//!
 //! ```
 //! use oncommit::outbox::Job;
+//! use oncommit::{AsyncBackend, Conn, Error, atomic, enqueue};
 //!
 //! #[derive(serde::Serialize)]
 //! struct Welcome {
@@ -17,6 +21,13 @@
 //!
 //! impl Job for Welcome {
 //!     const TOPIC: &'static str = "welcome";
+//! }
+//!
+//! #[atomic]
+//! async fn sign_up<C: AsyncBackend>(conn: &mut Conn<C>, user_id: i64) -> Result<String, Error> {
+//!     // ... INSERT the user ...
+//!     let message_id = enqueue!(outbox => Welcome { user_id }); // serialized now
+//!     Ok(message_id.to_string())
 //! }
 //! ```
 //!
