@@ -11,7 +11,8 @@ use proc_macro::TokenStream;
 /// `BEGIN` (or a `SAVEPOINT` when the connection is already inside a transaction) before the
 /// body; `COMMIT`/`RELEASE` when it returns `Ok`; `ROLLBACK` (to the savepoint) when it returns
 /// `Err`, panics, or its future is dropped. Each `enqueue!(CALL)` in the body evaluates the
-/// call's receiver and arguments at once and runs the call after the outermost COMMIT.
+/// call's receiver and arguments at once and runs the call after the outermost COMMIT; each
+/// `enqueue!(outbox => JOB)` writes a durable job with the transaction (see [`enqueue!`]).
 ///
 /// Works on sync and async fns, free fns and methods (`&self`, `&mut self`), with generics and
 /// `impl Trait` arguments. The fn returns `Result<T, E>` with `E: From<oncommit::Error>`; `?`
@@ -98,11 +99,12 @@ pub fn atomic(args: TokenStream, item: TokenStream) -> TokenStream {
     oncommit_macros_core::expand_atomic(args.into(), item.into()).into()
 }
 
-/// Defers a call until the outermost COMMIT.
+/// Defers a call until the outermost COMMIT, or writes a durable job with the transaction.
 ///
 /// Forms: `enqueue!(CALL)` and `enqueue!(CALL, robust)` inside an [`#[atomic]`](macro@atomic)
 /// fn; `enqueue!(conn => CALL)` and `enqueue!(conn => CALL, robust)` anywhere, with an explicit
-/// `&mut Conn<_>`. `CALL` is a function call `path(args)` or a method call
+/// `&mut Conn<_>`; and for a durable job, `enqueue!(outbox => JOB)` and
+/// `enqueue!(conn => outbox => JOB)` (see [Durable jobs](#durable-jobs)). `CALL` is a function call `path(args)` or a method call
 /// `receiver.method(args)`, optionally followed by `.await` (an async hook) and/or `?` (an
 /// error fails the hook). The receiver and the arguments are evaluated at the `enqueue!`, left
 /// to right, and moved into the hook; a receiver that is a place (`mailer`, `self.mailer`) is
@@ -121,6 +123,62 @@ pub fn atomic(args: TokenStream, item: TokenStream) -> TokenStream {
 /// enqueue!(&mut conn => queue.send("no transaction: runs now"))?;
 /// assert_eq!(worker.try_recv(), Ok("no transaction: runs now"));
 /// # Ok::<(), Error>(())
+/// ```
+///
+/// # Durable jobs
+///
+/// With the `outbox` feature, `enqueue!(outbox => JOB)` inside an `#[atomic]` fn and
+/// `enqueue!(conn => outbox => JOB)` anywhere write a durable job instead of deferring a call:
+/// `JOB` is a value whose type implements `oncommit::outbox::Job`, borrowed (not moved). It
+/// is evaluated once and serialized at the `enqueue!`, with its values as they are then, under
+/// a new message id; only that JSON waits, to be written to the outbox table by the
+/// transaction just before its outermost COMMIT (a rolled-back block drops its jobs). So a
+/// job may borrow anything, loop variables included. This is `Conn::enqueue_job`
+/// (`oncommit::outbox` has the details).
+///
+/// Inside `#[atomic]` it evaluates to the message id (`uuid::Uuid`, a UUIDv7), and a failure
+/// (the job cannot be serialized) returns from the fn through `?`, converted by the fn's
+/// `From<oncommit::Error>`; in a closure of the body, that closure must return a `Result`.
+/// The explicit form evaluates to `Result<uuid::Uuid, oncommit::Error>` (outside a
+/// transaction it is an error: a durable job is written by its transaction). `outbox =>` first
+/// always means a durable job: with a connection named `outbox`, write
+/// `enqueue!(outbox => outbox => JOB)`. `robust` does not apply (nothing runs after COMMIT).
+///
+/// ```
+/// use oncommit::outbox::Job;
+/// use oncommit::{AsyncBackend, Conn, Error, atomic, enqueue};
+///
+/// #[derive(serde::Serialize)]
+/// struct Welcome<'a> {
+///     user_id: i64,
+///     email: &'a str,
+/// }
+///
+/// impl Job for Welcome<'_> {
+///     const TOPIC: &'static str = "welcome";
+/// }
+///
+/// struct User {
+///     id: i64,
+///     email: String,
+/// }
+///
+/// #[atomic]
+/// async fn sign_up<C: AsyncBackend>(conn: &mut Conn<C>, users: Vec<User>) -> Result<(), Error> {
+///     for user in users {
+///         // ... INSERT the user ...
+///         let message_id = enqueue!(outbox => Welcome { user_id: user.id, email: &user.email });
+///         assert_eq!(message_id.get_version_num(), 7);
+///     }
+///     assert!(conn.pending_jobs() > 0); // written just before COMMIT
+///     Ok(())
+/// }
+/// # // `Memory` has no outbox table: its COMMIT refuses the jobs (sqlx connections write them).
+/// # let mut conn = Conn::new(oncommit::memory::Memory::new());
+/// # let users = vec![User { id: 1, email: "ann@example.com".to_owned() }];
+/// # let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// # let error = runtime.block_on(sign_up(&mut conn, users)).unwrap_err();
+/// # assert_eq!(error.kind(), oncommit::ErrorKind::Outbox);
 /// ```
 #[proc_macro]
 pub fn enqueue(input: TokenStream) -> TokenStream {

@@ -7,8 +7,12 @@
 //! Enable the `outbox` feature. Create the table with the migration for your database
 //! ([`schema`]; the same SQL is in `runtime/migrations/`), or with [`migrate`].
 //!
+//! Inside an `#[atomic]` fn, `enqueue!(outbox => JOB)` is `enqueue_job` on the fn's connection:
+//! its value is the message id, and a failure is the fn's error (through `?`).
+//!
 //! ```
 //! use oncommit::outbox::Job;
+//! use oncommit::{AsyncBackend, Conn, Error, atomic, enqueue};
 //!
 //! #[derive(serde::Serialize)]
 //! struct Welcome {
@@ -17,6 +21,13 @@
 //!
 //! impl Job for Welcome {
 //!     const TOPIC: &'static str = "welcome";
+//! }
+//!
+//! #[atomic]
+//! async fn sign_up<C: AsyncBackend>(conn: &mut Conn<C>, user_id: i64) -> Result<String, Error> {
+//!     // ... INSERT the user ...
+//!     let message_id = enqueue!(outbox => Welcome { user_id }); // serialized now
+//!     Ok(message_id.to_string())
 //! }
 //! ```
 //!
@@ -79,6 +90,11 @@ pub(crate) use postgres_insert_from_arrays;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a durable job: `enqueue!(outbox => ..)` and `Conn::enqueue_job` take a value whose type implements `oncommit::outbox::Job`",
+    label = "this value would be serialized into the outbox",
+    note = "derive `serde::Serialize` and implement `oncommit::outbox::Job` for the job's type, with its topic: `const TOPIC: &'static str = \"..\";` (`enqueue!(outbox => job)` borrows `job` itself: no `&` is needed)"
+)]
 pub trait Job: serde::Serialize {
     /// Where the relay publishes jobs of this type (a stream, a subject, a queue).
     const TOPIC: &'static str;

@@ -135,6 +135,50 @@ pub mod v1 {
         conn.enqueue_async(hook).await
     }
 
+    /// `enqueue!(outbox => JOB)` and `enqueue!(conn => outbox => JOB)`: [`Conn::enqueue_job`].
+    #[cfg(feature = "outbox")]
+    #[inline(always)]
+    pub fn enqueue_job<C: Backend, J: crate::outbox::Job>(
+        conn: &mut Conn<C>,
+        job: &J,
+    ) -> Result<uuid::Uuid, Error> {
+        conn.enqueue_job(job)
+    }
+
+    /// Without the `outbox` feature, `enqueue!(outbox => JOB)` fails here, on
+    /// [`OutboxFeature`]'s message (no type implements it).
+    #[cfg(not(feature = "outbox"))]
+    pub fn enqueue_job<C: Backend, J: OutboxFeature + ?Sized>(
+        _conn: &mut Conn<C>,
+        _job: &J,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Implemented by no type: the bound that makes `enqueue!(outbox => JOB)` without the
+    /// `outbox` feature an error that names the feature.
+    #[cfg(not(feature = "outbox"))]
+    #[diagnostic::on_unimplemented(
+        message = "`enqueue!(outbox => ..)` writes a durable job, which needs the `outbox` feature of `oncommit`",
+        label = "a durable job needs the `outbox` feature",
+        note = "enable it in Cargo.toml: `oncommit = {{ version = \"..\", features = [\"outbox\"] }}`"
+    )]
+    pub trait OutboxFeature {}
+
+    /// What `enqueue!(outbox => JOB)` stands for in an item that has errors (which never
+    /// runs): a message id.
+    #[cfg(feature = "outbox")]
+    #[inline(always)]
+    pub fn inert_message_id() -> uuid::Uuid {
+        uuid::Uuid::nil()
+    }
+
+    /// What `enqueue!(outbox => JOB)` stands for in an item that has errors, without the
+    /// `outbox` feature.
+    #[cfg(not(feature = "outbox"))]
+    #[inline(always)]
+    pub fn inert_message_id() {}
+
     /// Runs the body of a sync `#[atomic]` fn. The body is a closure so that `?` and `return`
     /// keep their meaning; the explicit `R` gives the closure the fn's return type up front.
     #[inline(always)]

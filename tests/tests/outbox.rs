@@ -2,12 +2,14 @@
 //! they belong to, read back from a separate connection. A committed transaction leaves one
 //! row per job (its message id, topic and JSON payload), a rolled-back one none, a
 //! rolled-back savepoint drops its own; if the outbox cannot be written, nothing of the
-//! transaction is committed.
+//! transaction is committed. The same through `enqueue!(outbox => JOB)` in `#[atomic]` fns:
+//! the payload holds the values as they were at the `enqueue!`, and the id it returns is the
+//! row's.
 //!
 //! SQLite (a temporary file) always runs; Postgres needs `DATABASE_URL`, MariaDB `MYSQL_URL`.
 
 use oncommit::outbox::{Dialect, Job, migrate};
-use oncommit::{Conn, ErrorKind};
+use oncommit::{Conn, ErrorKind, atomic, enqueue};
 use oncommit_tests::race::AppError;
 use oncommit_tests::{service_url, unique_name};
 use serde::Serialize;
@@ -132,6 +134,154 @@ macro_rules! outbox_suite {
                 expected.sort();
                 assert_eq!(found, expected);
                 assert_eq!(kept[0].get_version_num(), 7);
+                exec(
+                    &mut reader,
+                    format!(
+                        "DELETE FROM oncommit_outbox WHERE {} LIKE '%{users}%'",
+                        $payload_text
+                    ),
+                )
+                .await
+                .unwrap();
+                exec(&mut reader, format!("DROP TABLE {users}"))
+                    .await
+                    .unwrap();
+            }
+
+            /// A job of `enqueue!(outbox => ..)`, its name borrowed (from a loop variable).
+            #[derive(Serialize)]
+            struct SignedUp<'a> {
+                users: &'a str,
+                user_id: i64,
+                name: &'a str,
+            }
+
+            impl Job for SignedUp<'_> {
+                const TOPIC: &'static str = "signed-up";
+            }
+
+            /// The outbox rows of jobs tagged `users`, as (id, topic, user id, name).
+            async fn signed_up_rows(reader: &mut C, users: &str) -> Vec<(String, String, i64, String)> {
+                let sql = format!(
+                    "SELECT {id}, topic, {payload} FROM oncommit_outbox \
+                     WHERE {payload} LIKE '%{users}%' ORDER BY {id}",
+                    id = $id_text,
+                    payload = $payload_text,
+                );
+                let rows: Vec<(String, String, String)> = sqlx::query_as(AssertSqlSafe(sql))
+                    .fetch_all(reader)
+                    .await
+                    .expect("read the outbox");
+                rows.into_iter()
+                    .map(|(id, topic, payload)| {
+                        let value: serde_json::Value = serde_json::from_str(&payload).unwrap();
+                        let name = value["name"].as_str().unwrap().to_owned();
+                        (id, topic, value["user_id"].as_i64().unwrap(), name)
+                    })
+                    .collect()
+            }
+
+            /// A nested block that inserts user 99, enqueues its job, and rolls back.
+            #[atomic]
+            async fn rejected(conn: &mut Conn<C>, users: &str) -> Result<(), AppError> {
+                exec(conn, format!("INSERT INTO {users} (id) VALUES (99)")).await?;
+                enqueue!(outbox => SignedUp { users, user_id: 99, name: "rolled back" });
+                Err(AppError::Rejected)
+            }
+
+            /// A nested block that commits (its savepoint is released): its job is kept.
+            #[atomic]
+            async fn released(conn: &mut Conn<C>, users: &str) -> Result<String, AppError> {
+                exec(conn, format!("INSERT INTO {users} (id) VALUES (50)")).await?;
+                let id = enqueue!(outbox => SignedUp { users, user_id: 50, name: "released" });
+                Ok(id.to_string())
+            }
+
+            /// Inserts a user per name and enqueues its job, in a loop (the job borrows the
+            /// loop's `name`, changed right after the `enqueue!`), in a nested block, in a
+            /// released and a rolled-back nested `#[atomic]` fn, and with the explicit
+            /// connection. Returns what each kept job should hold: (id, user id, name).
+            #[atomic]
+            async fn sign_up(
+                conn: &mut Conn<C>,
+                users: &str,
+                names: &[&str],
+            ) -> Result<Vec<(String, i64, String)>, AppError> {
+                let mut kept = Vec::new();
+                let mut user_id = 0;
+                for base in names {
+                    user_id += 1;
+                    let mut name = format!("{base} {user_id}");
+                    exec(conn, format!("INSERT INTO {users} (id) VALUES ({user_id})")).await?;
+                    let id = enqueue!(outbox => SignedUp { users, user_id, name: &name });
+                    kept.push((id.to_string(), user_id, name.clone()));
+                    // Changed after the `enqueue!`: the job already holds the values above.
+                    name.push_str(" changed after the enqueue");
+                    assert!(name.ends_with("changed after the enqueue"));
+                }
+                {
+                    if user_id > 0 {
+                        let name = "nested";
+                        let id = enqueue!(outbox => SignedUp { users, user_id: 40, name });
+                        kept.push((id.to_string(), 40, name.to_owned()));
+                    }
+                }
+                kept.push((released(conn, users).await?, 50, "released".to_owned()));
+                assert!(matches!(rejected(conn, users).await, Err(AppError::Rejected)));
+                let explicit = enqueue!(conn => outbox => SignedUp {
+                    users,
+                    user_id: 60,
+                    name: "explicit",
+                })?;
+                kept.push((explicit.to_string(), 60, "explicit".to_owned()));
+                assert_eq!(conn.pending_jobs(), kept.len());
+                Ok(kept)
+            }
+
+            /// `enqueue!(outbox => JOB)` in `#[atomic]` fns: exactly the committed jobs are in
+            /// the outbox, with the values they had at the `enqueue!` and the ids it returned.
+            #[tokio::test]
+            async fn enqueue_outbox_writes_the_committed_jobs() {
+                let Some(url) = $url else { return };
+                let mut reader = C::connect(&url).await.unwrap();
+                migrate(&mut reader, $dialect)
+                    .await
+                    .expect("create the outbox table");
+                let users = unique_name("users");
+                exec(
+                    &mut reader,
+                    format!("CREATE TABLE {users} (id BIGINT PRIMARY KEY)"),
+                )
+                .await
+                .unwrap();
+                let mut conn = Conn::new(C::connect(&url).await.unwrap());
+
+                let kept = sign_up(&mut conn, &users, &["ann", "bob", "cy"])
+                    .await
+                    .expect("the transaction commits");
+                assert_eq!(kept.len(), 6);
+                // Rolled back as the outermost transaction: no job.
+                assert!(matches!(rejected(&mut conn, &users).await, Err(AppError::Rejected)));
+
+                let found = signed_up_rows(&mut reader, &users).await;
+                let mut expected: Vec<(String, String, i64, String)> = kept
+                    .into_iter()
+                    .map(|(id, user, name)| (id, "signed-up".to_owned(), user, name))
+                    .collect();
+                expected.sort();
+                assert_eq!(found, expected);
+                assert_eq!(
+                    found.iter().map(|row| &*row.3).take(3).collect::<Vec<_>>(),
+                    ["ann 1", "bob 2", "cy 3"],
+                    "the names as they were at the enqueue!"
+                );
+                let ids: Vec<i64> = sqlx::query_scalar(AssertSqlSafe(format!(
+                    "SELECT id FROM {users} ORDER BY id"
+                )))
+                .fetch_all(&mut reader)
+                .await
+                .unwrap();
+                assert_eq!(ids, [1, 2, 3, 50]);
                 exec(
                     &mut reader,
                     format!(

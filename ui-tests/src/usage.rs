@@ -3,6 +3,7 @@
 //! a user's crate. The pass cases in `ui/pass/` run the same shapes.
 
 use oncommit::memory::Memory;
+use oncommit::outbox::Job;
 use oncommit::{Conn, Error, SyncBackend, atomic, enqueue};
 
 use crate::{AppError, Log};
@@ -86,4 +87,41 @@ impl<C: SyncBackend> Repo<C> {
 /// ```
 pub fn notify(conn: &mut Conn<Memory>, log: &Log) -> Result<(), Error> {
     enqueue!(conn => log.send("now".to_owned()))
+}
+
+/// A durable job: its JSON is the outbox row's payload.
+#[derive(Debug, serde::Serialize)]
+pub struct Welcome<'a> {
+    /// Who to welcome.
+    pub name: &'a str,
+}
+
+impl Job for Welcome<'_> {
+    const TOPIC: &'static str = "welcome";
+}
+
+/// Durable jobs: `enqueue!(outbox => JOB)` in a loop, the job borrowing the loop variable (it
+/// is serialized at the `enqueue!`), the message id as its value; and the explicit form.
+/// `Memory` has no outbox table, so its COMMIT refuses the jobs.
+///
+/// ```
+/// use oncommit::{Conn, ErrorKind, memory::Memory};
+/// let mut conn = Conn::new(Memory::new());
+/// let names = vec!["ann".to_owned(), "bob".to_owned()];
+/// let result = oncommit_ui_tests::block_on(oncommit_ui_tests::usage::welcome_all(&mut conn, names));
+/// assert_eq!(result.unwrap_err().kind(), ErrorKind::Outbox);
+/// ```
+#[atomic]
+pub async fn welcome_all(
+    conn: &mut Conn<Memory>,
+    names: Vec<String>,
+) -> Result<Vec<String>, Error> {
+    let mut ids = Vec::new();
+    for name in names {
+        let id = enqueue!(outbox => Welcome { name: &name });
+        ids.push(id.to_string());
+    }
+    let last = enqueue!(conn => outbox => Welcome { name: "last" })?;
+    ids.push(last.to_string());
+    Ok(ids)
 }

@@ -1,14 +1,24 @@
 //! Parsing of the `enqueue!` input.
 //!
 //! Accepted forms (`CALL` is a path call `f(a, b)` or a method call `x.m(a)`, optionally
-//! followed by `.await` and then `?`):
+//! followed by `.await` and then `?`; `JOB` is any expression whose type implements
+//! `oncommit::outbox::Job`):
 //!
 //! ```text
 //! enqueue!(CALL)
 //! enqueue!(CALL, robust)
 //! enqueue!(conn => CALL)
 //! enqueue!(conn => CALL, robust)
+//! enqueue!(outbox => JOB)
+//! enqueue!(conn => outbox => JOB)
 //! ```
+//!
+//! The first four defer a call until after COMMIT (a hook); the last two write a durable job
+//! to the outbox table, serialized at the `enqueue!`. `outbox` followed by `=>` always starts
+//! the durable form where it can: `enqueue!(outbox => X)` is a durable job even when a
+//! connection is named `outbox` (the `#[atomic]` rewrite reports that case as ambiguous), and
+//! `enqueue!(outbox => outbox => JOB)` is a durable job on a connection named `outbox`. A
+//! durable job takes no options (`robust` is about a hook's failure after COMMIT).
 
 use proc_macro2::{Span, TokenStream};
 use syn::parse::{ParseStream, Parser};
@@ -22,23 +32,65 @@ use crate::syntax::{source_text, span_of};
 pub const ACCEPTED_FORMS: &str = "accepted forms: `enqueue!(CALL)`, `enqueue!(CALL, robust)`, \
      `enqueue!(conn => CALL)`, `enqueue!(conn => CALL, robust)`, where CALL is a function call \
      `path(args)` or a method call `receiver.method(args)`, optionally followed by `.await` \
-     and/or `?`";
+     and/or `?`; and for a durable job, `enqueue!(outbox => JOB)`, `enqueue!(conn => outbox => \
+     JOB)`, where JOB is a value whose type implements `oncommit::outbox::Job`";
 
 /// A parsed `enqueue!(...)` input.
 #[derive(Debug, Clone)]
 pub struct EnqueueInput {
-    /// The explicit connection of `enqueue!(conn => CALL)`.
+    /// The explicit connection of `enqueue!(conn => CALL)` and `enqueue!(conn => outbox =>
+    /// JOB)`.
     pub conn: Option<Expr>,
-    /// The deferred call.
-    pub call: Call,
-    /// `enqueue!(CALL, robust)`: failures are logged, never returned.
-    pub robust: bool,
-    /// The call's source text as the user wrote it (whitespace normalised), e.g.
-    /// `mailer.send(id)`.
+    /// What is enqueued: a call (a hook) or a durable job.
+    pub form: Form,
+    /// The call's (or the job's) source text as the user wrote it (whitespace normalised),
+    /// e.g. `mailer.send(id)`.
     pub text: String,
     /// A span inside the `enqueue!` input (the first token of `CALL`), used for errors and
     /// for the hook's location when the macro's own span is not known.
     pub span: Span,
+}
+
+impl EnqueueInput {
+    /// The deferred call, unless this is a durable job.
+    pub fn call(&self) -> Option<&Call> {
+        match &self.form {
+            Form::Hook { call, .. } => Some(call),
+            Form::Job(_) => None,
+        }
+    }
+
+    /// The values the `enqueue!` evaluates: a call's receiver and arguments, or the job.
+    pub fn values(&self) -> Vec<&Expr> {
+        match &self.form {
+            Form::Hook { call, .. } => call.captured(),
+            Form::Job(job) => vec![&job.expr],
+        }
+    }
+}
+
+/// What an `enqueue!` enqueues.
+#[derive(Debug, Clone)]
+pub enum Form {
+    /// `CALL` (`, robust`): a hook that makes the call after the outermost COMMIT.
+    Hook {
+        /// The deferred call.
+        call: Call,
+        /// `enqueue!(CALL, robust)`: failures are logged, never returned.
+        robust: bool,
+    },
+    /// `outbox => JOB`: a durable job, serialized at the `enqueue!` and written to the outbox
+    /// table by the transaction.
+    Job(OutboxJob),
+}
+
+/// The `outbox => JOB` of a durable `enqueue!`.
+#[derive(Debug, Clone)]
+pub struct OutboxJob {
+    /// The `outbox` token (errors about the form, and the generated call, point at it).
+    pub outbox: Ident,
+    /// The job, evaluated once at the `enqueue!`.
+    pub expr: Expr,
 }
 
 /// What is called: the callee shape with the values to capture.
@@ -109,28 +161,31 @@ pub fn parse(tokens: TokenStream) -> syn::Result<EnqueueInput> {
 pub fn parse_at(tokens: TokenStream, empty_span: Span) -> syn::Result<EnqueueInput> {
     let text_tokens = tokens.clone();
     let parsed = (|input: ParseStream| parse_input(input, empty_span)).parse2(tokens);
-    parsed.map(
-        |(conn, call, robust, call_tokens, first_span)| EnqueueInput {
-            conn,
-            call,
-            robust,
-            text: source_text(if call_tokens.is_empty() {
-                text_tokens
-            } else {
-                call_tokens
-            }),
-            span: first_span,
-        },
-    )
+    parsed.map(|(conn, form, call_tokens, first_span)| EnqueueInput {
+        conn,
+        form,
+        text: source_text(if call_tokens.is_empty() {
+            text_tokens
+        } else {
+            call_tokens
+        }),
+        span: first_span,
+    })
 }
 
 fn form_error(span: Span, what: &str) -> syn::Error {
     syn::Error::new(span, format!("{what}; {ACCEPTED_FORMS}"))
 }
 
-/// The explicit connection, the call, `robust`, the call's tokens as written (empty when
+/// The explicit connection, the form, the call's (or job's) tokens as written (empty when
 /// the call is the whole input), and the span of the input's first token.
-type Parsed = (Option<Expr>, Call, bool, TokenStream, Span);
+type Parsed = (Option<Expr>, Form, TokenStream, Span);
+
+/// `outbox =>` comes next.
+fn peek_outbox(input: ParseStream) -> bool {
+    let fork = input.fork();
+    fork.parse::<Ident>().is_ok_and(|ident| ident == "outbox") && fork.peek(Token![=>])
+}
 
 fn parse_input(input: ParseStream, empty_span: Span) -> syn::Result<Parsed> {
     if input.is_empty() {
@@ -141,12 +196,32 @@ fn parse_input(input: ParseStream, empty_span: Span) -> syn::Result<Parsed> {
     }
     // The first token tree's span (a group's whole span), read off the parse buffer.
     let first_span = input.cursor().span();
+    if peek_outbox(input) {
+        // `outbox => JOB`, or `outbox => outbox => JOB` (a connection named `outbox`).
+        let outbox: Ident = input.parse()?;
+        input.parse::<Token![=>]>()?;
+        if peek_outbox(input) {
+            let conn = Expr::Path(syn::ExprPath {
+                attrs: Vec::new(),
+                qself: None,
+                path: outbox.into(),
+            });
+            let (form, tokens) = parse_job(input)?;
+            return Ok((Some(conn), form, tokens, first_span));
+        }
+        let (form, tokens) = parse_job_after(input, outbox)?;
+        return Ok((None, form, tokens, first_span));
+    }
     let start = input.fork();
     let first: Expr = input
         .parse()
         .map_err(|e| form_error(e.span(), "`enqueue!` expects a call"))?;
     let (conn, call_expr, call_tokens) = if input.peek(Token![=>]) {
         input.parse::<Token![=>]>()?;
+        if peek_outbox(input) {
+            let (form, tokens) = parse_job(input)?;
+            return Ok((Some(first), form, tokens, first_span));
+        }
         if input.is_empty() {
             return Err(form_error(input.span(), "missing the call after `conn =>`"));
         }
@@ -192,7 +267,64 @@ fn parse_input(input: ParseStream, empty_span: Span) -> syn::Result<Parsed> {
         ));
     }
     let call = classify(call_expr)?;
-    Ok((conn, call, robust, call_tokens, first_span))
+    Ok((conn, Form::Hook { call, robust }, call_tokens, first_span))
+}
+
+/// `outbox => JOB` (the input is at `outbox`).
+fn parse_job(input: ParseStream) -> syn::Result<(Form, TokenStream)> {
+    let outbox: Ident = input.parse()?;
+    input.parse::<Token![=>]>()?;
+    parse_job_after(input, outbox)
+}
+
+/// `JOB`, after `outbox =>`, then the end of the input: a durable job takes no options.
+fn parse_job_after(input: ParseStream, outbox: Ident) -> syn::Result<(Form, TokenStream)> {
+    if input.is_empty() {
+        return Err(form_error(
+            input.span(),
+            "missing the job after `outbox =>`",
+        ));
+    }
+    let fork = input.fork();
+    let expr: Expr = input.parse().map_err(|e| {
+        form_error(
+            e.span(),
+            "`enqueue!` expects a job (a value whose type implements `oncommit::outbox::Job`) \
+             after `outbox =>`",
+        )
+    })?;
+    let tokens = tokens_between(&fork, input);
+    if input.peek(Token![,]) {
+        input.parse::<Token![,]>()?;
+        if !input.is_empty() {
+            let option: Ident = input.parse().map_err(|e| {
+                form_error(
+                    e.span(),
+                    "unexpected tokens after the job: a durable job takes no options",
+                )
+            })?;
+            if option == "robust" {
+                return Err(syn::Error::new(
+                    option.span(),
+                    "`robust` does not apply to a durable job: `enqueue!(outbox => JOB)` \
+                     writes the job with the transaction, so there is no after-commit failure \
+                     to log (a job that cannot be serialized is an error at the `enqueue!`, \
+                     one that cannot be written fails the COMMIT); remove `, robust`",
+                ));
+            }
+            return Err(form_error(
+                option.span(),
+                &format!("unknown option `{option}`: a durable job takes no options"),
+            ));
+        }
+    }
+    if !input.is_empty() {
+        return Err(form_error(
+            input.span(),
+            "unexpected tokens after the job in `enqueue!`",
+        ));
+    }
+    Ok((Form::Job(OutboxJob { outbox, expr }), tokens))
 }
 
 fn tokens_between(start: &syn::parse::ParseBuffer, end: ParseStream) -> TokenStream {
@@ -316,13 +448,33 @@ mod tests {
         }
     }
 
+    fn call(input: &EnqueueInput) -> (&Call, bool) {
+        match &input.form {
+            Form::Hook { call, robust } => (call, *robust),
+            Form::Job(job) => panic!("a durable job: {job:?}"),
+        }
+    }
+
+    fn job(input: &EnqueueInput) -> &OutboxJob {
+        match &input.form {
+            Form::Job(job) => job,
+            Form::Hook { call, .. } => panic!("a call: {call:?}"),
+        }
+    }
+
+    fn text(expr: &Expr) -> String {
+        source_text(quote::ToTokens::to_token_stream(expr))
+    }
+
     #[test]
     fn method_call() {
         let input = ok(quote!(mailer.send(id, &name)));
         assert!(input.conn.is_none());
-        assert!(!input.robust);
-        assert!(!input.call.awaited && !input.call.tried);
-        assert_eq!(input.call.captured().len(), 3);
+        let (call, robust) = call(&input);
+        assert!(!robust);
+        assert!(!call.awaited && !call.tried);
+        assert_eq!(call.captured().len(), 3);
+        assert_eq!(input.values().len(), 3);
         assert_eq!(input.text, "mailer.send(id, &name)");
     }
 
@@ -330,9 +482,10 @@ mod tests {
     fn path_call_with_conn_await_try_robust() {
         let input = ok(quote!(conn => jobs::push::<Job>(Job { id }, 3).await?, robust));
         assert!(input.conn.is_some());
-        assert!(input.robust);
-        assert!(input.call.awaited && input.call.tried);
-        assert_eq!(input.call.captured().len(), 2);
+        let (call, robust) = call(&input);
+        assert!(robust);
+        assert!(call.awaited && call.tried);
+        assert_eq!(call.captured().len(), 2);
         assert_eq!(input.text, "jobs::push::<Job>(Job { id }, 3).await?");
     }
 
@@ -347,6 +500,73 @@ mod tests {
         assert!(err(quote!()).contains("needs a call"));
         assert!(err(quote!(conn =>)).contains("missing the call"));
         assert!(err(quote!(x)).contains(ACCEPTED_FORMS));
+    }
+
+    #[test]
+    fn durable_job() {
+        let input = ok(quote!(outbox => Welcome { user_id }));
+        assert!(input.conn.is_none());
+        assert!(input.call().is_none());
+        let job = job(&input);
+        assert_eq!(job.outbox, "outbox");
+        assert_eq!(text(&job.expr), "Welcome { user_id }");
+        assert_eq!(input.text, "Welcome { user_id }");
+        assert_eq!(input.values().len(), 1);
+        // Any expression is a job: a path, a call that builds one, a reference.
+        for tokens in [
+            quote!(outbox => job),
+            quote!(outbox => Welcome::new(id)),
+            quote!(outbox => &job,),
+        ] {
+            assert!(input_is_job(tokens));
+        }
+    }
+
+    fn input_is_job(tokens: TokenStream) -> bool {
+        matches!(ok(tokens).form, Form::Job(_))
+    }
+
+    #[test]
+    fn durable_job_with_conn() {
+        let input = ok(quote!(&mut *db => outbox => Welcome { user_id: 1 }));
+        assert_eq!(text(input.conn.as_ref().unwrap()), "&mut *db");
+        assert_eq!(text(&job(&input).expr), "Welcome { user_id: 1 }");
+        // A connection named `outbox`: the first `outbox =>` is the connection.
+        let input = ok(quote!(outbox => outbox => Welcome { user_id: 1 }));
+        assert_eq!(text(input.conn.as_ref().unwrap()), "outbox");
+        assert_eq!(text(&job(&input).expr), "Welcome { user_id: 1 }");
+        // `outbox =>` first always means the durable form, even before a call.
+        let input = ok(quote!(outbox => mailer.send(id)));
+        assert!(input.conn.is_none());
+        assert_eq!(text(&job(&input).expr), "mailer.send(id)");
+        // `outbox` elsewhere is an ordinary name.
+        let input = ok(quote!(outbox.send(id)));
+        assert_eq!(call(&input).0.captured().len(), 2);
+        let input = ok(quote!(conn => outbox.push(job)));
+        assert!(input.conn.is_some() && input.call().is_some());
+    }
+
+    #[test]
+    fn durable_job_errors() {
+        let error = parse(quote!(outbox => Welcome { user_id }, robust)).unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("`robust` does not apply to a durable job"),
+            "{error}"
+        );
+        let error = err(quote!(conn => outbox => job, robust));
+        assert!(error.contains("`robust` does not apply"), "{error}");
+        let error = err(quote!(outbox => job, fast));
+        assert!(
+            error.contains("unknown option `fast`: a durable job takes no options"),
+            "{error}"
+        );
+        assert!(error.contains(ACCEPTED_FORMS), "{error}");
+        assert!(err(quote!(outbox =>)).contains("missing the job after `outbox =>`"));
+        assert!(err(quote!(conn => outbox =>)).contains("missing the job"));
+        assert!(err(quote!(outbox => job job)).contains("unexpected tokens after the job"));
+        assert!(err(quote!(outbox => job, 1)).contains("a durable job takes no options"));
     }
 }
 #[cfg(test)]

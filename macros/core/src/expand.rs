@@ -11,7 +11,11 @@
 //!
 //! `BODY'` is `BODY` with each `enqueue!(CALL)` replaced by a block that evaluates the
 //! receiver and the arguments into hidden locals, left to right, and moves them into a hook
-//! deferred on the connection.
+//! deferred on the connection; and each `enqueue!(outbox => JOB)` by
+//!
+//! ```text
+//! { let job = &JOB; enqueue_job(&mut *conn, job)? }   // the message id; `?` converts to E
+//! ```
 
 use proc_macro2::{Delimiter, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -20,9 +24,9 @@ use syn::visit_mut::VisitMut;
 use syn::{FnArg, Ident, ItemFn, Pat, Signature, Type};
 
 use crate::attr::AtomicArgs;
-use crate::enqueue;
+use crate::enqueue::{self, Form};
 use crate::model::{AtomicFn, Transaction};
-use crate::rewrite::{Target, capture};
+use crate::rewrite::{Target, capture, durable_job};
 use crate::tokens::{Private, block, group};
 use crate::valid::{self, conn_name, root_ident};
 
@@ -35,8 +39,9 @@ pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// The standalone `enqueue!`: `enqueue!(conn => CALL)` anywhere; `enqueue!(CALL)` is an error
-/// outside `#[atomic]` (inside one, the attribute has already replaced it).
+/// The standalone `enqueue!`: `enqueue!(conn => CALL)` and `enqueue!(conn => outbox => JOB)`
+/// anywhere; `enqueue!(CALL)` and `enqueue!(outbox => JOB)` are errors outside `#[atomic]`
+/// (inside one, the attribute has already replaced them).
 pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
     if is_used_marker(&tokens) {
         return TokenStream::new();
@@ -46,23 +51,34 @@ pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
         Err(error) => return error.into_compile_error(),
     };
     let Some(conn) = input.conn.clone() else {
-        return syn::Error::new(
-            input.span,
-            "`enqueue!(CALL)` must be inside an #[atomic] fn, which knows the connection; \
-             put it in an #[atomic] fn, or name the connection: `enqueue!(conn => CALL)`",
-        )
-        .into_compile_error();
+        let error = match &input.form {
+            Form::Hook { .. } => syn::Error::new(
+                input.span,
+                "`enqueue!(CALL)` must be inside an #[atomic] fn, which knows the connection; \
+                 put it in an #[atomic] fn, or name the connection: `enqueue!(conn => CALL)`",
+            ),
+            Form::Job(job) => syn::Error::new(
+                job.outbox.span(),
+                "`enqueue!(outbox => JOB)` must be inside an #[atomic] fn, which knows the \
+                 connection; put it in an #[atomic] fn, or name the connection: \
+                 `enqueue!(conn => outbox => JOB)`",
+            ),
+        };
+        return error.into_compile_error();
     };
-    block(
-        Span::call_site(),
-        capture(
+    let tokens = match &input.form {
+        Form::Hook { call, robust } => capture(
             &input,
+            call,
+            *robust,
             Span::call_site(),
             &Target::Explicit(&conn),
             Private::Full,
             None,
         ),
-    )
+        Form::Job(job) => durable_job(job, &conn.to_token_stream(), false, Private::Full, None),
+    };
+    block(Span::call_site(), tokens)
 }
 
 /// `enqueue!(@used)`: what `#[atomic]` leaves behind for each `enqueue!` it replaced, so the
@@ -524,5 +540,125 @@ mod tests {
         assert!(out.contains("compile_error"), "{out}");
         let out = expand_enqueue(quote!(conn => send(1))).to_string();
         assert!(out.contains("__private :: v1 :: enqueue (conn"), "{out}");
+    }
+
+    #[test]
+    fn durable_job_in_atomic() {
+        let out = expand(
+            quote!(),
+            quote! {
+                async fn f(conn: &mut Conn<M>, names: Vec<String>) -> Result<(), Error> {
+                    for name in names {
+                        let id = enqueue!(outbox => Welcome { name: &name });
+                        ids.push(id);
+                    }
+                    enqueue!(outbox => if a { x } else { y });
+                    let r = enqueue!(other => outbox => job);
+                    Ok(())
+                }
+            },
+        );
+        assert!(!out.contains("compile_error"), "{out}");
+        // The job once, borrowed; then the call on the fn's connection, with `?`.
+        assert!(
+            out.contains(
+                "let __oncommit_job = & Welcome { name : & name } ; \
+                 __oncommit_v1 :: enqueue_job (& mut * conn , __oncommit_job) ?"
+            ),
+            "{out}"
+        );
+        assert!(
+            out.contains("let __oncommit_job = & (if a { x } else { y }) ;"),
+            "{out}"
+        );
+        // The explicit form: the `Result`, no `?`.
+        assert!(
+            out.contains("let r = { enqueue ! (@ used) ; let __oncommit_job = & job ; __oncommit_v1 :: enqueue_job (other , __oncommit_job) } ;"),
+            "{out}"
+        );
+        // No hook, no capture.
+        assert!(
+            !out.contains("sync_hook") && !out.contains("captured"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn durable_job_on_a_connection_named_outbox() {
+        let item = |body: TokenStream| {
+            quote! {
+                fn f(outbox: &mut Conn<M>) -> Result<(), Error> {
+                    #body
+                    Ok(())
+                }
+            }
+        };
+        let out = expand(quote!(), item(quote!(enqueue!(outbox => send(1));)));
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("ambiguous `outbox =>`"), "{out}");
+        assert!(out.contains("enqueue!(outbox => outbox => JOB)"), "{out}");
+        let out = expand(quote!(), item(quote!(enqueue!(outbox => outbox => job);)));
+        assert!(!out.contains("compile_error"), "{out}");
+        assert!(
+            out.contains("enqueue_job (outbox , __oncommit_job)"),
+            "{out}"
+        );
+        // A connection with another name: `outbox =>` is the durable form.
+        let out = expand(
+            quote!(),
+            quote! {
+                fn f(conn: &mut Conn<M>) -> Result<(), Error> {
+                    enqueue!(outbox => job);
+                    Ok(())
+                }
+            },
+        );
+        assert!(
+            out.contains("enqueue_job (& mut * conn , __oncommit_job) ?"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn durable_job_errors_keep_the_item() {
+        let out = expand(
+            quote!(durabel),
+            quote! {
+                fn f(conn: &mut Conn<M>) -> Result<(), Error> {
+                    let id = enqueue!(outbox => Welcome { id: 1 });
+                    let r = enqueue!(conn => outbox => Welcome { id: 2 });
+                    Ok(())
+                }
+            },
+        );
+        assert!(out.contains("compile_error"), "{out}");
+        // Inert: the job is type-checked, never enqueued; the values keep their types.
+        assert!(!out.contains("enqueue_job"), "{out}");
+        assert!(
+            out.contains("let id = { enqueue ! (@ used) ; let _ = | | { let _ = (& Welcome { id : 1 } ,) ; } ; :: oncommit :: __private :: v1 :: inert_message_id () } ;"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Ok (:: oncommit :: __private :: v1 :: inert_message_id ())"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn standalone_durable_job() {
+        let out = expand_enqueue(quote!(&mut conn => outbox => Welcome { id })).to_string();
+        assert_eq!(
+            out,
+            "{ let __oncommit_job = & Welcome { id } ; \
+             :: oncommit :: __private :: v1 :: enqueue_job (& mut conn , __oncommit_job) }"
+        );
+        let out = expand_enqueue(quote!(outbox => Welcome { id })).to_string();
+        assert!(out.contains("compile_error"), "{out}");
+        assert!(out.contains("enqueue!(conn => outbox => JOB)"), "{out}");
+        let out = expand_enqueue(quote!(outbox => job, robust)).to_string();
+        assert!(
+            out.contains("`robust` does not apply to a durable job"),
+            "{out}"
+        );
     }
 }

@@ -7,7 +7,7 @@ use quote::quote;
 use syn::{Expr, ItemFn, Macro};
 
 use crate::body::{self, Rewrite};
-use crate::enqueue::EnqueueInput;
+use crate::enqueue::{EnqueueInput, Form};
 use crate::tokens::{block_expr, used_marker};
 
 /// Collects errors, to report them all at once.
@@ -74,8 +74,9 @@ impl Rewrite for Inert {
 }
 
 pub(crate) fn inert(mac: &Macro, input: Option<&EnqueueInput>) -> Expr {
-    let values = input.map(|input| input.call.captured()).unwrap_or_default();
+    let values = input.map(EnqueueInput::values).unwrap_or_default();
     let explicit = input.is_some_and(|input| input.conn.is_some());
+    let durable = input.is_some_and(|input| matches!(input.form, Form::Job(_)));
     let mut tokens = used_marker(&mac.path);
     // A closure that is never called: the values are type-checked and count as used, but
     // nothing is evaluated, moved or borrowed beyond the closure. (`| |`, not `||`: the
@@ -83,10 +84,18 @@ pub(crate) fn inert(mac: &Macro, input: Option<&EnqueueInput>) -> Expr {
     if !values.is_empty() {
         tokens.extend(quote!(let _ = | | { let _ = (#(&#values,)*); };));
     }
-    if explicit {
-        tokens.extend(quote!(::core::result::Result::<(), ::oncommit::Error>::Ok(
+    // The value the `enqueue!` stands for, so that its uses type-check: a durable job's
+    // message id, and the `Result` of the explicit forms.
+    let value = durable.then(|| quote!(::oncommit::__private::v1::inert_message_id()));
+    match (explicit, value) {
+        (true, Some(value)) => tokens.extend(quote!(
+            ::core::result::Result::<_, ::oncommit::Error>::Ok(#value)
+        )),
+        (true, None) => tokens.extend(quote!(::core::result::Result::<(), ::oncommit::Error>::Ok(
             ()
-        )));
+        ))),
+        (false, Some(value)) => tokens.extend(value),
+        (false, None) => {}
     }
     block_expr(Span::call_site(), tokens)
 }

@@ -5,10 +5,10 @@
 //!
 //! Stages, in the order `#[atomic]` runs them: `attr` parses the options; `valid` checks the
 //! fn (return type, connection) and builds the typed `model`, running `lint` (the
-//! loop-borrow check) and `rewrite` (each `enqueue!` into a hook registration, found by
-//! `body`; its input parsed by `enqueue`); `expand` generates the fn from the model; on any
-//! error, `fallback` emits the original item and the errors. `tokens` holds the token helpers
-//! they share.
+//! loop-borrow check) and `rewrite` (each `enqueue!` into a hook registration or a durable
+//! job, found by `body`; its input parsed by `enqueue`); `expand` generates the fn from the
+//! model; on any error, `fallback` emits the original item and the errors. `tokens` holds the
+//! token helpers they share.
 
 mod attr;
 mod body;
@@ -39,8 +39,9 @@ pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand_atomic(args, item)
 }
 
-/// `enqueue!(tokens)` outside `#[atomic]`: `enqueue!(conn => CALL)` defers or runs the call;
-/// a plain `enqueue!(CALL)` is an error that says to use `#[atomic]` or name the connection.
+/// `enqueue!(tokens)` outside `#[atomic]`: `enqueue!(conn => CALL)` defers or runs the call,
+/// `enqueue!(conn => outbox => JOB)` enqueues a durable job; a plain `enqueue!(CALL)` or
+/// `enqueue!(outbox => JOB)` is an error that says to use `#[atomic]` or name the connection.
 ///
 /// ```
 /// use quote::quote;

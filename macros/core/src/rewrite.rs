@@ -1,6 +1,14 @@
 //! Each `enqueue!` of an `#[atomic]` body (and the standalone `enqueue!(conn => CALL)`)
 //! becomes a block that evaluates the call's receiver and arguments now, left to right, and
 //! registers a hook that makes the call after COMMIT (forced value capture).
+//!
+//! A durable `enqueue!(outbox => JOB)` becomes a block that evaluates the job once and hands
+//! a reference to it to `Conn::enqueue_job` (through the runtime's private module), which
+//! serializes it at once: nothing is captured, so a job may borrow anything, loop variables
+//! included. Inside an `#[atomic]` body the block ends in `?` (an outbox error is the fn's
+//! error, converted by `From<oncommit::Error>`) and evaluates to the message id;
+//! `enqueue!(conn => outbox => JOB)` evaluates to the `Result`, as `enqueue!(conn => CALL)`
+//! does.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
@@ -8,7 +16,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident, Macro};
 
 use crate::body::Rewrite;
-use crate::enqueue::{CallKind, EnqueueInput};
+use crate::enqueue::{Call, CallKind, EnqueueInput, Form, OutboxJob};
 use crate::fallback::inert;
 use crate::tokens::{Private, block_expr, used_marker};
 
@@ -19,16 +27,25 @@ pub(crate) struct Atomic {
     pub(crate) conn: Option<TokenStream>,
     pub(crate) is_async: bool,
     pub(crate) fn_name: Ident,
-    /// How many plain `enqueue!(CALL)` were rewritten (they name the connection).
+    /// The connection's local name, when the body could shadow it (see
+    /// `valid::conn_name`): `enqueue!(outbox => ..)` is ambiguous when it is `outbox`.
+    pub(crate) conn_name: Option<Ident>,
+    /// How many plain `enqueue!(CALL)` and `enqueue!(outbox => JOB)` were rewritten (they
+    /// name the connection).
     pub(crate) plain: usize,
 }
 
 impl Rewrite for Atomic {
     fn rewrite(&mut self, mac: &Macro, input: EnqueueInput) -> syn::Result<Expr> {
-        if input.call.awaited && !self.is_async {
+        let site_span = mac.path.span();
+        let (call, robust) = match &input.form {
+            Form::Hook { call, robust } => (call, *robust),
+            Form::Job(job) => return self.rewrite_job(mac, &input, job),
+        };
+        if call.awaited && !self.is_async {
             let name = &self.fn_name;
             return Err(syn::Error::new(
-                input.call.await_span.unwrap_or(input.call.span),
+                call.await_span.unwrap_or(call.span),
                 format!(
                     "this after-commit hook is async (its call ends in `.await`), but `fn {name}` \
                      is not async: hooks run after COMMIT inside `{name}`, so make it an \
@@ -36,7 +53,6 @@ impl Rewrite for Atomic {
                 ),
             ));
         }
-        let site_span = mac.path.span();
         let target = match (&input.conn, &self.conn) {
             (Some(conn), _) => Target::Explicit(conn),
             (None, Some(place)) => {
@@ -45,13 +61,108 @@ impl Rewrite for Atomic {
             }
             (None, None) => return Ok(inert(mac, Some(&input))),
         };
-        let tokens = capture(&input, site_span, &target, Private::Alias, Some(&mac.path));
+        let tokens = capture(
+            &input,
+            call,
+            robust,
+            site_span,
+            &target,
+            Private::Alias,
+            Some(&mac.path),
+        );
         Ok(block_expr(site_span, tokens))
     }
 
     fn inert(&mut self, mac: &Macro) -> Expr {
         inert(mac, None)
     }
+}
+
+impl Atomic {
+    /// `enqueue!(outbox => JOB)` on the fn's connection, or `enqueue!(conn => outbox => JOB)`.
+    fn rewrite_job(
+        &mut self,
+        mac: &Macro,
+        input: &EnqueueInput,
+        job: &OutboxJob,
+    ) -> syn::Result<Expr> {
+        let tokens = match (&input.conn, &self.conn) {
+            (Some(conn), _) => durable_job(
+                job,
+                &conn.to_token_stream(),
+                false,
+                Private::Alias,
+                Some(&mac.path),
+            ),
+            (None, Some(place)) => {
+                if let Some(name) = self.conn_name.as_ref().filter(|name| *name == "outbox") {
+                    return Err(syn::Error::new(
+                        job.outbox.span(),
+                        format!(
+                            "ambiguous `outbox =>`: `enqueue!(outbox => ..)` is the durable-job \
+                             form, and `{name}` is also the connection of `fn {fn_name}`; write \
+                             `enqueue!(outbox => outbox => JOB)` for a durable job on it, or \
+                             rename the connection to defer a call on it (`enqueue!(CALL)`, \
+                             `enqueue!(conn => CALL)`)",
+                            fn_name = self.fn_name,
+                        ),
+                    ));
+                }
+                self.plain += 1;
+                durable_job(job, place, true, Private::Alias, Some(&mac.path))
+            }
+            (None, None) => return Ok(inert(mac, Some(input))),
+        };
+        Ok(block_expr(mac.path.span(), tokens))
+    }
+}
+
+/// The statements of the block of a durable `enqueue!`: the job evaluated once, into a
+/// hidden local (so the job may use the connection), then `enqueue_job(CONN, &job)`, with
+/// `?` when `tried` (inside an `#[atomic]` body; the block then evaluates to the message id)
+/// and without (`enqueue!(conn => outbox => JOB)`: the block evaluates to the `Result`).
+///
+/// The call and the `?` are spanned on the `outbox` token; the job's borrow on the job, so
+/// that a value that is not a `Job` is reported there.
+pub(crate) fn durable_job(
+    job: &OutboxJob,
+    conn: &TokenStream,
+    tried: bool,
+    private: Private,
+    used: Option<&syn::Path>,
+) -> TokenStream {
+    let mut out = match used {
+        Some(path) => used_marker(path),
+        None => TokenStream::new(),
+    };
+    let job_span = crate::syntax::span_of(&job.expr);
+    // At the job's own span (a user span, not the expansion's): rustc reports a trait error
+    // on an argument that comes from the expansion at the `#[atomic]` attribute, on this
+    // one at the job. Only the generated call after it names it.
+    let local = Ident::new("__oncommit_job", job_span);
+    let expr = &job.expr;
+    // `&` binds tighter than a binary operator, a cast or a range: those go in parentheses.
+    let value = match expr {
+        Expr::Path(_)
+        | Expr::Field(_)
+        | Expr::Index(_)
+        | Expr::Call(_)
+        | Expr::MethodCall(_)
+        | Expr::Struct(_)
+        | Expr::Lit(_)
+        | Expr::Macro(_)
+        | Expr::Tuple(_)
+        | Expr::Array(_)
+        | Expr::Paren(_)
+        | Expr::Group(_) => expr.to_token_stream(),
+        _ => quote_spanned!(job_span=> (#expr)),
+    };
+    out.extend(quote_spanned!(job_span=> let #local = &#value;));
+    let outbox_span = job.outbox.span();
+    let v1 = private.at(outbox_span);
+    let question = tried.then(|| quote_spanned!(outbox_span=> ?));
+    out.extend(quote_spanned!(outbox_span=> #v1::enqueue_job(#conn, #local) #question));
+    out
 }
 
 /// Where the hook goes.
@@ -65,18 +176,20 @@ pub(crate) enum Target<'a> {
 /// The statements of the block that evaluates the captured values now and registers the
 /// hook (the caller puts them in braces carrying the `enqueue!`'s span, so a type error on
 /// the whole replacement points there). `used`: the `enqueue` path of a replaced
-/// invocation, for the [`used_marker`] first.
+/// invocation, for the [`used_marker`] first. `call` and `robust` are the input's
+/// [`Form::Hook`].
 ///
 /// The tokens are the ones syn prints for this code (e.g. `| |` for a closure without
 /// parameters), written as `quote!` templates: nothing is parsed back into a syntax tree.
 pub(crate) fn capture(
     input: &EnqueueInput,
+    call: &Call,
+    robust: bool,
     site_span: Span,
     target: &Target,
     private: Private,
     used: Option<&syn::Path>,
 ) -> TokenStream {
-    let call = &input.call;
     let call_span = call.span;
     let call_v1 = private.at(call_span);
     let mut out = match used {
@@ -153,7 +266,6 @@ pub(crate) fn capture(
             }
         }
     };
-    let robust = input.robust;
     let make_hook = if call.awaited {
         quote_spanned!(call_span=> #call_v1::async_hook)
     } else {

@@ -60,6 +60,7 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
         conn: if errors.is_empty() { conn } else { None },
         is_async: func.sig.asyncness.is_some(),
         fn_name: func.sig.ident.clone(),
+        conn_name: args.as_ref().and_then(|args| conn_name(&func.sig, args)),
         plain: 0,
     };
     errors.extend(body::rewrite_block_parsed(
@@ -68,11 +69,11 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
         parsed,
     ));
     if rewriter.plain > 0
-        && let Some(name) = args.as_ref().and_then(|args| conn_name(&func.sig, args))
+        && let Some(name) = &rewriter.conn_name
     {
         // The replacements are opaque tokens to the visitor, as the `enqueue!`s were: the
         // rewritten body has the same bindings as the original.
-        errors.extend(shadows(&block, &name));
+        errors.extend(shadows(&block, name));
     }
 
     let (Some(args), Some(ret), Some(conn), Some(transaction), None) =

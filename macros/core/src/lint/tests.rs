@@ -772,3 +772,29 @@ fn macro_tokens_in_closures_name_variables_not_fields_or_paths() {
         ["user at user"]
     );
 }
+
+// ---- durable jobs ----
+
+/// `enqueue!(outbox => JOB)` serializes the job at once: it captures nothing, so a job that
+/// borrows a loop variable is fine; a hook beside it is still checked.
+#[test]
+fn durable_jobs_may_borrow_loop_variables() {
+    none(syn::parse_quote!({
+        for user in users {
+            let id = enqueue!(outbox => Welcome { name: &user.name, tags: user.tags.iter() });
+            enqueue!(conn => outbox => Welcome { name: user.email.as_str() })?;
+            enqueue!(outbox => outbox => &user);
+            let alias = &user;
+            enqueue!(outbox => Welcome { user: alias });
+        }
+    }));
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(outbox => Welcome { name: &user.name });
+                enqueue!(send(&user.name));
+            }
+        })),
+        ["user at &user.name"]
+    );
+}

@@ -441,12 +441,17 @@ impl<'body> Walker<'body> {
     }
 
     /// The `enqueue!` check proper: the borrows of loop variables its captured values hold.
+    /// A durable job (`enqueue!(outbox => JOB)`) captures nothing: it is serialized at the
+    /// `enqueue!`, so it may borrow a loop variable.
     fn check_enqueue(&mut self, input: &crate::enqueue::EnqueueInput) {
-        let receiver = match &input.call.kind {
+        let Some(call) = input.call() else {
+            return;
+        };
+        let receiver = match &call.kind {
             crate::enqueue::CallKind::Method { receiver, .. } => Some(&**receiver),
             crate::enqueue::CallKind::Path { .. } => None,
         };
-        for captured in input.call.captured() {
+        for captured in call.captured() {
             let val = self.value(captured);
             let is_receiver = receiver.is_some_and(|r| std::ptr::eq(r, captured));
             // The expansion clones a place receiver (`u.send()`, `self.mailer`) to the type
