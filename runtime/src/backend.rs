@@ -358,3 +358,79 @@ impl<C: SyncBackend> SyncBackend for &mut C {
         (**self).write_outbox(messages)
     }
 }
+
+/// The database connection a backend runs statements on: a connection is its own; a
+/// `PoolConnection`, a sqlx `Transaction` or a `&mut` borrow leads to the one it holds. What
+/// [`Conn::executor`](crate::Conn::executor) returns; the bound for functions generic over
+/// them (`C: AsConnection<Connection = sqlx::PgConnection>`).
+pub trait AsConnection {
+    /// The connection statements run on.
+    type Connection: ?Sized;
+
+    /// That connection.
+    fn as_connection(&mut self) -> &mut Self::Connection;
+}
+
+impl<C: AsConnection + ?Sized> AsConnection for &mut C {
+    type Connection = C::Connection;
+
+    fn as_connection(&mut self) -> &mut C::Connection {
+        (**self).as_connection()
+    }
+}
+
+/// `AsConnection` for connections that are their own.
+macro_rules! own_connection {
+    ($($(#[$cfg:meta])* $conn:ty),* $(,)?) => {
+        $(
+            $(#[$cfg])*
+            impl AsConnection for $conn {
+                type Connection = Self;
+
+                fn as_connection(&mut self) -> &mut Self {
+                    self
+                }
+            }
+        )*
+    };
+}
+
+own_connection!(
+    crate::memory::Memory,
+    #[cfg(feature = "diesel-postgres")]
+    diesel::PgConnection,
+    #[cfg(feature = "diesel-sqlite")]
+    diesel::SqliteConnection,
+    #[cfg(feature = "sqlx-postgres")]
+    sqlx::PgConnection,
+    #[cfg(feature = "sqlx-sqlite")]
+    sqlx::SqliteConnection,
+    #[cfg(feature = "sqlx-mysql")]
+    sqlx::MySqlConnection,
+);
+
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-sqlite",
+    feature = "sqlx-mysql"
+))]
+impl<DB: sqlx::Database> AsConnection for sqlx::pool::PoolConnection<DB> {
+    type Connection = DB::Connection;
+
+    fn as_connection(&mut self) -> &mut DB::Connection {
+        self
+    }
+}
+
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-sqlite",
+    feature = "sqlx-mysql"
+))]
+impl<DB: sqlx::Database> AsConnection for sqlx::Transaction<'_, DB> {
+    type Connection = DB::Connection;
+
+    fn as_connection(&mut self) -> &mut DB::Connection {
+        self
+    }
+}

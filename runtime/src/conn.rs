@@ -7,7 +7,7 @@ use std::panic::Location;
 use std::sync::Arc;
 
 use crate::BoxError;
-use crate::backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
+use crate::backend::{AsConnection, AsyncBackend, Backend, CommitFailure, SyncBackend};
 use crate::capture::{CaptureBuf, CaptureMark, Captures};
 use crate::error::{Error, Step};
 use crate::hook::{AsyncHook, Entry, Hook, HookSite, IntoHookResult, SyncHook};
@@ -930,6 +930,19 @@ impl<C: AsyncBackend> Conn<C> {
         Ok(self.opened())
     }
 
+    /// [`Conn::adopt`]: the connection is inside exactly one transaction oncommit did not
+    /// open; it becomes this `Conn`'s outermost level.
+    pub(crate) async fn adopt_open_transaction(&mut self) -> Result<Level, Error> {
+        let backend = self.conn_mut().transaction_depth();
+        if backend != 1 || self.stack.depth() != 0 {
+            return Err(Error::foreign(backend, self.stack.depth()));
+        }
+        self.watch_server()
+            .await
+            .map_err(|source| begin_error(0, source))?;
+        Ok(self.opened())
+    }
+
     /// Before the first transaction: connects the server's callbacks to a [`ServerWatch`],
     /// when the backend has them.
     async fn watch_server(&mut self) -> Result<(), BoxError> {
@@ -1163,6 +1176,41 @@ fn begin_error(depth: usize, source: BoxError) -> Error {
         Step::Savepoint
     };
     Error::statement(step, depth + 1, source)
+}
+
+impl<C> Conn<C> {
+    /// The database connection to run statements on, whatever `C` is: `&mut PgConnection`
+    /// for a `Conn<PgConnection>`, a `Conn<PoolConnection<Postgres>>`, a
+    /// `Conn<&mut PgConnection>` or an adopted `Conn<Transaction<'_, Postgres>>` alike (where
+    /// `&mut **conn` and `&mut ***conn` differ). A function generic over them bounds `C` with
+    /// [`AsConnection`]:
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlx-postgres")] {
+    /// use oncommit::{AsConnection, AsyncBackend, Conn};
+    /// use sqlx::PgConnection;
+    ///
+    /// async fn insert_user<C>(conn: &mut Conn<C>, id: i64) -> Result<(), sqlx::Error>
+    /// where
+    ///     C: AsyncBackend + AsConnection<Connection = PgConnection>,
+    /// {
+    ///     sqlx::query("INSERT INTO users (id) VALUES ($1)")
+    ///         .bind(id)
+    ///         .execute(conn.executor())
+    ///         .await?;
+    ///     Ok(())
+    /// }
+    /// # }
+    /// ```
+    ///
+    /// Like `DerefMut`, it rolls back abandoned levels first.
+    pub fn executor(&mut self) -> &mut C::Connection
+    where
+        C: AsConnection,
+    {
+        self.settle();
+        self.conn_mut().as_connection()
+    }
 }
 
 impl<C> Deref for Conn<C> {

@@ -45,6 +45,7 @@
 
 #![warn(missing_docs)]
 
+mod adopt;
 mod backend;
 mod capture;
 mod conn;
@@ -75,7 +76,8 @@ mod watch;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use backend::{AsyncBackend, Backend, CommitFailure, SyncBackend};
+pub use adopt::Adopted;
+pub use backend::{AsConnection, AsyncBackend, Backend, CommitFailure, SyncBackend};
 pub use conn::Conn;
 
 /// A boxed error that can cross threads: what backends and hooks report.

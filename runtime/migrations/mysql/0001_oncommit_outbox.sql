@@ -8,7 +8,9 @@ CREATE TABLE IF NOT EXISTS oncommit_outbox (
     attempts    INT          NOT NULL DEFAULT 0,
     lease_until TIMESTAMP(6) NULL,
     last_error  TEXT         NULL,
-    INDEX oncommit_outbox_lease (lease_until, created_at)
+    INDEX oncommit_outbox_lease (lease_until, created_at),
+    -- a relay of some topics scans (and locks, FOR UPDATE) only their rows
+    INDEX oncommit_outbox_topic (topic, created_at)
 );
 -- Jobs the relay gave up on after its maximum number of attempts, with their last error.
 CREATE TABLE IF NOT EXISTS oncommit_outbox_dead (

@@ -352,14 +352,21 @@ fn mysql_lease(query: &mut sqlx::QueryBuilder<sqlx::MySql>, lease: Duration) {
 }
 
 /// MySQL: lock unclaimed rows (skipping rows another relay holds), lease them, read them.
+/// READ COMMITTED: under InnoDB's default REPEATABLE READ a claim keeps a lock on every row
+/// it scanned until it commits, matching or not, so concurrent relays of other topics would
+/// make each other's rows look held (`SKIP LOCKED`) and claim nothing.
 #[cfg(feature = "sqlx-mysql")]
 async fn mysql_claim(
     pool: &sqlx::MySqlPool,
     ids: Option<&[Uuid]>,
     c: Claim<'_>,
 ) -> Result<Vec<Delivery>, BoxError> {
-    use sqlx::MySql;
-    let mut tx = pool.begin().await?;
+    use sqlx::{Acquire, MySql};
+    let mut conn = pool.acquire().await?;
+    sqlx::raw_sql("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .execute(&mut *conn)
+        .await?;
+    let mut tx = conn.begin().await?;
     let mut select = sqlx::QueryBuilder::<MySql>::new("SELECT id FROM oncommit_outbox");
     push_claimable(&mut select, MYSQL_NOW, ids, c.topics);
     select
