@@ -13,10 +13,13 @@ use crate::error::{Error, Step};
 use crate::hook::{AsyncHook, Entry, Hook, HookSite, IntoHookResult, SyncHook};
 use crate::level::{AbandonFlag, Level};
 use crate::options::TxOptions;
+use crate::per_level::PerLevel;
 use crate::retry::{Retryable, again};
+use crate::rollback::RollbackHooks;
 use crate::run::{Hooks, run_async, run_sync};
 use crate::stack::{Batch, HookStack};
 use crate::watch::ServerWatch;
+use futures_util::future::BoxFuture;
 
 /// A database connection that knows its transaction depth and holds the hooks waiting for
 /// the outermost COMMIT.
@@ -82,7 +85,15 @@ pub struct Conn<C> {
     /// Durable jobs of the open transaction, written to the outbox before its COMMIT.
     #[cfg(feature = "outbox")]
     jobs: crate::outbox::PendingJobs,
+    /// `on_rollback` hooks of the open levels.
+    rollback_hooks: RollbackHooks,
+    /// `before_commit` hooks of the open levels.
+    before_commit: PerLevel<(HookSite, BeforeCommitHook<C>)>,
 }
+
+/// A hook run inside the transaction just before its outermost COMMIT.
+type BeforeCommitHook<C> =
+    Box<dyn for<'a> FnOnce(&'a mut C) -> BoxFuture<'a, Result<(), BoxError>> + Send>;
 
 impl<C> Conn<C> {
     /// Wraps a connection. It should not be inside a transaction: oncommit cannot tell when a
@@ -110,6 +121,8 @@ impl<C> Conn<C> {
             captures: Captures::default(),
             #[cfg(feature = "outbox")]
             jobs: crate::outbox::PendingJobs::default(),
+            rollback_hooks: RollbackHooks::default(),
+            before_commit: PerLevel::default(),
         }
     }
 
@@ -243,6 +256,8 @@ impl<C> Conn<C> {
         self.stack.rollback();
         #[cfg(feature = "outbox")]
         self.jobs.rollback();
+        self.rollback_hooks.rolled_back();
+        self.before_commit.rollback();
     }
 
     /// The outermost transaction ended: the server's callbacks stop watching it.
@@ -375,6 +390,8 @@ impl<C: Backend> Conn<C> {
         self.stack.begin();
         #[cfg(feature = "outbox")]
         self.jobs.begin();
+        self.rollback_hooks.begin();
+        self.before_commit.begin();
         Level::new(self.abandoned.clone(), self.stack.depth())
     }
 
@@ -413,12 +430,16 @@ impl<C: Backend> Conn<C> {
             self.outermost_ended();
             #[cfg(feature = "outbox")]
             self.jobs.committed();
+            self.rollback_hooks.committed();
+            self.before_commit.clear();
             let hooks = self.stack.commit_outermost();
             self.captured(hooks)
         } else {
             self.stack.release();
             #[cfg(feature = "outbox")]
             self.jobs.release();
+            self.rollback_hooks.release();
+            self.before_commit.release();
             None
         }
     }
@@ -627,6 +648,47 @@ impl<C: Backend> Conn<C> {
         self.enqueue_sync(SyncHook::new(site, false, hook))
     }
 
+    /// Runs `hook` when the level it is registered in rolls back (Rails' `after_rollback`,
+    /// Spring's `AFTER_ROLLBACK`): a savepoint's rollback runs that savepoint's rollback hooks
+    /// only; a released savepoint's join its parent's (its work is undone with the parent's);
+    /// after the outermost COMMIT none runs. Outside a transaction there is nothing to roll
+    /// back, and `hook` is dropped.
+    ///
+    /// They run once oncommit knows the level is rolled back (after its ROLLBACK, or when an
+    /// abandoned block is settled), in the order they were registered. A failure or a panic is
+    /// logged: the caller of the rolled-back block already gets that block's error.
+    ///
+    /// ```
+    /// use oncommit::{BoxError, Conn, memory::Memory};
+    /// use std::sync::mpsc;
+    ///
+    /// let (events, seen) = mpsc::channel();
+    /// let mut conn = Conn::new(Memory::new());
+    /// let result = conn.atomic(|conn| {
+    ///     let events = events.clone();
+    ///     conn.on_rollback(move || events.send("charge voided"))?;
+    ///     Err::<(), BoxError>("card declined".into())
+    /// });
+    /// assert!(result.is_err());
+    /// assert_eq!(seen.try_recv(), Ok("charge voided"));
+    /// ```
+    #[track_caller]
+    pub fn on_rollback<F, R>(&mut self, hook: F) -> Result<(), Error>
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: IntoHookResult,
+    {
+        let site = HookSite::from_location(Location::caller());
+        self.settle();
+        let registered = self
+            .rollback_hooks
+            .push(site, Box::new(move || hook().into_hook_result()));
+        if !registered {
+            tracing::debug!(site = %site, "on_rollback outside a transaction: nothing to roll back");
+        }
+        Ok(())
+    }
+
     /// Like [`on_commit`](Conn::on_commit), but a failure is only logged (`tracing`), never
     /// returned.
     ///
@@ -713,6 +775,17 @@ impl<C: SyncBackend> Conn<C> {
     ) -> Result<T, E> {
         self.prepare_finish(&level);
         let depth = self.stack.depth();
+        let result = match result {
+            Ok(_) if depth == 1 && !self.before_commit.all().is_empty() => {
+                let (site, _) = &self.before_commit.all()[0];
+                Err(Error::before_commit(
+                    *site,
+                    "before-commit hooks run at an async COMMIT; this one is sync".into(),
+                )
+                .into())
+            }
+            other => other,
+        };
         let result = self.veto_commit(depth, result);
         match result {
             Ok(value) => {
@@ -943,6 +1016,61 @@ impl<C: AsyncBackend> Conn<C> {
         Ok(self.opened())
     }
 
+    /// The before-commit hooks of the transaction, in order, on the connection; the first
+    /// failure stops them and becomes the transaction's error (it is then rolled back).
+    async fn run_before_commit(&mut self) -> Result<(), Error> {
+        for (site, hook) in self.before_commit.take_all() {
+            hook(self.conn_mut())
+                .await
+                .map_err(|source| Error::before_commit(site, source))?;
+        }
+        Ok(())
+    }
+
+    /// Runs `hook` on the connection inside the transaction, just before its outermost
+    /// COMMIT (Spring's `BEFORE_COMMIT`): it may read and write, and what it writes commits
+    /// with the transaction. Hooks run in the order they were registered, before the durable
+    /// jobs are written; a failure rolls the transaction back and is returned as
+    /// [`ErrorKind::BeforeCommit`](crate::ErrorKind::BeforeCommit). A rolled-back savepoint
+    /// drops its own. Outside a transaction it fails (there is no COMMIT to run before).
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, memory::Memory};
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Error> {
+    /// let db = Memory::new();
+    /// let mut conn = Conn::new(db.clone());
+    /// conn.atomic_async(async |conn| {
+    ///     conn.before_commit(|db: &mut Memory| Box::pin(async move {
+    ///         db.execute("UPDATE counters SET n = n + 1");
+    ///         Ok(())
+    ///     }))?;
+    ///     conn.execute("INSERT INTO users VALUES (7)");
+    ///     Ok::<_, Error>(())
+    /// })
+    /// .await?;
+    /// assert_eq!(
+    ///     db.statements(),
+    ///     ["BEGIN", "INSERT INTO users VALUES (7)", "UPDATE counters SET n = n + 1", "COMMIT"]
+    /// );
+    /// # Ok(()) }
+    /// ```
+    #[track_caller]
+    pub fn before_commit<F>(&mut self, hook: F) -> Result<(), Error>
+    where
+        F: for<'a> FnOnce(&'a mut C) -> BoxFuture<'a, Result<(), BoxError>> + Send + 'static,
+    {
+        let site = HookSite::from_location(Location::caller());
+        self.settle();
+        if !self.before_commit.is_open() {
+            return Err(Error::before_commit(
+                site,
+                "no transaction is open: there is no COMMIT to run before".into(),
+            ));
+        }
+        self.before_commit.push((site, Box::new(hook)));
+        Ok(())
+    }
+
     /// Before the first transaction: connects the server's callbacks to a [`ServerWatch`],
     /// when the backend has them.
     async fn watch_server(&mut self) -> Result<(), BoxError> {
@@ -1023,6 +1151,14 @@ impl<C: AsyncBackend> Conn<C> {
         self.prepare_finish(&level);
         self.check_server().await;
         let depth = self.stack.depth();
+        let result = match result {
+            Ok(value) if depth == 1 => self
+                .run_before_commit()
+                .await
+                .map(|()| value)
+                .map_err(E::from),
+            other => other,
+        };
         let result = self.veto_commit(depth, result);
         match result {
             Ok(value) => {

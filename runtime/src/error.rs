@@ -71,6 +71,9 @@ pub enum ErrorKind {
     /// A durable job could not be enqueued or written to the outbox table; when writing
     /// failed, the transaction was rolled back.
     Outbox,
+    /// A before-commit hook ([`Conn::before_commit`](crate::Conn::before_commit)) failed, or
+    /// could not run: the transaction was rolled back.
+    BeforeCommit,
 }
 
 impl fmt::Display for Step {
@@ -194,6 +197,12 @@ enum Repr {
     },
     #[error("the transaction was rolled back instead of committed: {reason}")]
     Uncertain { reason: &'static str },
+    #[error("a before-commit hook ({site}) failed, so the transaction was rolled back")]
+    BeforeCommit {
+        site: HookSite,
+        #[source]
+        source: BoxError,
+    },
     #[error("outbox: {what}")]
     Outbox {
         what: &'static str,
@@ -264,6 +273,10 @@ impl Error {
         Error::new(Repr::Outbox { what, source })
     }
 
+    pub(crate) fn before_commit(site: HookSite, source: BoxError) -> Self {
+        Error::new(Repr::BeforeCommit { site, source })
+    }
+
     pub(crate) fn uncertain(reason: &'static str) -> Self {
         Error::new(Repr::Uncertain { reason })
     }
@@ -284,6 +297,7 @@ impl Error {
             Repr::CommitUnknown { .. } => ErrorKind::CommitUnknown,
             Repr::Uncertain { .. } => ErrorKind::Uncertain,
             Repr::Outbox { .. } => ErrorKind::Outbox,
+            Repr::BeforeCommit { .. } => ErrorKind::BeforeCommit,
         }
     }
 

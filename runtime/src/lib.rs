@@ -58,9 +58,11 @@ pub mod memory;
 mod options;
 #[cfg(feature = "outbox")]
 pub mod outbox;
+mod per_level;
 #[cfg(feature = "sqlx-postgres")]
 pub mod postgres;
 mod retry;
+mod rollback;
 mod run;
 #[cfg(any(
     feature = "sqlx-postgres",
