@@ -46,6 +46,15 @@
 #![warn(missing_docs)]
 
 mod adopt;
+#[cfg(all(
+    feature = "axum",
+    any(
+        feature = "sqlx-postgres",
+        feature = "sqlx-sqlite",
+        feature = "sqlx-mysql"
+    )
+))]
+pub mod axum;
 mod backend;
 mod capture;
 mod conn;
