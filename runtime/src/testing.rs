@@ -50,23 +50,51 @@ impl Captured {
     }
 }
 
-/// Closes its buffer when dropped, also when `body` panics or the future is dropped, so the
-/// `Conn` stops capturing and runs hooks again.
-struct CaptureGuard {
+/// A capture started on a `Conn` without borrowing it, for code that owns its `Conn` (a
+/// repository with a `conn` field, where `capture(&mut repo.conn, |_| repo.sign_up(..))`
+/// would borrow `repo` twice): [`start`](Capture::start), call the code, then
+/// [`finish`](Capture::finish) on the same `Conn`. Same rules as [`capture`]. Dropped without
+/// `finish` (a panic), the `Conn` stops capturing and runs hooks again.
+///
+/// ```
+/// use oncommit::{Conn, Error, memory::Memory, testing::Capture};
+///
+/// struct Users {
+///     conn: Conn<Memory>,
+/// }
+///
+/// impl Users {
+///     fn sign_up(&mut self, email: &str) -> Result<(), Error> {
+///         let email = email.to_owned();
+///         self.conn.atomic(|conn| conn.on_commit(move || println!("welcome {email}")))
+///     }
+/// }
+///
+/// let mut users = Users { conn: Conn::new(Memory::new()) };
+/// let capture = Capture::start(&mut users.conn);
+/// users.sign_up("a@example.com")?;
+/// let captured = capture.finish(&mut users.conn);
+/// assert_eq!(captured.len(), 1);
+/// # Ok::<(), Error>(())
+/// ```
+#[must_use = "finish the capture to get the hooks, or they stay captured"]
+pub struct Capture {
     buffer: Arc<CaptureBuf>,
     mark: CaptureMark,
 }
 
-impl CaptureGuard {
-    fn start<C>(conn: &mut Conn<C>) -> Self {
+impl Capture {
+    /// Starts capturing the hooks that would run on `conn`.
+    pub fn start<C>(conn: &mut Conn<C>) -> Capture {
         let buffer = Arc::new(CaptureBuf::open());
         let mark = conn.push_capture(buffer.clone());
-        CaptureGuard { buffer, mark }
+        Capture { buffer, mark }
     }
 
-    /// The hooks that would have run during the capture, then the ones registered during it
-    /// that wait for the COMMIT of a transaction open before it (taken out of it).
-    fn finish<C>(self, conn: &mut Conn<C>) -> Captured {
+    /// Stops capturing: the hooks that would have run since [`start`](Capture::start), then
+    /// the ones registered since that wait for the COMMIT of a transaction open before it
+    /// (taken out of it). `conn` must be the `Conn` the capture started on.
+    pub fn finish<C>(self, conn: &mut Conn<C>) -> Captured {
         self.buffer.close();
         conn.pop_closed_captures();
         let mut hooks = self.buffer.take();
@@ -75,7 +103,13 @@ impl CaptureGuard {
     }
 }
 
-impl Drop for CaptureGuard {
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture").finish_non_exhaustive()
+    }
+}
+
+impl Drop for Capture {
     fn drop(&mut self) {
         self.buffer.close();
     }
@@ -122,9 +156,9 @@ pub fn capture<C: Backend, T>(
     conn: &mut Conn<C>,
     body: impl FnOnce(&mut Conn<C>) -> T,
 ) -> (T, Captured) {
-    let guard = CaptureGuard::start(conn);
+    let capture = Capture::start(conn);
     let value = body(conn);
-    (value, guard.finish(conn))
+    (value, capture.finish(conn))
 }
 
 /// The async form of [`capture`].
@@ -132,7 +166,7 @@ pub async fn capture_async<C: Backend, T>(
     conn: &mut Conn<C>,
     body: impl AsyncFnOnce(&mut Conn<C>) -> T,
 ) -> (T, Captured) {
-    let guard = CaptureGuard::start(conn);
+    let capture = Capture::start(conn);
     let value = body(conn).await;
-    (value, guard.finish(conn))
+    (value, capture.finish(conn))
 }

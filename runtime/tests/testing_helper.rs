@@ -357,3 +357,47 @@ fn capture_of_macro_hooks_gives_their_source_text() {
     captured.run().unwrap();
     assert_eq!(mailer.sent(), [1, 2, 3]);
 }
+
+/// A repository that owns its `Conn`: `Capture` starts and finishes on the field, and the
+/// repository's method runs between (where `capture(&mut repo.conn, ..)` cannot borrow
+/// `repo` again). The hook does not run until the test runs it.
+#[test]
+fn capture_around_a_repository_that_owns_its_conn() {
+    use oncommit::testing::Capture;
+
+    struct Users {
+        conn: Conn<Memory>,
+        sent: std::sync::mpsc::Sender<String>,
+    }
+
+    impl Users {
+        fn sign_up(&mut self, email: &str) -> Result<(), Error> {
+            let (email, sent) = (email.to_owned(), self.sent.clone());
+            self.conn.atomic(|conn| {
+                conn.execute("INSERT INTO users VALUES (1)");
+                conn.on_commit(move || sent.send(email))
+            })
+        }
+    }
+
+    let (sent, outbox) = std::sync::mpsc::channel();
+    let memory = Memory::new();
+    let mut users = Users {
+        conn: Conn::new(memory.clone()),
+        sent,
+    };
+    let capture = Capture::start(&mut users.conn);
+    users.sign_up("a@example.com").unwrap();
+    let captured = capture.finish(&mut users.conn);
+    assert_eq!(
+        memory.statements(),
+        ["BEGIN", "INSERT INTO users VALUES (1)", "COMMIT"]
+    );
+    assert!(outbox.try_recv().is_err(), "captured, not run");
+    assert_eq!(captured.len(), 1);
+    captured.run().unwrap();
+    assert_eq!(outbox.try_recv().unwrap(), "a@example.com");
+    // The capture is over: the next sign-up's hook runs at its COMMIT.
+    users.sign_up("b@example.com").unwrap();
+    assert_eq!(outbox.try_recv().unwrap(), "b@example.com");
+}
