@@ -20,6 +20,7 @@ use crate::run::{Hooks, run_async, run_sync};
 use crate::stack::{Batch, HookStack};
 use crate::watch::ServerWatch;
 use futures_util::future::BoxFuture;
+use tracing::Instrument;
 
 /// A database connection that knows its transaction depth and holds the hooks waiting for
 /// the outermost COMMIT.
@@ -89,6 +90,8 @@ pub struct Conn<C> {
     rollback_hooks: RollbackHooks,
     /// `before_commit` hooks of the open levels.
     before_commit: PerLevel<(HookSite, BeforeCommitHook<C>)>,
+    /// The open transaction's `oncommit.transaction` span: its COMMIT and hooks run in it.
+    span: tracing::Span,
 }
 
 /// A hook run inside the transaction just before its outermost COMMIT.
@@ -123,6 +126,7 @@ impl<C> Conn<C> {
             jobs: crate::outbox::PendingJobs::default(),
             rollback_hooks: RollbackHooks::default(),
             before_commit: PerLevel::default(),
+            span: tracing::Span::none(),
         }
     }
 
@@ -261,9 +265,24 @@ impl<C> Conn<C> {
     }
 
     /// The outermost transaction ended: the server's callbacks stop watching it.
-    fn outermost_ended(&self) {
+    fn outermost_ended(&mut self) {
         if let Some(watch) = &self.watch {
             watch.closed();
+        }
+        if self.span.has_field("outcome") {
+            // Unless recorded already (committed): it did not commit.
+            self.span.record("outcome", "not committed");
+        }
+        self.span = tracing::Span::none();
+    }
+
+    /// The span of the transaction finishing at `depth` (none for a savepoint), its outcome
+    /// recorded as committed.
+    fn committing_span(&self, depth: usize) -> tracing::Span {
+        if depth == 1 {
+            self.span.clone()
+        } else {
+            tracing::Span::none()
         }
     }
 
@@ -386,6 +405,11 @@ impl<C: Backend> Conn<C> {
             if let Some(watch) = &self.watch {
                 watch.opened();
             }
+            self.span = tracing::info_span!(
+                "oncommit.transaction",
+                outcome = tracing::field::Empty,
+                hooks = tracing::field::Empty,
+            );
         }
         self.stack.begin();
         #[cfg(feature = "outbox")]
@@ -427,6 +451,9 @@ impl<C: Backend> Conn<C> {
     /// them all when it was the outermost.
     fn committed(&mut self, depth: usize) -> Option<Batch> {
         if depth == 1 {
+            let span = std::mem::replace(&mut self.span, tracing::Span::none());
+            span.record("outcome", "committed");
+            span.record("hooks", self.stack.pending());
             self.outermost_ended();
             #[cfg(feature = "outbox")]
             self.jobs.committed();
@@ -789,11 +816,15 @@ impl<C: SyncBackend> Conn<C> {
         let result = self.veto_commit(depth, result);
         match result {
             Ok(value) => {
-                let committed = self.commit_level_sync(depth);
+                let span = self.committing_span(depth);
+                let committed = span.in_scope(|| self.commit_level_sync(depth));
                 level.disarm();
                 match committed {
                     Ok(()) => match self.committed(depth) {
-                        Some(hooks) => run_sync(hooks).map(|()| value).map_err(E::from),
+                        Some(hooks) => span
+                            .in_scope(|| run_sync(hooks))
+                            .map(|()| value)
+                            .map_err(E::from),
                         None => Ok(value),
                     },
                     Err(source) => Err(self.commit_failed(depth, source).into()),
@@ -1167,11 +1198,16 @@ impl<C: AsyncBackend> Conn<C> {
                 // is torn (the savepoint may be gone or not).
                 level.finishing();
                 self.finishing_outermost(depth);
-                let committed = self.commit_level(depth).await;
+                let span = self.committing_span(depth);
+                let committed = self.commit_level(depth).instrument(span.clone()).await;
                 level.disarm();
                 match committed {
                     Ok(()) => match self.committed(depth) {
-                        Some(hooks) => run_async(hooks).await.map(|()| value).map_err(E::from),
+                        Some(hooks) => run_async(hooks)
+                            .instrument(span)
+                            .await
+                            .map(|()| value)
+                            .map_err(E::from),
                         None => Ok(value),
                     },
                     Err(source) => Err(self.commit_failed(depth, source).into()),

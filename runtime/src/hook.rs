@@ -67,7 +67,7 @@ impl HookSite {
         }
     }
 
-    fn location(&self) -> &'static Location<'static> {
+    pub(crate) fn location(&self) -> &'static Location<'static> {
         match self.0 {
             SiteRepr::Macro(site) => site.location,
             SiteRepr::Caller(location) => location,

@@ -1,5 +1,7 @@
 //! Running committed hooks: in order, every one of them, failures collected or logged.
 
+use tracing::Instrument;
+
 use crate::BoxError;
 use crate::error::{Error, HookFailure};
 use crate::hook::{BoxFuture, Entry, Hook, HookSite, Outcome};
@@ -20,9 +22,19 @@ impl Failures {
     #[cold]
     fn failed(&mut self, site: HookSite, robust: bool, error: BoxError) {
         if robust {
-            tracing::warn!(hook = %site, error = %error, "robust after-commit hook failed");
+            tracing::warn!(
+                call = site.call().unwrap_or(""),
+                site = %site.location(),
+                error = %error,
+                "robust after-commit hook failed"
+            );
         } else {
-            tracing::error!(hook = %site, error = %error, "after-commit hook failed");
+            tracing::error!(
+                call = site.call().unwrap_or(""),
+                site = %site.location(),
+                error = %error,
+                "after-commit hook failed"
+            );
             self.0.push(HookFailure::new(site, error));
         }
     }
@@ -184,7 +196,10 @@ pub(crate) async fn run_async(hooks: impl Hooks) -> Result<(), Error> {
     let mut runs = hooks.runs();
     let unfinished = Unfinished;
     while let Some((site, robust, future)) = runs.next_pending(&mut failures) {
-        let result = Outcome::Pending(future).resolve().await;
+        let result = Outcome::Pending(future)
+            .resolve()
+            .instrument(crate::stack::hooks_span(site, 1))
+            .await;
         failures.record(site, robust, result);
     }
     std::mem::forget(unfinished);

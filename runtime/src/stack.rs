@@ -35,6 +35,18 @@ struct Column<E: Entry> {
     calls: VecDeque<E::Call>,
 }
 
+/// The `oncommit.hooks` span of `count` consecutive hooks registered at `site` (a loop's
+/// `enqueue!` runs as one), at DEBUG level: cheap when nobody listens.
+#[inline]
+pub(crate) fn hooks_span(site: HookSite, count: usize) -> tracing::Span {
+    tracing::debug_span!(
+        "oncommit.hooks",
+        call = site.call().unwrap_or(""),
+        site = %site.location(),
+        count
+    )
+}
+
 /// The type-erased face of a [`Column`]. `site` and `robust` describe the hooks acted on.
 trait AnyColumn: Send {
     fn as_any_mut(&mut self) -> &mut dyn Any;
@@ -60,7 +72,10 @@ impl<E: Entry> AnyColumn for Column<E> {
     }
 
     fn run_sync_front(&mut self, n: usize, site: HookSite, robust: bool, sink: Sink<'_>) {
-        for call in self.calls.drain(..n.min(self.calls.len())) {
+        let n = n.min(self.calls.len());
+        let span = hooks_span(site, n);
+        let _entered = span.enter();
+        for call in self.calls.drain(..n) {
             match E::run_call(call) {
                 // The common case stays in this monomorphized loop: nothing to record.
                 Outcome::Ready(Ok(())) => {}
@@ -301,7 +316,9 @@ impl Batch {
                     continue;
                 }
                 self.taken += 1;
-                match column.run_one()? {
+                let span = hooks_span(run.site, 1);
+                let outcome = span.in_scope(|| column.run_one())?;
+                match outcome {
                     ready @ Outcome::Ready(_) => sink(run.site, run.robust, ready),
                     Outcome::Pending(future) => return Some((run.site, run.robust, future)),
                 }
