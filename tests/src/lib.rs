@@ -64,3 +64,28 @@ fn skip(reason: String) {
         let _ = writeln!(std::io::stderr(), "skipping: {reason}");
     }
 }
+
+/// Runs each generic case `async fn case<D>(db: D)` on SQLite, Postgres and MariaDB, with the
+/// factories of `$factories` (a module with `sqlite()`, `postgres()` and `mariadb()`, such as
+/// [`db`] or [`outbox`]): one `#[tokio::test]` per case and database, in the modules `sqlite`,
+/// `postgres` and `mariadb`. A database whose factory gives `None` (its URL unset, outside
+/// CI) is skipped.
+#[macro_export]
+macro_rules! on_each_db {
+    ($factories:path; $($case:ident),* $(,)?) => {
+        $crate::on_each_db!(@db sqlite, $factories; $($case),*);
+        $crate::on_each_db!(@db postgres, $factories; $($case),*);
+        $crate::on_each_db!(@db mariadb, $factories; $($case),*);
+    };
+    (@db $db:ident, $factories:path; $($case:ident),*) => {
+        mod $db {
+            $(#[tokio::test]
+            async fn $case() {
+                use $factories as factories;
+                if let Some(db) = factories::$db().await {
+                    super::$case(db).await;
+                }
+            })*
+        }
+    };
+}

@@ -72,36 +72,7 @@ async fn a_batch_published_twice_is_appended_once() {
     );
 }
 
-macro_rules! on_each_db {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                if let Some(db) = oncommit_tests::outbox::sqlite().await {
-                    super::$case(db).await;
-                }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $case() {
-                if let Some(db) = oncommit_tests::outbox::postgres().await {
-                    super::$case(db).await;
-                }
-            })*
-        }
-        mod mariadb {
-            $(#[tokio::test]
-            async fn $case() {
-                if let Some(db) = oncommit_tests::outbox::mariadb().await {
-                    super::$case(db).await;
-                }
-            })*
-        }
-    };
-}
-
-on_each_db!(committed_jobs_reach_their_stream);
+oncommit_tests::on_each_db!(oncommit_tests::outbox; committed_jobs_reach_their_stream);
 
 async fn committed_jobs_reach_their_stream<D: OutboxDb>(db: D) {
     #[derive(serde::Serialize)]

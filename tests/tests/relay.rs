@@ -34,37 +34,8 @@ macro_rules! job {
     };
 }
 
-/// Runs a case on each database that is available.
-macro_rules! on_each_db {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                if let Some(db) = oncommit_tests::outbox::sqlite().await {
-                    super::$case(db).await;
-                }
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $case() {
-                if let Some(db) = oncommit_tests::outbox::postgres().await {
-                    super::$case(db).await;
-                }
-            })*
-        }
-        mod mariadb {
-            $(#[tokio::test]
-            async fn $case() {
-                if let Some(db) = oncommit_tests::outbox::mariadb().await {
-                    super::$case(db).await;
-                }
-            })*
-        }
-    };
-}
-
-on_each_db!(
+oncommit_tests::on_each_db!(
+    oncommit_tests::outbox;
     committed_jobs_are_delivered_once_and_deleted,
     a_failed_batch_is_retried_after_its_backoff,
     a_poison_job_is_dead_lettered_and_holds_back_nothing,

@@ -158,34 +158,8 @@ async fn before_commit_hooks_write_inside_the_transaction<D: TestDb>(db: D) {
     assert_eq!(outside.unwrap_err().kind(), ErrorKind::BeforeCommit);
 }
 
-macro_rules! on_each_db {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test]
-            async fn $case() {
-                super::$case(oncommit_tests::db::sqlite().await.unwrap()).await;
-            })*
-        }
-        mod postgres {
-            $(#[tokio::test]
-            async fn $case() {
-                if let Some(db) = oncommit_tests::db::postgres().await {
-                    super::$case(db).await;
-                }
-            })*
-        }
-        mod mariadb {
-            $(#[tokio::test]
-            async fn $case() {
-                if let Some(db) = oncommit_tests::db::mariadb().await {
-                    super::$case(db).await;
-                }
-            })*
-        }
-    };
-}
-
-on_each_db!(
+oncommit_tests::on_each_db!(
+    oncommit_tests::db;
     rollback_hooks_run_for_the_level_that_rolled_back,
     before_commit_hooks_write_inside_the_transaction,
 );
