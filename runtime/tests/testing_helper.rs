@@ -401,3 +401,39 @@ fn capture_around_a_repository_that_owns_its_conn() {
     users.sign_up("b@example.com").unwrap();
     assert_eq!(outbox.try_recv().unwrap(), "b@example.com");
 }
+
+/// Hooks registered by captured hooks while the test runs them (Django #14796): the capture
+/// is over, so they run as usual: at once outside a transaction, after COMMIT inside one.
+#[test]
+fn hooks_registered_by_captured_hooks_run() {
+    use std::sync::{Arc, Mutex};
+
+    let shared = Arc::new(Mutex::new(Conn::new(Memory::new())));
+    let ran = Arc::new(Mutex::new(Vec::new()));
+    let captured = {
+        let mut conn = shared.lock().unwrap();
+        let (result, captured) = capture(&mut conn, |conn| {
+            let (shared, ran) = (shared.clone(), ran.clone());
+            conn.atomic(|conn| {
+                conn.on_commit(move || {
+                    ran.lock().unwrap().push("captured");
+                    let mut conn = shared.lock().unwrap();
+                    let ran_now = ran.clone();
+                    conn.on_commit(move || ran_now.lock().unwrap().push("registered, outside"))?;
+                    let ran_later = ran.clone();
+                    conn.atomic(|conn| {
+                        conn.on_commit(move || ran_later.lock().unwrap().push("registered, inside"))
+                    })
+                })
+            })
+        });
+        result.unwrap();
+        captured
+    };
+    assert!(ran.lock().unwrap().is_empty());
+    captured.run().unwrap();
+    assert_eq!(
+        *ran.lock().unwrap(),
+        ["captured", "registered, outside", "registered, inside"]
+    );
+}
