@@ -195,9 +195,16 @@ const ADAPTERS: &[&str] = &[
 /// Adapters whose closure's first parameter is an accumulator, not an item.
 const ACCUMULATING: &[&str] = &["fold", "try_fold", "rfold", "scan"];
 
-/// `x.as_str()`: the result borrows `x`.
-pub(crate) fn borrowing(method: &str) -> bool {
-    BORROWING.contains(&method)
+/// `x.as_str()`: the result borrows `x`. A few names mean something else with another
+/// number of arguments, and then nothing is claimed: `get()` without arguments is
+/// `Cell::get` (a copy; `OnceCell::get` borrows, which is left to rustc), `read(buf)` and
+/// `write(buf)` are `io::Read`/`io::Write` (a count), where `read()`/`write()` lock an
+/// `RwLock`.
+pub(crate) fn borrowing(method: &str, args: usize) -> bool {
+    match (method, args) {
+        ("get", 0) | ("read" | "write", 1..) => false,
+        _ => BORROWING.contains(&method),
+    }
 }
 
 /// `x.iter()`: an iterator borrowing `x`, items are references.
@@ -211,8 +218,8 @@ pub(crate) fn iter_of_values(method: &str) -> bool {
 }
 
 /// `borrow.unwrap()`: still the same borrow.
-pub(crate) fn keeps_borrow(method: &str) -> bool {
-    KEEPS_BORROW.contains(&method) || BORROWING.contains(&method)
+pub(crate) fn keeps_borrow(method: &str, args: usize) -> bool {
+    KEEPS_BORROW.contains(&method) || borrowing(method, args)
 }
 
 /// `iter.filter(..)`: same iterator items.

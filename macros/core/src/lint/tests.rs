@@ -798,3 +798,33 @@ fn durable_jobs_may_borrow_loop_variables() {
         ["user at &user.name"]
     );
 }
+
+// ---- names that mean something else by arity (left to rustc, never rejected) ----
+
+#[test]
+fn cell_get_copies_and_io_read_counts() {
+    none(syn::parse_quote!({
+        for cell in cells {
+            enqueue!(record(cell.get()));
+        }
+        for mut file in files {
+            let mut buf = [0u8; 16];
+            enqueue!(record(file.read(&mut buf).unwrap()));
+        }
+    }));
+}
+
+#[test]
+fn a_lock_and_an_indexed_get_still_borrow() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for lock in locks {
+                enqueue!(record(lock.read()));
+            }
+            for map in maps {
+                enqueue!(record(map.get(&1)));
+            }
+        })),
+        ["lock at lock.read()", "map at map.get(&1)"]
+    );
+}

@@ -382,6 +382,10 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
         _ => {}
     }
     let tokens = &expr.to_token_stream();
+    let args = match expr {
+        Expr::MethodCall(call) => call.args.len(),
+        _ => 0,
+    };
     match receiver {
         Val::Place(place) => {
             let kind = Kind::Method {
@@ -405,7 +409,7 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                     })
                     .collect(),
             };
-            borrowed_method(found, method)
+            borrowed_method(found, method, args)
         }
         Val::Borrow(found) => {
             let found: Vec<Finding> = found
@@ -415,12 +419,12 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                     ..f
                 })
                 .collect();
-            if methods::keeps_borrow(method) {
+            if methods::keeps_borrow(method, args) {
                 Val::Borrow(found)
             } else if method == "into_iter" {
                 Val::Iter(found.clone(), Box::new(Val::Borrow(found)))
             } else {
-                borrowed_method(found, method)
+                borrowed_method(found, method, args)
             }
         }
         many @ Val::Many(_) => {
@@ -472,8 +476,8 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
 }
 
 /// A method called on (a place behind) borrows `found`.
-fn borrowed_method(found: Vec<Finding>, method: &str) -> Val {
-    if methods::borrowing(method) {
+fn borrowed_method(found: Vec<Finding>, method: &str, args: usize) -> Val {
+    if methods::borrowing(method, args) {
         Val::Borrow(found)
     } else if methods::iter_of_refs(method) {
         Val::Iter(found.clone(), Box::new(Val::Borrow(found)))
