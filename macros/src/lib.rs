@@ -110,6 +110,51 @@ pub fn atomic(args: TokenStream, item: TokenStream) -> TokenStream {
 /// to right, and moved into the hook; a receiver that is a place (`mailer`, `self.mailer`) is
 /// cloned. A robust hook's failure is only logged.
 ///
+/// A receiver that is a place is cloned as the value behind it: `queue: &Queue`,
+/// `queue: &mut Queue` and `m` from `iter_mut()` give the hook its own `Queue` (a `&mut T`
+/// is not `Clone`, its `T` is), and an `Arc<T>` gives it a clone of the `Arc`. The hook owns
+/// that value, so the call may take `&mut self`, as a queue client's `push` often does
+/// (apalis's `TaskSink::push`, redis's `AsyncCommands::rpush`); the caller's value is not
+/// touched.
+///
+/// ```
+/// use oncommit::{Conn, Error, atomic, enqueue, memory::Memory};
+/// use std::sync::{Arc, Mutex};
+///
+/// /// A queue client whose `push` takes `&mut self`.
+/// #[derive(Clone, Default)]
+/// struct Queue {
+///     jobs: Arc<Mutex<Vec<String>>>,
+///     pushed: u32,
+/// }
+///
+/// impl Queue {
+///     async fn push(&mut self, job: String) -> Result<(), std::io::Error> {
+///         self.pushed += 1;
+///         self.jobs.lock().unwrap().push(job);
+///         Ok(())
+///     }
+/// }
+///
+/// #[atomic]
+/// async fn sign_up(conn: &mut Conn<Memory>, queues: &mut [Queue], id: u64) -> Result<(), Error> {
+///     conn.execute(format!("INSERT INTO users (id) VALUES ({id})"));
+///     for queue in queues.iter_mut() {
+///         // `queue` is a `&mut Queue`: the hook pushes through its own clone
+///         enqueue!(queue.push(format!("welcome {id}")).await?);
+///     }
+///     Ok(())
+/// }
+///
+/// let mut queues = vec![Queue::default(), Queue::default()];
+/// let mut conn = Conn::new(Memory::new());
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// sign_up(&mut conn, &mut queues, 42).await?;
+/// # Ok::<(), Error>(()) }).unwrap();
+/// assert_eq!(*queues[1].jobs.lock().unwrap(), ["welcome 42"]);
+/// assert_eq!(queues[1].pushed, 0); // the clone counted, not the caller's value
+/// ```
+///
 /// Inside `#[atomic]` it evaluates to `()`. The explicit form evaluates to
 /// `Result<(), oncommit::Error>`: inside a transaction the hook waits for the outermost COMMIT,
 /// outside one it runs at once and its failure is returned.

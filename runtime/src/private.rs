@@ -214,6 +214,29 @@ pub mod v1 {
         }
     }
 
+    /// [`CaptureReceiver`] for a receiver that is a `&mut T` place (`m` in `for m in
+    /// mailers.iter_mut()`, or `self` in a `&mut self` method): method lookup takes the
+    /// `&mut T` as it is (a `&mut self` method of `T`) before it would autoref it into
+    /// `&&mut T`, so the hook gets a clone of the `T`, not of the reference (which is not
+    /// `Clone`). A `&T` or an owned place never reaches this trait: [`CaptureReceiver`]'s
+    /// `&self` matches them first.
+    pub trait CaptureMutReceiver {
+        /// A clone of the receiver, for the hook.
+        fn __oncommit_capture(&mut self) -> Self
+        where
+            Self: Sized + CloneReceiver;
+    }
+
+    impl<T: ?Sized> CaptureMutReceiver for T {
+        #[inline(always)]
+        fn __oncommit_capture(&mut self) -> Self
+        where
+            Self: Sized + CloneReceiver,
+        {
+            CloneReceiver::__oncommit_clone(self)
+        }
+    }
+
     /// `Clone`, with an error message that explains why `enqueue!` needs it.
     #[diagnostic::on_unimplemented(
         message = "`enqueue!` captures the receiver of the call by cloning it, but `{Self}` does not implement `Clone`",

@@ -419,6 +419,13 @@ mod tests {
         );
         assert!(out.contains("__oncommit_v1 :: begin (& mut * conn , false)"));
         assert!(out.contains("__oncommit_capture ()"), "{out}");
+        // The hook owns the receiver: a `&mut self` method may be called on it, and a
+        // `&mut T` place is cloned as a `T`.
+        assert!(out.contains("let mut __oncommit_receiver"), "{out}");
+        assert!(
+            out.contains("{ CaptureMutReceiver as _ , CaptureReceiver as _ }"),
+            "{out}"
+        );
         assert!(out.contains("__oncommit_v1 :: defer (& mut * conn"));
         assert!(out.contains("call : \"mailer.send(id)\""), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
