@@ -18,6 +18,40 @@ use proc_macro::TokenStream;
 /// `impl Trait` arguments. The fn returns `Result<T, E>` with `E: From<oncommit::Error>`; `?`
 /// and `return` in the body mean what they meant without the attribute.
 ///
+/// The connection is the parameter spelled `&mut Conn<..>`. When no parameter is spelled so
+/// (a type alias, `type Db = Conn<PgConnection>`, or a renamed import, `use oncommit::Conn as
+/// Tx`), it is the one `&mut` parameter, or among several `&mut` parameters the one named
+/// `conn`, `db` or `tx`; its type is then checked to be a `Conn`, and an error at the
+/// parameter's type says so if it is not. Several candidates and none of them named so is an
+/// error that lists them.
+///
+/// ```
+/// use oncommit::{Conn as Tx, Error, atomic, enqueue, memory::Memory};
+///
+/// type Db = oncommit::Conn<Memory>;
+///
+/// fn invalidate(key: String) { /* drop a cache entry */ }
+///
+/// #[atomic]
+/// fn rename(db: &mut Db, seen: &mut Vec<u64>, id: u64) -> Result<(), Error> {
+///     db.execute(format!("UPDATE users SET name = 'x' WHERE id = {id}"));
+///     seen.push(id);
+///     enqueue!(invalidate(format!("user:{id}")));
+///     audit(db, id) // a nested #[atomic] fn: a savepoint
+/// }
+///
+/// #[atomic]
+/// fn audit(tx: &mut Tx<Memory>, id: u64) -> Result<(), Error> {
+///     tx.execute(format!("INSERT INTO audit (user_id) VALUES ({id})"));
+///     Ok(())
+/// }
+///
+/// let db = Memory::new();
+/// rename(&mut Tx::new(db.clone()), &mut Vec::new(), 7)?;
+/// assert_eq!(db.statements().last().map(String::as_str), Some("COMMIT"));
+/// # Ok::<(), Error>(())
+/// ```
+///
 /// Options: `#[atomic(conn = EXPR)]` names the place holding the `Conn` (e.g. `self.db`) instead
 /// of the parameter; `#[atomic(durable)]` refuses to run nested inside another transaction.
 /// For the outermost transaction: `isolation = serializable` (or `repeatable_read`,

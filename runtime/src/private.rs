@@ -377,6 +377,40 @@ pub mod v1 {
         }
     }
 
+    /// The connection of an `#[atomic]` fn whose parameter is not spelled `&mut Conn<..>`
+    /// (a type alias, `use oncommit::Conn as Tx`): the macro took its one `&mut` parameter
+    /// (or the one named `conn`, `db` or `tx`), and every use of it goes through here, so a
+    /// type that is not a `Conn` is one error, on [`AtomicConn`]'s message, at the
+    /// parameter's type.
+    #[inline(always)]
+    pub fn atomic_conn<T: AtomicConn + ?Sized>(conn: &mut T) -> &mut Conn<T::Backend> {
+        conn.__oncommit_as_conn()
+    }
+
+    /// Implemented by `Conn<C>` only: what the `&mut` parameter [`atomic_conn`] takes must
+    /// be.
+    #[diagnostic::on_unimplemented(
+        message = "#[atomic] runs its transaction on the parameter of type `&mut {Self}`, and `{Self}` is not an `oncommit::Conn`",
+        label = "#[atomic] took this parameter for the connection, and needs a `&mut Conn<C>` here",
+        note = "no parameter is spelled `&mut Conn<..>`, so #[atomic] took the only `&mut` one (or the one named `conn`, `db` or `tx`); a type alias of `Conn<C>` is fine here",
+        note = "if the connection is somewhere else, name it with `#[atomic(conn = EXPR)]`, e.g. `#[atomic(conn = self.db)]`"
+    )]
+    pub trait AtomicConn {
+        /// The `C` of `Conn<C>`.
+        type Backend;
+        /// The `Conn` itself.
+        fn __oncommit_as_conn(&mut self) -> &mut Conn<Self::Backend>;
+    }
+
+    impl<C> AtomicConn for Conn<C> {
+        type Backend = C;
+
+        #[inline(always)]
+        fn __oncommit_as_conn(&mut self) -> &mut Conn<C> {
+            self
+        }
+    }
+
     /// `#[atomic(conn = EXPR)]`: `EXPR.__oncommit_conn()` reaches the `Conn` through
     /// autoderef, whether `EXPR` is a `Conn` (`self.db`) or a `&mut Conn` (`db`). Implemented
     /// for every type, so that a place that is not a `Conn` fails on [`IsConn`]'s message.

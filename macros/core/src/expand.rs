@@ -482,6 +482,74 @@ mod tests {
     }
 
     #[test]
+    fn conn_under_another_name() {
+        // An alias: the one `&mut` parameter, through the type check.
+        for item in [
+            quote!(
+                fn f(db: &mut Db, n: u8) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+            quote!(
+                fn f(tx: &mut Tx<M>, log: &Log) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+            quote!(
+                fn f(queue: &mut Q, db: &mut Db) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        ] {
+            let out = expand(quote!(), item);
+            assert!(!out.contains("compile_error"), "{out}");
+            assert!(
+                out.contains("__oncommit_v1 :: atomic_conn (& mut * db)")
+                    || out.contains("__oncommit_v1 :: atomic_conn (& mut * tx)"),
+                "{out}"
+            );
+        }
+        // Spelled `&mut Conn<..>`: taken as it is, even beside other `&mut` parameters.
+        let out = expand(
+            quote!(),
+            quote!(
+                fn f(q: &mut Q, c: &mut Conn<M>) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("begin (& mut * c , false)"), "{out}");
+        assert!(!out.contains("atomic_conn"), "{out}");
+        // Several candidates, none or two named `conn`, `db`, `tx`: an error on each.
+        for item in [
+            quote!(
+                fn f(a: &mut Db, b: &mut Db) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+            quote!(
+                fn f(db: &mut Db, tx: &mut Db, q: &mut Q) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        ] {
+            let out = expand(quote!(), item);
+            assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+            assert!(out.contains("cannot tell which parameter"), "{out}");
+        }
+        // `&Conn<..>` beside a `&mut` parameter: the near miss is reported, not guessed past.
+        let out = expand(
+            quote!(),
+            quote!(
+                fn f(conn: &Conn<M>, q: &mut Q) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("needs `&mut` access"), "{out}");
+    }
+
+    #[test]
     fn conn_option_and_async_ownership() {
         let out = expand(
             quote!(conn = self.db, durable),
