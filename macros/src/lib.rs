@@ -52,6 +52,34 @@ use proc_macro::TokenStream;
 /// # Ok::<(), Error>(())
 /// ```
 ///
+/// With other attribute macros: `#[tracing::instrument]` goes above or below `#[atomic]`, and
+/// its span covers the BEGIN, the COMMIT and the hooks either way (above, it runs first and
+/// moves the body into the future it instruments; `#[atomic]` finds the body there and puts
+/// the transaction in its place). `#[atomic]` works on the methods of an `#[async_trait]`
+/// impl (it finds the body in the `Box::pin(async move { .. })` the impl's macro wrote, and
+/// `conn = self.db` follows its renaming of `self`). axum's `#[debug_handler]` goes below
+/// `#[atomic]`: it copies the body into check fns without the other attributes.
+///
+/// ```
+/// use oncommit::{Conn, Error, atomic, enqueue, memory::Memory};
+///
+/// fn notify(order: u64) {
+///     tracing::info!(order, "order placed"); // inside the `place` span, after COMMIT
+/// }
+///
+/// #[tracing::instrument(skip(conn), err)]
+/// #[atomic]
+/// async fn place(conn: &mut Conn<Memory>, order: u64) -> Result<(), Error> {
+///     conn.execute(format!("INSERT INTO orders (id) VALUES ({order})"));
+///     enqueue!(notify(order));
+///     Ok(())
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// place(&mut Conn::new(Memory::new()), 42).await?;
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
+///
 /// Options: `#[atomic(conn = EXPR)]` names the place holding the `Conn` (e.g. `self.db`) instead
 /// of the parameter; `#[atomic(durable)]` refuses to run nested inside another transaction.
 /// For the outermost transaction: `isolation = serializable` (or `repeatable_read`,

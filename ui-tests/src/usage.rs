@@ -165,3 +165,41 @@ pub fn bump_all(db: &mut Db, counters: &mut [Counter], id: u64) -> Result<(), Er
     }
     Ok(())
 }
+
+/// Under `#[tracing::instrument]` (which expands first): the transaction runs inside the
+/// instrumented future, so the span covers BEGIN, COMMIT and the hooks.
+///
+/// ```
+/// use oncommit::{Conn, memory::Memory};
+/// let log = oncommit_ui_tests::Log::new();
+/// let mut conn = Conn::new(Memory::new());
+/// oncommit_ui_tests::block_on(oncommit_ui_tests::usage::traced(&mut conn, &log, 5)).unwrap();
+/// assert_eq!(log.entries(), ["traced 5"]);
+/// ```
+#[tracing::instrument(skip(conn, log), err)]
+#[atomic]
+pub async fn traced(conn: &mut Conn<Memory>, log: &Log, id: u64) -> Result<u64, AppError> {
+    conn.execute(format!("INSERT INTO traced (id) VALUES ({id})"));
+    enqueue!(log.push(format!("traced {id}")).await?);
+    if id == 0 {
+        return Err(AppError::Invalid("id 0".to_owned()));
+    }
+    Ok(id)
+}
+
+/// A sync fn under `#[tracing::instrument]` with `ret`, which runs the body in a `move`
+/// closure.
+///
+/// ```
+/// use oncommit::{Conn, memory::Memory};
+/// let log = oncommit_ui_tests::Log::new();
+/// oncommit_ui_tests::usage::traced_sync(&mut Conn::new(Memory::new()), &log).unwrap();
+/// assert_eq!(log.entries(), ["traced sync"]);
+/// ```
+#[tracing::instrument(skip_all, ret, err)]
+#[atomic]
+pub fn traced_sync(conn: &mut Conn<Memory>, log: &Log) -> Result<(), Error> {
+    conn.execute("INSERT INTO traced (id) VALUES (0)");
+    enqueue!(log.send("traced sync".to_owned()));
+    Ok(())
+}

@@ -116,6 +116,8 @@ fn generate(model: AtomicFn) -> TokenStream {
         transaction,
         ret,
         conn,
+        is_async,
+        wrapper,
     } = model;
     let (args, transaction, ret, conn) = (&args, &transaction, &ret, &conn);
     let ItemFn {
@@ -167,6 +169,7 @@ fn generate(model: AtomicFn) -> TokenStream {
         let check = quote_spanned!(ret.span()=> #ret_v1::transient_check);
         fn_body.extend(retry_loop(
             &sig,
+            is_async,
             args,
             transaction,
             &ret_infer,
@@ -174,7 +177,7 @@ fn generate(model: AtomicFn) -> TokenStream {
             conn,
             &check,
         ));
-    } else if sig.asyncness.is_some() {
+    } else if is_async {
         fn_body.extend(quote! {
             let #level = match #begin_async.await {
                 ::core::result::Result::Ok(#level) => #level,
@@ -203,7 +206,11 @@ fn generate(model: AtomicFn) -> TokenStream {
         });
     }
     let mut out = quote!(#(#attrs)* #vis #sig);
-    out.extend(group(Delimiter::Brace, Span::call_site(), fn_body));
+    match wrapper {
+        // Where the user's body was, inside the other macro's wrapper.
+        Some(wrapper) => wrapper.fill(fn_body).to_tokens(&mut out),
+        None => out.extend(group(Delimiter::Brace, Span::call_site(), fn_body)),
+    }
     out
 }
 
@@ -213,8 +220,12 @@ fn generate(model: AtomicFn) -> TokenStream {
 /// (`async { .. }`, not `async move`), so a parameter is moved only by a body that moves it
 /// (which rustc then reports as a move in an earlier iteration: such a body cannot be run
 /// twice).
+// Each argument is a separate piece of the model (the fn's parameters, whether the body
+// runs async, which is not the signature's say under a wrapper, the options, ...).
+#[allow(clippy::too_many_arguments)]
 fn retry_loop(
     sig: &Signature,
+    is_async: bool,
     args: &AtomicArgs,
     transaction: &Transaction,
     ret_infer: &Type,
@@ -239,7 +250,6 @@ fn retry_loop(
         .clone()
         .unwrap_or_else(|| quote!(#v1::TxOptions::new()));
     let retries = transaction.retries.unwrap_or(0);
-    let is_async = sig.asyncness.is_some();
     let (begin, finish, dot_await) = if is_async {
         (
             quote!(#v1::begin_async_with),

@@ -29,8 +29,41 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
         }
     };
     let mut errors = Errors::default();
-    let args = errors.take(attr::parse(args));
-    let ret = errors.take(return_type(&func.sig));
+    // A body that another attribute macro above `#[atomic]` (`#[tracing::instrument]`) or
+    // around it (`#[async_trait]` on the impl) already wrapped: the user's body is taken
+    // out of it, and the transaction is generated for that body and put back in its place.
+    // Otherwise the body is taken out of the fn (no copy): the error path below parses the
+    // item again for the original body.
+    let mut func = func;
+    let fn_is_async = func.sig.asyncness.is_some();
+    let (wrapper, mut block) = match crate::wrapped::take(&mut func.block, fn_is_async) {
+        Some((wrapper, body)) => (Some(wrapper), body),
+        None => {
+            let brace_token = func.block.brace_token;
+            let body = std::mem::replace(
+                &mut *func.block,
+                syn::Block {
+                    brace_token,
+                    stmts: Vec::new(),
+                },
+            );
+            (None, body)
+        }
+    };
+    let is_async = wrapper.as_ref().map_or(fn_is_async, |w| w.is_async);
+    let mut args = errors.take(attr::parse(args));
+    if let (Some(args), Some(self_ident)) = (
+        &mut args,
+        wrapper.as_ref().and_then(|w| w.self_ident.as_ref()),
+    ) && let Some(expr) = &mut args.conn
+    {
+        // `#[async_trait]` renamed `self` in the body: `conn = self.db` follows.
+        crate::wrapped::rename_self(expr, self_ident);
+    }
+    let ret = match wrapper.as_ref().and_then(|w| w.ret.clone()) {
+        Some(ret) => Some(ret),
+        None => errors.take(return_type(&func.sig)),
+    };
     let conn = match &args {
         Some(args) => errors.take(conn_place(&func.sig, args)),
         None => None,
@@ -42,23 +75,12 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
 
     // The loop-borrow check (the `lint` module) runs on the body as written; the
     // `enqueue!` inputs it parses are handed to the rewrite.
-    let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&func.block);
+    let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&block);
     errors.extend(lint_errors);
 
-    // The body is rewritten in place (no copy): the error path below parses the item again
-    // for the original body.
-    let mut func = func;
-    let brace_token = func.block.brace_token;
-    let mut block = std::mem::replace(
-        &mut *func.block,
-        syn::Block {
-            brace_token,
-            stmts: Vec::new(),
-        },
-    );
     let mut rewriter = Atomic {
         conn: if errors.is_empty() { conn } else { None },
-        is_async: func.sig.asyncness.is_some(),
+        is_async,
         fn_name: func.sig.ident.clone(),
         conn_name: args.as_ref().and_then(|args| conn_name(&func.sig, args)),
         plain: 0,
@@ -94,6 +116,8 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
         transaction,
         ret,
         conn,
+        is_async,
+        wrapper,
     })
 }
 
