@@ -54,14 +54,19 @@ pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
         let error = match &input.form {
             Form::Hook { .. } => syn::Error::new(
                 input.span,
-                "`enqueue!(CALL)` must be inside an #[atomic] fn, which knows the connection; \
-                 put it in an #[atomic] fn, or name the connection: `enqueue!(conn => CALL)`",
+                format!(
+                    "`enqueue!(CALL)` must be inside an #[atomic] fn, which knows the \
+                     connection; put it in an #[atomic] fn, or name the connection: \
+                     `enqueue!(conn => CALL)`\n{COPIED_BODY}"
+                ),
             ),
             Form::Job(job) => syn::Error::new(
                 job.outbox.span(),
-                "`enqueue!(outbox => JOB)` must be inside an #[atomic] fn, which knows the \
-                 connection; put it in an #[atomic] fn, or name the connection: \
-                 `enqueue!(conn => outbox => JOB)`",
+                format!(
+                    "`enqueue!(outbox => JOB)` must be inside an #[atomic] fn, which knows the \
+                     connection; put it in an #[atomic] fn, or name the connection: \
+                     `enqueue!(conn => outbox => JOB)`\n{COPIED_BODY}"
+                ),
             ),
         };
         return error.into_compile_error();
@@ -80,6 +85,13 @@ pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
     };
     block(Span::call_site(), tokens)
 }
+
+/// The second line of the "outside `#[atomic]`" errors: an attribute macro that runs before
+/// `#[atomic]` may copy the body into a fn of its own, without `#[atomic]` (axum's
+/// `#[debug_handler]` does, for its checks).
+const COPIED_BODY: &str = "note: if it is inside an #[atomic] fn, an attribute macro written \
+     above #[atomic] copied the body out of it (axum's `#[debug_handler]` does): write \
+     #[atomic] above that attribute";
 
 /// `enqueue!(@used)`: what `#[atomic]` leaves behind for each `enqueue!` it replaced, so the
 /// user's `use oncommit::enqueue;` counts as used. Expands to nothing.
