@@ -18,6 +18,68 @@ use proc_macro::TokenStream;
 /// `impl Trait` arguments. The fn returns `Result<T, E>` with `E: From<oncommit::Error>`; `?`
 /// and `return` in the body mean what they meant without the attribute.
 ///
+/// The connection is the parameter spelled `&mut Conn<..>`. When no parameter is spelled so
+/// (a type alias, `type Db = Conn<PgConnection>`, or a renamed import, `use oncommit::Conn as
+/// Tx`), it is the one `&mut` parameter, or among several `&mut` parameters the one named
+/// `conn`, `db` or `tx`; its type is then checked to be a `Conn`, and an error at the
+/// parameter's type says so if it is not. Several candidates and none of them named so is an
+/// error that lists them.
+///
+/// ```
+/// use oncommit::{Conn as Tx, Error, atomic, enqueue, memory::Memory};
+///
+/// type Db = oncommit::Conn<Memory>;
+///
+/// fn invalidate(key: String) { /* drop a cache entry */ }
+///
+/// #[atomic]
+/// fn rename(db: &mut Db, seen: &mut Vec<u64>, id: u64) -> Result<(), Error> {
+///     db.execute(format!("UPDATE users SET name = 'x' WHERE id = {id}"));
+///     seen.push(id);
+///     enqueue!(invalidate(format!("user:{id}")));
+///     audit(db, id) // a nested #[atomic] fn: a savepoint
+/// }
+///
+/// #[atomic]
+/// fn audit(tx: &mut Tx<Memory>, id: u64) -> Result<(), Error> {
+///     tx.execute(format!("INSERT INTO audit (user_id) VALUES ({id})"));
+///     Ok(())
+/// }
+///
+/// let db = Memory::new();
+/// rename(&mut Tx::new(db.clone()), &mut Vec::new(), 7)?;
+/// assert_eq!(db.statements().last().map(String::as_str), Some("COMMIT"));
+/// # Ok::<(), Error>(())
+/// ```
+///
+/// With other attribute macros: `#[tracing::instrument]` goes above or below `#[atomic]`, and
+/// its span covers the BEGIN, the COMMIT and the hooks either way (above, it runs first and
+/// moves the body into the future it instruments; `#[atomic]` finds the body there and puts
+/// the transaction in its place). `#[atomic]` works on the methods of an `#[async_trait]`
+/// impl (it finds the body in the `Box::pin(async move { .. })` the impl's macro wrote, and
+/// `conn = self.db` follows its renaming of `self`). axum's `#[debug_handler]` goes below
+/// `#[atomic]`: it copies the body into check fns without the other attributes.
+///
+/// ```
+/// use oncommit::{Conn, Error, atomic, enqueue, memory::Memory};
+///
+/// fn notify(order: u64) {
+///     tracing::info!(order, "order placed"); // inside the `place` span, after COMMIT
+/// }
+///
+/// #[tracing::instrument(skip(conn), err)]
+/// #[atomic]
+/// async fn place(conn: &mut Conn<Memory>, order: u64) -> Result<(), Error> {
+///     conn.execute(format!("INSERT INTO orders (id) VALUES ({order})"));
+///     enqueue!(notify(order));
+///     Ok(())
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// place(&mut Conn::new(Memory::new()), 42).await?;
+/// # Ok::<(), Error>(()) }).unwrap();
+/// ```
+///
 /// Options: `#[atomic(conn = EXPR)]` names the place holding the `Conn` (e.g. `self.db`) instead
 /// of the parameter; `#[atomic(durable)]` refuses to run nested inside another transaction.
 /// For the outermost transaction: `isolation = serializable` (or `repeatable_read`,
@@ -109,6 +171,51 @@ pub fn atomic(args: TokenStream, item: TokenStream) -> TokenStream {
 /// error fails the hook). The receiver and the arguments are evaluated at the `enqueue!`, left
 /// to right, and moved into the hook; a receiver that is a place (`mailer`, `self.mailer`) is
 /// cloned. A robust hook's failure is only logged.
+///
+/// A receiver that is a place is cloned as the value behind it: `queue: &Queue`,
+/// `queue: &mut Queue` and `m` from `iter_mut()` give the hook its own `Queue` (a `&mut T`
+/// is not `Clone`, its `T` is), and an `Arc<T>` gives it a clone of the `Arc`. The hook owns
+/// that value, so the call may take `&mut self`, as a queue client's `push` often does
+/// (apalis's `TaskSink::push`, redis's `AsyncCommands::rpush`); the caller's value is not
+/// touched.
+///
+/// ```
+/// use oncommit::{Conn, Error, atomic, enqueue, memory::Memory};
+/// use std::sync::{Arc, Mutex};
+///
+/// /// A queue client whose `push` takes `&mut self`.
+/// #[derive(Clone, Default)]
+/// struct Queue {
+///     jobs: Arc<Mutex<Vec<String>>>,
+///     pushed: u32,
+/// }
+///
+/// impl Queue {
+///     async fn push(&mut self, job: String) -> Result<(), std::io::Error> {
+///         self.pushed += 1;
+///         self.jobs.lock().unwrap().push(job);
+///         Ok(())
+///     }
+/// }
+///
+/// #[atomic]
+/// async fn sign_up(conn: &mut Conn<Memory>, queues: &mut [Queue], id: u64) -> Result<(), Error> {
+///     conn.execute(format!("INSERT INTO users (id) VALUES ({id})"));
+///     for queue in queues.iter_mut() {
+///         // `queue` is a `&mut Queue`: the hook pushes through its own clone
+///         enqueue!(queue.push(format!("welcome {id}")).await?);
+///     }
+///     Ok(())
+/// }
+///
+/// let mut queues = vec![Queue::default(), Queue::default()];
+/// let mut conn = Conn::new(Memory::new());
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// sign_up(&mut conn, &mut queues, 42).await?;
+/// # Ok::<(), Error>(()) }).unwrap();
+/// assert_eq!(*queues[1].jobs.lock().unwrap(), ["welcome 42"]);
+/// assert_eq!(queues[1].pushed, 0); // the clone counted, not the caller's value
+/// ```
 ///
 /// Inside `#[atomic]` it evaluates to `()`. The explicit form evaluates to
 /// `Result<(), oncommit::Error>`: inside a transaction the hook waits for the outermost COMMIT,

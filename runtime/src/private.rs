@@ -214,6 +214,29 @@ pub mod v1 {
         }
     }
 
+    /// [`CaptureReceiver`] for a receiver that is a `&mut T` place (`m` in `for m in
+    /// mailers.iter_mut()`, or `self` in a `&mut self` method): method lookup takes the
+    /// `&mut T` as it is (a `&mut self` method of `T`) before it would autoref it into
+    /// `&&mut T`, so the hook gets a clone of the `T`, not of the reference (which is not
+    /// `Clone`). A `&T` or an owned place never reaches this trait: [`CaptureReceiver`]'s
+    /// `&self` matches them first.
+    pub trait CaptureMutReceiver {
+        /// A clone of the receiver, for the hook.
+        fn __oncommit_capture(&mut self) -> Self
+        where
+            Self: Sized + CloneReceiver;
+    }
+
+    impl<T: ?Sized> CaptureMutReceiver for T {
+        #[inline(always)]
+        fn __oncommit_capture(&mut self) -> Self
+        where
+            Self: Sized + CloneReceiver,
+        {
+            CloneReceiver::__oncommit_clone(self)
+        }
+    }
+
     /// `Clone`, with an error message that explains why `enqueue!` needs it.
     #[diagnostic::on_unimplemented(
         message = "`enqueue!` captures the receiver of the call by cloning it, but `{Self}` does not implement `Clone`",
@@ -351,6 +374,40 @@ pub mod v1 {
         #[inline(always)]
         fn __oncommit_from(result: Result<T, E>) -> Self {
             result
+        }
+    }
+
+    /// The connection of an `#[atomic]` fn whose parameter is not spelled `&mut Conn<..>`
+    /// (a type alias, `use oncommit::Conn as Tx`): the macro took its one `&mut` parameter
+    /// (or the one named `conn`, `db` or `tx`), and every use of it goes through here, so a
+    /// type that is not a `Conn` is one error, on [`AtomicConn`]'s message, at the
+    /// parameter's type.
+    #[inline(always)]
+    pub fn atomic_conn<T: AtomicConn + ?Sized>(conn: &mut T) -> &mut Conn<T::Backend> {
+        conn.__oncommit_as_conn()
+    }
+
+    /// Implemented by `Conn<C>` only: what the `&mut` parameter [`atomic_conn`] takes must
+    /// be.
+    #[diagnostic::on_unimplemented(
+        message = "#[atomic] runs its transaction on the parameter of type `&mut {Self}`, and `{Self}` is not an `oncommit::Conn`",
+        label = "#[atomic] took this parameter for the connection, and needs a `&mut Conn<C>` here",
+        note = "no parameter is spelled `&mut Conn<..>`, so #[atomic] took the only `&mut` one (or the one named `conn`, `db` or `tx`); a type alias of `Conn<C>` is fine here",
+        note = "if the connection is somewhere else, name it with `#[atomic(conn = EXPR)]`, e.g. `#[atomic(conn = self.db)]`"
+    )]
+    pub trait AtomicConn {
+        /// The `C` of `Conn<C>`.
+        type Backend;
+        /// The `Conn` itself.
+        fn __oncommit_as_conn(&mut self) -> &mut Conn<Self::Backend>;
+    }
+
+    impl<C> AtomicConn for Conn<C> {
+        type Backend = C;
+
+        #[inline(always)]
+        fn __oncommit_as_conn(&mut self) -> &mut Conn<C> {
+            self
         }
     }
 

@@ -125,3 +125,81 @@ pub async fn welcome_all(
     ids.push(last.to_string());
     Ok(ids)
 }
+
+/// The connection under a type alias, beside another `&mut` parameter, with a `&mut` receiver
+/// whose method takes `&mut self`.
+pub type Db = Conn<Memory>;
+
+/// A counter the hooks bump on their own clones.
+#[derive(Clone, Debug, Default)]
+pub struct Counter {
+    /// Where the hooks write.
+    pub log: Log,
+    /// How many times this value was bumped.
+    pub bumps: u32,
+}
+
+impl Counter {
+    /// Records a bump of this value.
+    pub fn bump(&mut self, id: u64) {
+        self.bumps += 1;
+        self.log.send(format!("bump {id}: {}", self.bumps));
+    }
+}
+
+/// `db: &mut Db` holds the transaction; `counters` is the other `&mut` parameter.
+///
+/// ```
+/// use oncommit::{Conn, memory::Memory};
+/// let log = oncommit_ui_tests::Log::new();
+/// let mut counters = vec![oncommit_ui_tests::usage::Counter { log: log.clone(), bumps: 0 }];
+/// oncommit_ui_tests::usage::bump_all(&mut Conn::new(Memory::new()), &mut counters, 3).unwrap();
+/// assert_eq!(log.entries(), ["bump 3: 1"]);
+/// assert_eq!(counters[0].bumps, 0);
+/// ```
+#[atomic]
+pub fn bump_all(db: &mut Db, counters: &mut [Counter], id: u64) -> Result<(), Error> {
+    db.execute(format!("UPDATE counters SET n = n + 1 WHERE id = {id}"));
+    for counter in counters.iter_mut() {
+        enqueue!(counter.bump(id));
+    }
+    Ok(())
+}
+
+/// Under `#[tracing::instrument]` (which expands first): the transaction runs inside the
+/// instrumented future, so the span covers BEGIN, COMMIT and the hooks.
+///
+/// ```
+/// use oncommit::{Conn, memory::Memory};
+/// let log = oncommit_ui_tests::Log::new();
+/// let mut conn = Conn::new(Memory::new());
+/// oncommit_ui_tests::block_on(oncommit_ui_tests::usage::traced(&mut conn, &log, 5)).unwrap();
+/// assert_eq!(log.entries(), ["traced 5"]);
+/// ```
+#[tracing::instrument(skip(conn, log), err)]
+#[atomic]
+pub async fn traced(conn: &mut Conn<Memory>, log: &Log, id: u64) -> Result<u64, AppError> {
+    conn.execute(format!("INSERT INTO traced (id) VALUES ({id})"));
+    enqueue!(log.push(format!("traced {id}")).await?);
+    if id == 0 {
+        return Err(AppError::Invalid("id 0".to_owned()));
+    }
+    Ok(id)
+}
+
+/// A sync fn under `#[tracing::instrument]` with `ret`, which runs the body in a `move`
+/// closure.
+///
+/// ```
+/// use oncommit::{Conn, memory::Memory};
+/// let log = oncommit_ui_tests::Log::new();
+/// oncommit_ui_tests::usage::traced_sync(&mut Conn::new(Memory::new()), &log).unwrap();
+/// assert_eq!(log.entries(), ["traced sync"]);
+/// ```
+#[tracing::instrument(skip_all, ret, err)]
+#[atomic]
+pub fn traced_sync(conn: &mut Conn<Memory>, log: &Log) -> Result<(), Error> {
+    conn.execute("INSERT INTO traced (id) VALUES (0)");
+    enqueue!(log.send("traced sync".to_owned()));
+    Ok(())
+}

@@ -54,14 +54,19 @@ pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
         let error = match &input.form {
             Form::Hook { .. } => syn::Error::new(
                 input.span,
-                "`enqueue!(CALL)` must be inside an #[atomic] fn, which knows the connection; \
-                 put it in an #[atomic] fn, or name the connection: `enqueue!(conn => CALL)`",
+                format!(
+                    "`enqueue!(CALL)` must be inside an #[atomic] fn, which knows the \
+                     connection; put it in an #[atomic] fn, or name the connection: \
+                     `enqueue!(conn => CALL)`\n{COPIED_BODY}"
+                ),
             ),
             Form::Job(job) => syn::Error::new(
                 job.outbox.span(),
-                "`enqueue!(outbox => JOB)` must be inside an #[atomic] fn, which knows the \
-                 connection; put it in an #[atomic] fn, or name the connection: \
-                 `enqueue!(conn => outbox => JOB)`",
+                format!(
+                    "`enqueue!(outbox => JOB)` must be inside an #[atomic] fn, which knows the \
+                     connection; put it in an #[atomic] fn, or name the connection: \
+                     `enqueue!(conn => outbox => JOB)`\n{COPIED_BODY}"
+                ),
             ),
         };
         return error.into_compile_error();
@@ -80,6 +85,13 @@ pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
     };
     block(Span::call_site(), tokens)
 }
+
+/// The second line of the "outside `#[atomic]`" errors: an attribute macro that runs before
+/// `#[atomic]` may copy the body into a fn of its own, without `#[atomic]` (axum's
+/// `#[debug_handler]` does, for its checks).
+const COPIED_BODY: &str = "note: if it is inside an #[atomic] fn, an attribute macro written \
+     above #[atomic] copied the body out of it (axum's `#[debug_handler]` does): write \
+     #[atomic] above that attribute";
 
 /// `enqueue!(@used)`: what `#[atomic]` leaves behind for each `enqueue!` it replaced, so the
 /// user's `use oncommit::enqueue;` counts as used. Expands to nothing.
@@ -116,6 +128,8 @@ fn generate(model: AtomicFn) -> TokenStream {
         transaction,
         ret,
         conn,
+        is_async,
+        wrapper,
     } = model;
     let (args, transaction, ret, conn) = (&args, &transaction, &ret, &conn);
     let ItemFn {
@@ -167,6 +181,7 @@ fn generate(model: AtomicFn) -> TokenStream {
         let check = quote_spanned!(ret.span()=> #ret_v1::transient_check);
         fn_body.extend(retry_loop(
             &sig,
+            is_async,
             args,
             transaction,
             &ret_infer,
@@ -174,7 +189,7 @@ fn generate(model: AtomicFn) -> TokenStream {
             conn,
             &check,
         ));
-    } else if sig.asyncness.is_some() {
+    } else if is_async {
         fn_body.extend(quote! {
             let #level = match #begin_async.await {
                 ::core::result::Result::Ok(#level) => #level,
@@ -203,7 +218,11 @@ fn generate(model: AtomicFn) -> TokenStream {
         });
     }
     let mut out = quote!(#(#attrs)* #vis #sig);
-    out.extend(group(Delimiter::Brace, Span::call_site(), fn_body));
+    match wrapper {
+        // Where the user's body was, inside the other macro's wrapper.
+        Some(wrapper) => wrapper.fill(fn_body).to_tokens(&mut out),
+        None => out.extend(group(Delimiter::Brace, Span::call_site(), fn_body)),
+    }
     out
 }
 
@@ -213,8 +232,12 @@ fn generate(model: AtomicFn) -> TokenStream {
 /// (`async { .. }`, not `async move`), so a parameter is moved only by a body that moves it
 /// (which rustc then reports as a move in an earlier iteration: such a body cannot be run
 /// twice).
+// Each argument is a separate piece of the model (the fn's parameters, whether the body
+// runs async, which is not the signature's say under a wrapper, the options, ...).
+#[allow(clippy::too_many_arguments)]
 fn retry_loop(
     sig: &Signature,
+    is_async: bool,
     args: &AtomicArgs,
     transaction: &Transaction,
     ret_infer: &Type,
@@ -239,7 +262,6 @@ fn retry_loop(
         .clone()
         .unwrap_or_else(|| quote!(#v1::TxOptions::new()));
     let retries = transaction.retries.unwrap_or(0);
-    let is_async = sig.asyncness.is_some();
     let (begin, finish, dot_await) = if is_async {
         (
             quote!(#v1::begin_async_with),
@@ -419,6 +441,13 @@ mod tests {
         );
         assert!(out.contains("__oncommit_v1 :: begin (& mut * conn , false)"));
         assert!(out.contains("__oncommit_capture ()"), "{out}");
+        // The hook owns the receiver: a `&mut self` method may be called on it, and a
+        // `&mut T` place is cloned as a `T`.
+        assert!(out.contains("let mut __oncommit_receiver"), "{out}");
+        assert!(
+            out.contains("{ CaptureMutReceiver as _ , CaptureReceiver as _ }"),
+            "{out}"
+        );
         assert!(out.contains("__oncommit_v1 :: defer (& mut * conn"));
         assert!(out.contains("call : \"mailer.send(id)\""), "{out}");
         assert!(!out.contains("compile_error"), "{out}");
@@ -472,6 +501,74 @@ mod tests {
             ),
         );
         assert!(!with_option.contains("compile_error"), "{with_option}");
+    }
+
+    #[test]
+    fn conn_under_another_name() {
+        // An alias: the one `&mut` parameter, through the type check.
+        for item in [
+            quote!(
+                fn f(db: &mut Db, n: u8) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+            quote!(
+                fn f(tx: &mut Tx<M>, log: &Log) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+            quote!(
+                fn f(queue: &mut Q, db: &mut Db) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        ] {
+            let out = expand(quote!(), item);
+            assert!(!out.contains("compile_error"), "{out}");
+            assert!(
+                out.contains("__oncommit_v1 :: atomic_conn (& mut * db)")
+                    || out.contains("__oncommit_v1 :: atomic_conn (& mut * tx)"),
+                "{out}"
+            );
+        }
+        // Spelled `&mut Conn<..>`: taken as it is, even beside other `&mut` parameters.
+        let out = expand(
+            quote!(),
+            quote!(
+                fn f(q: &mut Q, c: &mut Conn<M>) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("begin (& mut * c , false)"), "{out}");
+        assert!(!out.contains("atomic_conn"), "{out}");
+        // Several candidates, none or two named `conn`, `db`, `tx`: an error on each.
+        for item in [
+            quote!(
+                fn f(a: &mut Db, b: &mut Db) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+            quote!(
+                fn f(db: &mut Db, tx: &mut Db, q: &mut Q) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        ] {
+            let out = expand(quote!(), item);
+            assert_eq!(out.matches("compile_error").count(), 2, "{out}");
+            assert!(out.contains("cannot tell which parameter"), "{out}");
+        }
+        // `&Conn<..>` beside a `&mut` parameter: the near miss is reported, not guessed past.
+        let out = expand(
+            quote!(),
+            quote!(
+                fn f(conn: &Conn<M>, q: &mut Q) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+        );
+        assert!(out.contains("needs `&mut` access"), "{out}");
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! loop-borrow check) and `rewrite` (each `enqueue!` into a hook registration or a durable
 //! job, found by `body`; its input parsed by `enqueue`); `expand` generates the fn from the
 //! model; on any error, `fallback` emits the original item and the errors. `tokens` holds the
-//! token helpers they share.
+//! token helpers they share; `wrapped` finds the user's body in a fn that another attribute
+//! macro (`#[tracing::instrument]`, `#[async_trait]`) rewrote before `#[atomic]` ran.
 
 mod attr;
 mod body;
@@ -21,6 +22,7 @@ mod rewrite;
 mod syntax;
 mod tokens;
 mod valid;
+mod wrapped;
 
 use proc_macro2::TokenStream;
 

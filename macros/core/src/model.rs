@@ -8,6 +8,7 @@ use syn::{ItemFn, Type};
 use crate::attr::AtomicArgs;
 use crate::fallback::Errors;
 use crate::tokens::Private;
+use crate::wrapped::Wrapped;
 
 /// A valid `#[atomic]` fn: everything code generation needs, checked.
 pub(crate) struct AtomicFn {
@@ -23,6 +24,12 @@ pub(crate) struct AtomicFn {
     pub(crate) ret: Type,
     /// Where the `Conn` is: `&mut *conn`, or `EXPR.__oncommit_conn()`.
     pub(crate) conn: TokenStream,
+    /// Whether the body runs in an async context: an async fn, or inside the `async move`
+    /// block of a wrapper.
+    pub(crate) is_async: bool,
+    /// The fn body another attribute macro wrapped around the user's body, if any: the
+    /// transaction goes where the user's body was.
+    pub(crate) wrapper: Option<Wrapped>,
 }
 
 /// How the outermost transaction is opened and retried (`isolation`, `read_only`, `retry`).

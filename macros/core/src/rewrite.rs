@@ -201,7 +201,9 @@ pub(crate) fn capture(
         .collect();
 
     // The values, evaluated now: the receiver (a place is cloned through the
-    // `CaptureReceiver` trait, imported first), then the arguments.
+    // `CaptureReceiver` and `CaptureMutReceiver` traits, imported first), then the
+    // arguments. The receiver's local is `mut`: the hook owns it, so a `&mut self` method
+    // (a queue's `push`, redis's `rpush`) may be called on it.
     let mut deferred = TokenStream::new();
     match &call.kind {
         CallKind::Method {
@@ -213,21 +215,26 @@ pub(crate) fn capture(
             let recv = Ident::new("__oncommit_receiver", Span::mixed_site());
             let span = crate::syntax::span_of(receiver);
             if crate::syntax::is_place(receiver) {
-                out.extend(
-                    quote_spanned!(call_span=> use ::oncommit::__private::v1::CaptureReceiver as _;),
-                );
+                // One of the two is used: a `&mut T` receiver takes the first, any other
+                // place the second.
+                out.extend(quote_spanned! {call_span=>
+                    #[allow(unused_imports)]
+                    use ::oncommit::__private::v1::{CaptureMutReceiver as _, CaptureReceiver as _};
+                });
                 let receiver = match &**receiver {
                     Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => receiver.to_token_stream(),
                     other => quote!((#other)),
                 };
                 let v1 = private.at(span);
                 out.extend(quote_spanned! {span=>
-                    let #recv = #v1::captured(#receiver.__oncommit_capture());
+                    #[allow(unused_mut)]
+                    let mut #recv = #v1::captured(#receiver.__oncommit_capture());
                 });
             } else {
                 let v1 = private.at(span);
                 out.extend(quote_spanned! {span=>
-                    let #recv = #v1::captured(#receiver);
+                    #[allow(unused_mut)]
+                    let mut #recv = #v1::captured(#receiver);
                 });
             }
             deferred.extend(quote!(#recv.#method #turbofish (#(#arg_idents),*)));

@@ -29,8 +29,41 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
         }
     };
     let mut errors = Errors::default();
-    let args = errors.take(attr::parse(args));
-    let ret = errors.take(return_type(&func.sig));
+    // A body that another attribute macro above `#[atomic]` (`#[tracing::instrument]`) or
+    // around it (`#[async_trait]` on the impl) already wrapped: the user's body is taken
+    // out of it, and the transaction is generated for that body and put back in its place.
+    // Otherwise the body is taken out of the fn (no copy): the error path below parses the
+    // item again for the original body.
+    let mut func = func;
+    let fn_is_async = func.sig.asyncness.is_some();
+    let (wrapper, mut block) = match crate::wrapped::take(&mut func.block, fn_is_async) {
+        Some((wrapper, body)) => (Some(wrapper), body),
+        None => {
+            let brace_token = func.block.brace_token;
+            let body = std::mem::replace(
+                &mut *func.block,
+                syn::Block {
+                    brace_token,
+                    stmts: Vec::new(),
+                },
+            );
+            (None, body)
+        }
+    };
+    let is_async = wrapper.as_ref().map_or(fn_is_async, |w| w.is_async);
+    let mut args = errors.take(attr::parse(args));
+    if let (Some(args), Some(self_ident)) = (
+        &mut args,
+        wrapper.as_ref().and_then(|w| w.self_ident.as_ref()),
+    ) && let Some(expr) = &mut args.conn
+    {
+        // `#[async_trait]` renamed `self` in the body: `conn = self.db` follows.
+        crate::wrapped::rename_self(expr, self_ident);
+    }
+    let ret = match wrapper.as_ref().and_then(|w| w.ret.clone()) {
+        Some(ret) => Some(ret),
+        None => errors.take(return_type(&func.sig)),
+    };
     let conn = match &args {
         Some(args) => errors.take(conn_place(&func.sig, args)),
         None => None,
@@ -42,23 +75,12 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
 
     // The loop-borrow check (the `lint` module) runs on the body as written; the
     // `enqueue!` inputs it parses are handed to the rewrite.
-    let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&func.block);
+    let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&block);
     errors.extend(lint_errors);
 
-    // The body is rewritten in place (no copy): the error path below parses the item again
-    // for the original body.
-    let mut func = func;
-    let brace_token = func.block.brace_token;
-    let mut block = std::mem::replace(
-        &mut *func.block,
-        syn::Block {
-            brace_token,
-            stmts: Vec::new(),
-        },
-    );
     let mut rewriter = Atomic {
         conn: if errors.is_empty() { conn } else { None },
-        is_async: func.sig.asyncness.is_some(),
+        is_async,
         fn_name: func.sig.ident.clone(),
         conn_name: args.as_ref().and_then(|args| conn_name(&func.sig, args)),
         plain: 0,
@@ -94,6 +116,8 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
         transaction,
         ret,
         conn,
+        is_async,
+        wrapper,
     })
 }
 
@@ -130,7 +154,11 @@ pub(crate) fn type_text(ty: &Type) -> String {
     out
 }
 
-/// `&mut *conn` for the single `&mut Conn<..>` parameter, or `&mut EXPR` for `conn = EXPR`.
+/// Where the `Conn` of an `#[atomic]` fn is: `&mut EXPR` for `conn = EXPR` (as
+/// `EXPR.__oncommit_conn()`), else its connection parameter ([`conn_param`]): `&mut *conn`
+/// when it is spelled `&mut Conn<..>`, and `atomic_conn(&mut *conn)` when it was chosen as
+/// the `&mut` parameter (a type alias, a renamed import): there the runtime's `AtomicConn`
+/// trait confirms that its type is a `Conn`, with an error at the parameter's type if not.
 pub(crate) fn conn_place(sig: &Signature, args: &AtomicArgs) -> syn::Result<TokenStream> {
     if let Some(expr) = &args.conn {
         // A method call, so autoderef reaches the `Conn` in `self.db` and in `db: &mut Conn`.
@@ -141,72 +169,181 @@ pub(crate) fn conn_place(sig: &Signature, args: &AtomicArgs) -> syn::Result<Toke
             _ => quote!((#expr).#method()),
         });
     }
-    let candidates: Vec<&syn::PatType> = sig
-        .inputs
-        .iter()
-        .filter_map(|arg| match arg {
-            FnArg::Typed(typed) if is_mut_conn(&typed.ty) => Some(typed),
-            _ => None,
-        })
-        .collect();
-    match candidates.as_slice() {
-        [] => {
-            const NEEDS: &str = "#[atomic] needs the connection: a parameter of type \
-                                 `&mut Conn<..>`, or `#[atomic(conn = EXPR)]` naming where it \
-                                 is (e.g. `#[atomic(conn = self.db)]`)";
-            // `conn: &Conn<..>` or `conn: Conn<..>`: point at it.
-            let near_miss = sig.inputs.iter().find_map(|arg| match arg {
-                FnArg::Typed(typed) if mentions_conn(&typed.ty) => Some(typed),
-                _ => None,
-            });
-            Err(match near_miss {
-                Some(typed) => syn::Error::new_spanned(
-                    &typed.ty,
-                    format!(
-                        "{NEEDS}; found `{}`: the transaction needs `&mut` access",
-                        type_text(&typed.ty)
-                    ),
-                ),
-                None => syn::Error::new(sig.paren_token.span.join(), NEEDS),
-            })
+    let param = conn_param(sig)?;
+    let ident = &param.ident;
+    Ok(match param.how {
+        Chosen::Spelled => quote!(&mut *#ident),
+        Chosen::OnlyMut | Chosen::Named => {
+            // Spanned at the parameter's type, from its first token to its last (rustc
+            // joins the spans of an expression's first and last tokens): a type that is not
+            // a `Conn` is reported there, once (every use of the place is the same call at
+            // the same spans).
+            let mut tokens = param.ty.to_token_stream().into_iter();
+            let first = tokens.next().map_or_else(|| param.ty.span(), |t| t.span());
+            let last = tokens.last().map_or(first, |t| t.span());
+            let v1 = crate::tokens::Private::Alias.at(first);
+            let mut ident = Ident::clone(ident);
+            ident.set_span(ident.span().located_at(last));
+            let call = quote_spanned!(last=> atomic_conn);
+            quote_spanned!(first=> #v1::#call(&mut *#ident))
         }
-        [one] => match &*one.pat {
-            Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => {
-                let ident = &pat.ident;
-                Ok(quote!(&mut *#ident))
-            }
-            other => Err(syn::Error::new_spanned(
-                other,
-                "#[atomic] needs the `&mut Conn<..>` parameter bound to a name, e.g. \
-                 `conn: &mut Conn<C>`",
-            )),
-        },
+    })
+}
+
+/// The connection parameter of an `#[atomic]` fn without `conn = EXPR`.
+pub(crate) struct ConnParam<'a> {
+    /// Its name.
+    pub(crate) ident: &'a Ident,
+    /// Its declared type (`&mut Conn<C>`, `&mut Db`).
+    pub(crate) ty: &'a Type,
+    /// Why it was chosen.
+    pub(crate) how: Chosen,
+}
+
+/// How [`conn_param`] chose the connection parameter.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Chosen {
+    /// The one parameter spelled `&mut Conn<..>` (or `&mut path::Conn<..>`).
+    Spelled,
+    /// No parameter is spelled so, and this is the only `&mut` one.
+    OnlyMut,
+    /// No parameter is spelled so, and of the `&mut` ones this is the one named `conn`,
+    /// `db` or `tx`.
+    Named,
+}
+
+/// The names that pick the connection among several `&mut` parameters.
+const CONN_NAMES: [&str; 3] = ["conn", "db", "tx"];
+
+/// The connection parameter: the one spelled `&mut Conn<..>`; when none is, the one `&mut`
+/// parameter bound to a name (a type alias of `Conn`, `use oncommit::Conn as Tx`), or among
+/// several the one named `conn`, `db` or `tx`. A parameter that mentions `Conn` without
+/// `&mut` (`&Conn<..>`, `Conn<..>`) is reported rather than passed over for a guess.
+pub(crate) fn conn_param(sig: &Signature) -> syn::Result<ConnParam<'_>> {
+    let typed = || {
+        sig.inputs.iter().filter_map(|arg| match arg {
+            FnArg::Typed(typed) => Some(typed),
+            FnArg::Receiver(_) => None,
+        })
+    };
+    let spelled: Vec<&syn::PatType> = typed().filter(|t| is_mut_conn(&t.ty)).collect();
+    match spelled.as_slice() {
+        [] => {}
+        [one] => {
+            return match &*one.pat {
+                Pat::Ident(pat) if pat.by_ref.is_none() && pat.subpat.is_none() => Ok(ConnParam {
+                    ident: &pat.ident,
+                    ty: &one.ty,
+                    how: Chosen::Spelled,
+                }),
+                other => Err(syn::Error::new_spanned(
+                    other,
+                    "#[atomic] needs the `&mut Conn<..>` parameter bound to a name, e.g. \
+                     `conn: &mut Conn<C>`",
+                )),
+            };
+        }
         [first, rest @ ..] => {
-            let names: Vec<String> = candidates
+            let names: Vec<String> = spelled
                 .iter()
                 .map(|c| crate::syntax::source_text(c.pat.to_token_stream()))
                 .collect();
             let message = format!(
                 "#[atomic] found several `&mut Conn<..>` parameters ({}): say which one holds \
                  the transaction with `#[atomic(conn = {})]`",
-                names
-                    .iter()
-                    .map(|n| format!("`{n}`"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                quoted_list(&names),
                 names[0],
             );
             let mut error = syn::Error::new_spanned(first, &message);
             for other in rest {
                 error.combine(syn::Error::new_spanned(other, &message));
             }
-            Err(error)
+            return Err(error);
+        }
+    }
+    const NEEDS: &str = "#[atomic] needs the connection: a parameter of type \
+                         `&mut Conn<..>`, or `#[atomic(conn = EXPR)]` naming where it \
+                         is (e.g. `#[atomic(conn = self.db)]`)";
+    // `conn: &Conn<..>` or `conn: Conn<..>`: point at it.
+    if let Some(typed) = typed().find(|t| mentions_conn(&t.ty)) {
+        return Err(syn::Error::new_spanned(
+            &typed.ty,
+            format!(
+                "{NEEDS}; found `{}`: the transaction needs `&mut` access",
+                type_text(&typed.ty)
+            ),
+        ));
+    }
+    // No parameter is spelled `&mut Conn<..>`: a `&mut` one bound to a name may be an alias
+    // of it (`&mut Db`, `&mut Tx<C>`); the expansion checks its type.
+    let candidates: Vec<(&Ident, &Type)> = typed()
+        .filter_map(|t| match (&*t.pat, &*t.ty) {
+            (Pat::Ident(pat), Type::Reference(reference))
+                if reference.mutability.is_some()
+                    && pat.by_ref.is_none()
+                    && pat.subpat.is_none() =>
+            {
+                Some((&pat.ident, &*t.ty))
+            }
+            _ => None,
+        })
+        .collect();
+    let named: Vec<&(&Ident, &Type)> = candidates
+        .iter()
+        .filter(|(ident, _)| CONN_NAMES.iter().any(|name| ident == name))
+        .collect();
+    match (candidates.as_slice(), named.as_slice()) {
+        ([], _) => Err(syn::Error::new(sig.paren_token.span.join(), NEEDS)),
+        ([(ident, ty)], _) => Ok(ConnParam {
+            ident,
+            ty,
+            how: Chosen::OnlyMut,
+        }),
+        (_, [(ident, ty)]) => Ok(ConnParam {
+            ident,
+            ty,
+            how: Chosen::Named,
+        }),
+        (all, named) => {
+            // Several named `conn`/`db`/`tx`: those; none: every `&mut` parameter.
+            let shown: Vec<&(&Ident, &Type)> = if named.len() > 1 {
+                named.to_vec()
+            } else {
+                all.iter().collect()
+            };
+            let names: Vec<String> = shown.iter().map(|(ident, _)| ident.to_string()).collect();
+            let message = format!(
+                "#[atomic] cannot tell which parameter holds the connection: none is spelled \
+                 `&mut Conn<..>`, and several `&mut` parameters could be it ({}); name the \
+                 connection `conn`, `db` or `tx` (and no other), spell its type \
+                 `&mut Conn<..>`, or say which with `#[atomic(conn = {})]`",
+                quoted_list(&names),
+                names.first().map_or("conn", String::as_str),
+            );
+            let mut error: Option<syn::Error> = None;
+            for (_, ty) in shown {
+                let one = syn::Error::new_spanned(ty, &message);
+                match &mut error {
+                    Some(all) => all.combine(one),
+                    None => error = Some(one),
+                }
+            }
+            Err(error.unwrap_or_else(|| syn::Error::new(sig.paren_token.span.join(), message)))
         }
     }
 }
 
+/// `` `a`, `b` ``.
+fn quoted_list(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The local name the connection place starts from, when it is one that the body could
-/// shadow: the `&mut Conn<..>` parameter, or `conn = name`.
+/// shadow: the connection parameter, or `conn = name`.
 pub(crate) fn conn_name(sig: &Signature, args: &AtomicArgs) -> Option<Ident> {
     if let Some(expr) = &args.conn {
         return match expr {
@@ -214,15 +351,7 @@ pub(crate) fn conn_name(sig: &Signature, args: &AtomicArgs) -> Option<Ident> {
             _ => None,
         };
     }
-    let mut params = sig.inputs.iter().filter_map(|arg| match arg {
-        FnArg::Typed(typed) if is_mut_conn(&typed.ty) => match &*typed.pat {
-            Pat::Ident(pat) => Some(pat.ident.clone()),
-            _ => None,
-        },
-        _ => None,
-    });
-    let first = params.next();
-    if params.next().is_some() { None } else { first }
+    conn_param(sig).ok().map(|param| param.ident.clone())
 }
 
 /// Bindings in `block` that shadow the connection's name: `enqueue!` there would defer on
