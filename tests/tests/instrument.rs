@@ -122,11 +122,11 @@ async fn case<D: TestDb>(db: &D, order: Order, id: i64, logged: Logged) {
     let span = match order {
         Order::InstrumentAbove => {
             place_below::<D>(&mut conn, &table, id).await.unwrap();
-            format!("place_below{{order={id}}}: ")
+            format!("place_below{{order={id}}}")
         }
         Order::AtomicAbove => {
             place_above::<D>(&mut conn, &table, id).await.unwrap();
-            format!("place_above{{order={id}}}: ")
+            format!("place_above{{order={id}}}")
         }
     };
     let inside = lines_with(&span);

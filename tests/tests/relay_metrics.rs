@@ -1,7 +1,7 @@
 //! What an operator sees of a relay (on SQLite): the `metrics` counters of published, retried
 //! and dead-lettered jobs, the backlog gauges (jobs waiting, age of the oldest, dead letters),
-//! and one `oncommit.relay.batch` span per batch with its figures. The recorder and the
-//! subscriber are this test's own (set for its thread only).
+//! and one `oncommit.relay.batch` span per batch with its figures. The recorder is set for
+//! the test's thread, the subscriber for the process (this binary's only test).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -77,7 +77,9 @@ async fn counters_gauges_and_spans() {
         .with_ansi(false)
         .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .finish();
-    let _tracing = tracing::subscriber::set_default(subscriber);
+    // The global default (this binary's only test): a thread's own default races with
+    // tracing's process-wide callsite cache when other threads (sqlx's SQLite worker) log.
+    tracing::subscriber::set_global_default(subscriber).expect("the test's subscriber");
 
     let mut conn = db.writer().await;
     for n in 0..5 {
@@ -129,7 +131,21 @@ async fn counters_gauges_and_spans() {
     assert_eq!(value(&metrics, "oncommit_outbox_oldest_age_seconds"), 0.0);
     assert_eq!(value(&metrics, "oncommit_outbox_dead"), 1.0);
 
-    let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    // A span closes when its last handle goes: sqlx hands a pooled connection back in a task
+    // of its own that holds the current span a moment longer, so wait for the second close.
+    let closed = |logs: &str| {
+        logs.lines()
+            .filter(|line| line.contains("oncommit.relay.batch") && line.contains("close"))
+            .count()
+    };
+    let read = || String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    for _ in 0..500 {
+        if closed(&read()) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let logs = read();
     let batches: Vec<&str> = logs
         .lines()
         .filter(|line| line.contains("oncommit.relay.batch") && line.contains("close"))
