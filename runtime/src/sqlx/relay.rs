@@ -55,14 +55,28 @@ mod postgres {
         )
     }
 
+    /// The start of a claim or a delete: its transaction commits without waiting for the WAL
+    /// flush (`synchronous_commit = off`, for this statement's transaction only). A claim or a
+    /// delete that a crash of the server loses only means jobs delivered again (at least
+    /// once, under the same message ids), never a job lost: the jobs were committed by the
+    /// application's own transaction, whose COMMIT waits as configured. The flush is the
+    /// larger part of a small claim's time, and the fast path waits for the claim.
+    macro_rules! no_flush {
+        () => {
+            "WITH no_flush AS MATERIALIZED (SELECT set_config('synchronous_commit', 'off', true)) "
+        };
+    }
+
     /// Leases the rows that the subquery `$claimable` picks (and locks, skipping rows another
     /// relay is claiming) for `$1` seconds, counting an attempt. The rows are named by id
     /// through an array, so the outer UPDATE reaches them through the primary key.
     macro_rules! claim {
         ($claimable:literal) => {
             concat!(
+                no_flush!(),
                 "UPDATE oncommit_outbox AS o
                  SET lease_until = now() + make_interval(secs => $1), attempts = o.attempts + 1
+                 FROM no_flush
                  WHERE o.id = ANY(ARRAY(",
                 $claimable,
                 " FOR UPDATE SKIP LOCKED))
@@ -132,10 +146,13 @@ mod postgres {
 
         async fn delete<'a>(&'a self, delivered: &'a [Delivery]) -> Result<(), BoxError> {
             let ids: Vec<Uuid> = delivered.iter().map(|d| d.id).collect();
-            sqlx::query("DELETE FROM oncommit_outbox WHERE id = ANY($1)")
-                .bind(ids)
-                .execute(self)
-                .await?;
+            sqlx::query(concat!(
+                no_flush!(),
+                "DELETE FROM oncommit_outbox USING no_flush WHERE id = ANY($1)"
+            ))
+            .bind(ids)
+            .execute(self)
+            .await?;
             Ok(())
         }
 
