@@ -11,7 +11,8 @@
 //! Then criterion times each side on its own.
 //!
 //! The tables live in a schema of their own (`oncommit_bench_outbox`, created afresh from the
-//! migration, so the indexes are the current ones, and dropped at the end).
+//! migration, so the indexes are the current ones, and dropped at the end;
+//! `ONCOMMIT_BENCH_SETUP_SQL` runs after the migration, to try a table setting or an index).
 //!
 //! Run: `DATABASE_URL=postgres://root@127.0.0.1:5432/test cargo bench -p oncommit --bench outbox`
 //! (`ONCOMMIT_OUTBOX_PAIRS=N`, default 1000; `ONCOMMIT_OUTBOX_ASYNC_COMMIT=1` runs with
@@ -119,9 +120,7 @@ mod bench {
                 .parse::<PgConnectOptions>()
                 .expect("DATABASE_URL")
                 .options([("search_path", SCHEMA)]);
-            let mut raw = PgConnection::connect_with(&options)
-                .await
-                .expect("connect");
+            let mut raw = PgConnection::connect_with(&options).await.expect("connect");
             sqlx::raw_sql(concat!(
                 "DROP SCHEMA IF EXISTS oncommit_bench_outbox CASCADE; ",
                 "CREATE SCHEMA oncommit_bench_outbox; ",
@@ -133,6 +132,13 @@ mod bench {
             migrate(&mut raw, Dialect::Postgres)
                 .await
                 .expect("outbox table");
+            if let Ok(sql) = std::env::var("ONCOMMIT_BENCH_SETUP_SQL") {
+                println!("bench schema {SCHEMA}: {sql}");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut raw)
+                    .await
+                    .expect("ONCOMMIT_BENCH_SETUP_SQL");
+            }
             if async_commit {
                 sqlx::raw_sql("SET synchronous_commit = off")
                     .execute(&mut raw)

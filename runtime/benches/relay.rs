@@ -52,7 +52,15 @@ mod bench {
     }
 
     impl Setup {
+        /// Vacuums the table (unless `ONCOMMIT_RELAY_NO_VACUUM` is set), so that each round
+        /// starts from the same table, then commits the backlog.
         async fn fill(&mut self) {
+            if std::env::var_os("ONCOMMIT_RELAY_NO_VACUUM").is_none() {
+                sqlx::raw_sql("VACUUM oncommit_outbox")
+                    .execute(&mut *self.writer)
+                    .await
+                    .expect("VACUUM");
+            }
             backlog(&mut self.writer, self.jobs, PER_TXN, self.next).await;
             self.next += self.jobs as i64;
         }

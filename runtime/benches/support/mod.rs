@@ -59,7 +59,8 @@ pub struct Db {
 }
 
 impl Db {
-    /// Creates `schema` afresh, with the outbox tables of the current migration in it.
+    /// Creates `schema` afresh, with the outbox tables of the current migration in it, then
+    /// runs `ONCOMMIT_BENCH_SETUP_SQL` if set (to try a table setting or an index).
     pub async fn fresh(url: &str, schema: &'static str) -> Db {
         let options = url
             .parse::<PgConnectOptions>()
@@ -76,6 +77,13 @@ impl Db {
         migrate(&mut conn, Dialect::Postgres)
             .await
             .expect("outbox tables");
+        if let Ok(sql) = std::env::var("ONCOMMIT_BENCH_SETUP_SQL") {
+            println!("bench schema {schema}: {sql}");
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("ONCOMMIT_BENCH_SETUP_SQL");
+        }
         db
     }
 
