@@ -7,13 +7,14 @@
 //!   listened, jobs of a process that crashed (once their lease expires), retries whose delay
 //!   is over. Several relays on several machines share one table safely: a claim skips rows
 //!   another relay holds (`FOR UPDATE SKIP LOCKED` on Postgres and MySQL; SQLite has one
-//!   writer).
+//!   writer). While a full batch is published and deleted, the next one is claimed on
+//!   another connection of the pool (here and in [`Relay::drain`]).
 //! - **Failures**: a failed batch is published again message by message, so that one
 //!   message the broker refuses does not hold back the others; each failure is recorded on
 //!   its row, which is retried after an exponential backoff, and moved to the dead-letter
 //!   table (`oncommit_outbox_dead`) after [`RelayOptions::max_attempts`].
 //! - **Shutdown**: the batch in flight gets [`RelayOptions::shutdown_grace`] to finish; after
-//!   that its rows are handed back, claimable at once.
+//!   that its rows are handed back, claimable at once, and so is a batch claimed ahead.
 //!
 //! Delivery is at least once: a relay that dies after the broker took a batch but before
 //! the DELETE leaves it to be published again, with the same message ids (the broker's and
@@ -178,16 +179,35 @@ impl<St: Store, S: Sink> Relay<St, S> {
         self.deliver(batch).await
     }
 
-    /// Drains batches until none is left to claim; returns the total.
+    /// Drains batches until none is left to claim; returns the total. While a full batch is
+    /// published and deleted, the next one is claimed (on another connection of the pool).
     pub async fn drain(&self) -> Result<Drained, BoxError> {
         let mut total = Drained::default();
-        loop {
-            let drained = self.drain_once().await?;
-            total.add(drained);
-            if drained.claimed() < self.options.batch.max(1) {
-                return Ok(total);
+        let mut batch = self.store.claim(self.options.claim()).await?;
+        while self.is_full(&batch) {
+            let (drained, next) = tokio::join!(
+                self.deliver_ref(&batch),
+                self.store.claim(self.options.claim())
+            );
+            match (drained, next) {
+                (Ok(drained), Ok(next)) => {
+                    total.add(drained);
+                    batch = next;
+                }
+                (Err(error), Ok(next)) => {
+                    self.hand_back(&next).await;
+                    return Err(error);
+                }
+                (_, Err(error)) => return Err(error),
             }
         }
+        total.add(self.deliver(batch).await?);
+        Ok(total)
+    }
+
+    /// Whether a claim came back with a whole batch (so more rows may be waiting).
+    fn is_full(&self, batch: &[Delivery]) -> bool {
+        batch.len() >= self.options.batch.max(1)
     }
 
     /// Counts what is waiting, and reports it as the backlog gauges.
@@ -242,18 +262,29 @@ impl<St: Store, S: Sink> Relay<St, S> {
         tracing::info!("outbox relay stopped");
     }
 
-    /// Sweeps until a claim comes back short, then updates the backlog gauges. True when
-    /// shutdown came meanwhile.
+    /// Sweeps until a claim comes back short, then updates the backlog gauges; while a full
+    /// batch is delivered, the next one is claimed. True when shutdown came meanwhile (the
+    /// batch claimed ahead is handed back).
     async fn sweep(&self, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+        let mut claimed = self.store.claim(self.options.claim()).await;
         loop {
-            let claimed = self.store.claim(self.options.claim()).await;
-            let full = matches!(&claimed, Ok(batch) if batch.len() >= self.options.batch.max(1));
-            if self.finish(claimed, shutdown).await {
-                return true;
-            }
-            if !full {
+            if !matches!(&claimed, Ok(batch) if self.is_full(batch)) {
+                if self.finish(claimed, shutdown).await {
+                    return true;
+                }
                 break;
             }
+            let (stopping, next) = tokio::join!(
+                self.finish(claimed, shutdown),
+                self.store.claim(self.options.claim())
+            );
+            if stopping {
+                if let Ok(next) = next {
+                    self.hand_back(&next).await;
+                }
+                return true;
+            }
+            claimed = next;
         }
         if let Err(error) = self.backlog().await {
             tracing::warn!(%error, "counting the outbox backlog failed");
@@ -300,14 +331,16 @@ impl<St: Store, S: Sink> Relay<St, S> {
         stopping
     }
 
+    /// Hands claimed rows back unpublished (at shutdown, or when the batch before them
+    /// failed to settle): claimable at once.
     async fn hand_back(&self, batch: &[Delivery]) {
+        if batch.is_empty() {
+            return;
+        }
         match self.store.release(batch).await {
-            Ok(()) => tracing::info!(
-                jobs = batch.len(),
-                "shutdown: handed the batch in flight back"
-            ),
+            Ok(()) => tracing::info!(jobs = batch.len(), "handed a claimed batch back"),
             Err(error) => {
-                tracing::warn!(%error, jobs = batch.len(), "shutdown: handing the batch back failed; it comes back when its lease expires")
+                tracing::warn!(%error, jobs = batch.len(), "handing a claimed batch back failed; it comes back when its lease expires")
             }
         }
     }
