@@ -19,13 +19,14 @@ pub(super) trait OutboxWrite {
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
 }
 
-/// Postgres: the outbox rows of `$1`, `$2`, `$3` (ids, topics, payloads as text arrays).
+/// Postgres: the outbox rows of `$1`, `$2`, `$3` (ids as a uuid array, bound in binary;
+/// topics and payloads as text arrays).
 #[cfg(feature = "sqlx-postgres")]
 macro_rules! insert_from_arrays {
     () => {
         "INSERT INTO oncommit_outbox (id, topic, payload) \
-         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS json) \
-         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)"
+         SELECT u.id, u.topic, CAST(u.payload AS json) \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u(id, topic, payload)"
     };
 }
 
@@ -66,9 +67,9 @@ pub(crate) async fn postgres_commit_with_outbox(
 
 /// The three columns of `messages`, as Postgres arrays bind them.
 #[cfg(feature = "sqlx-postgres")]
-fn columns(messages: &[Message]) -> (Vec<String>, Vec<&str>, Vec<&str>) {
+fn columns(messages: &[Message]) -> (Vec<uuid::Uuid>, Vec<&str>, Vec<&str>) {
     (
-        messages.iter().map(|m| m.id.to_string()).collect(),
+        messages.iter().map(|m| m.id).collect(),
         messages.iter().map(|m| m.topic).collect(),
         messages.iter().map(|m| m.payload.as_str()).collect(),
     )
