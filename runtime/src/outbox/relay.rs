@@ -2,7 +2,8 @@
 //! a [`Sink`], and deletes what the broker holds.
 //!
 //! - **Fast path**: [`Relay::run`] takes this process's committed jobs right after their
-//!   COMMIT and publishes them at once.
+//!   COMMIT and publishes them at once; the DELETE of what it published runs beside its next
+//!   claim (or as soon as nothing else is waiting), not before it.
 //! - **Sweep**: every poll interval it claims rows nobody holds: jobs committed while no relay
 //!   listened, jobs of a process that crashed (once their lease expires), retries whose delay
 //!   is over. Several relays on several machines share one table safely: a claim skips rows
@@ -186,7 +187,7 @@ impl<St: Store, S: Sink> Relay<St, S> {
         let mut batch = self.store.claim(self.options.claim()).await?;
         while self.is_full(&batch) {
             let (drained, next) = tokio::join!(
-                self.deliver_ref(&batch),
+                self.deliver_ref(&batch, None),
                 self.store.claim(self.options.claim())
             );
             match (drained, next) {
@@ -234,31 +235,49 @@ impl<St: Store, S: Sink> Relay<St, S> {
             poll_ms = self.options.poll.as_millis() as u64,
             "outbox relay started"
         );
+        // Rows the fast path published and has not deleted yet: their DELETE runs beside the
+        // next claim, or at once when nothing else is waiting.
+        let mut published = Vec::new();
         loop {
             let work = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
                 Some(ids) = next_committed(&mut fast_path, self.options.batch) => Work::Committed(ids),
+                () = std::future::ready(()), if !published.is_empty() => Work::DeletePublished,
                 _ = poll.tick() => Work::Sweep,
             };
             let stop = match work {
                 Work::Committed(ids) => {
                     let mut stop = false;
                     for chunk in ids.chunks(self.options.batch.max(1)) {
-                        let claimed = self.store.claim_ids(chunk, self.options.claim()).await;
-                        if self.finish(claimed, &mut shutdown).await {
+                        let (claimed, ()) = tokio::join!(
+                            self.store.claim_ids(chunk, self.options.claim()),
+                            self.delete_published(&mut published)
+                        );
+                        if self
+                            .finish(claimed, &mut shutdown, Some(&mut published))
+                            .await
+                        {
                             stop = true;
                             break;
                         }
                     }
                     stop
                 }
-                Work::Sweep => self.sweep(&mut shutdown).await,
+                Work::DeletePublished => {
+                    self.delete_published(&mut published).await;
+                    false
+                }
+                Work::Sweep => {
+                    self.delete_published(&mut published).await;
+                    self.sweep(&mut shutdown).await
+                }
             };
             if stop {
                 break;
             }
         }
+        self.delete_published(&mut published).await;
         tracing::info!("outbox relay stopped");
     }
 
@@ -269,13 +288,13 @@ impl<St: Store, S: Sink> Relay<St, S> {
         let mut claimed = self.store.claim(self.options.claim()).await;
         loop {
             if !matches!(&claimed, Ok(batch) if self.is_full(batch)) {
-                if self.finish(claimed, shutdown).await {
+                if self.finish(claimed, shutdown, None).await {
                     return true;
                 }
                 break;
             }
             let (stopping, next) = tokio::join!(
-                self.finish(claimed, shutdown),
+                self.finish(claimed, shutdown, None),
                 self.store.claim(self.options.claim())
             );
             if stopping {
@@ -293,11 +312,13 @@ impl<St: Store, S: Sink> Relay<St, S> {
     }
 
     /// Delivers a claimed batch, racing shutdown: once shutdown comes, the batch gets the
-    /// grace period, then its rows are handed back. True when shutdown came.
+    /// grace period, then its rows are handed back. True when shutdown came. With
+    /// `published`, a batch the sink took whole is added there instead of deleted at once.
     async fn finish(
         &self,
         claimed: Result<Vec<Delivery>, BoxError>,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        published: Option<&mut Vec<Delivery>>,
     ) -> bool {
         let batch = match claimed {
             Ok(batch) => batch,
@@ -309,7 +330,7 @@ impl<St: Store, S: Sink> Relay<St, S> {
         if batch.is_empty() {
             return false;
         }
-        let deliver = self.deliver_ref(&batch);
+        let deliver = self.deliver_ref(&batch, published);
         let mut deliver = std::pin::pin!(deliver);
         let (result, stopping) = tokio::select! {
             biased;
@@ -345,12 +366,30 @@ impl<St: Store, S: Sink> Relay<St, S> {
         }
     }
 
-    async fn deliver(&self, batch: Vec<Delivery>) -> Result<Drained, BoxError> {
-        self.deliver_ref(&batch).await
+    /// Deletes the rows the fast path published (see [`Relay::run`]). A failed delete leaves
+    /// them to come back when their lease expires, and to be published again.
+    async fn delete_published(&self, published: &mut Vec<Delivery>) {
+        if published.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.delete(published).await {
+            tracing::warn!(%error, jobs = published.len(), "deleting published outbox rows failed; they come back when their lease expires");
+        }
+        published.clear();
     }
 
-    /// Publishes `batch`, deletes what the sink took, and settles each failure.
-    async fn deliver_ref(&self, batch: &[Delivery]) -> Result<Drained, BoxError> {
+    async fn deliver(&self, batch: Vec<Delivery>) -> Result<Drained, BoxError> {
+        self.deliver_ref(&batch, None).await
+    }
+
+    /// Publishes `batch`, deletes what the sink took (or, if it took the whole batch and
+    /// `published` is given, adds the batch there to be deleted later), and settles each
+    /// failure.
+    async fn deliver_ref(
+        &self,
+        batch: &[Delivery],
+        published: Option<&mut Vec<Delivery>>,
+    ) -> Result<Drained, BoxError> {
         if batch.is_empty() {
             return Ok(Drained::default());
         }
@@ -364,7 +403,10 @@ impl<St: Store, S: Sink> Relay<St, S> {
         async {
             let drained = match self.sink.publish(batch).await {
                 Ok(()) => {
-                    self.store.delete(batch).await?;
+                    match published {
+                        Some(later) => later.extend_from_slice(batch),
+                        None => self.store.delete(batch).await?,
+                    }
                     Drained {
                         published: batch.len(),
                         ..Drained::default()
@@ -444,6 +486,7 @@ impl<St: Store, S: Sink> Relay<St, S> {
 
 enum Work {
     Committed(Vec<Uuid>),
+    DeletePublished,
     Sweep,
 }
 
