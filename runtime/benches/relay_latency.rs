@@ -32,14 +32,16 @@ mod support;
 #[cfg(all(feature = "sqlx-postgres", feature = "sink-redis"))]
 mod bench {
     use std::collections::HashMap;
-    use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
     use oncommit::outbox::Job;
     use oncommit::outbox::relay::{Relay, RelayOptions};
-    use oncommit::outbox::store::{Claim, Store};
+    use oncommit::outbox::sink::{Delivery, RedisStreams, Sink};
+    use oncommit::outbox::store::{Backlog, Claim, Failure, Store};
     use oncommit::{BoxError, Conn};
+    use sqlx::PgPool;
     use tokio::runtime::Runtime;
     use uuid::Uuid;
 
@@ -47,6 +49,73 @@ mod bench {
 
     const SCHEMA: &str = "oncommit_bench_latency";
     const PREFIX: &str = "oncommit_bench:latency:";
+
+    /// The Redis sink, noting when each message's publish started and ended.
+    #[derive(Clone)]
+    struct Timed {
+        inner: RedisStreams,
+        publishes: Arc<Mutex<HashMap<Uuid, (Instant, Instant)>>>,
+    }
+
+    impl Sink for Timed {
+        async fn publish<'a>(&'a self, batch: &'a [Delivery]) -> Result<(), BoxError> {
+            let start = Instant::now();
+            self.inner.publish(batch).await?;
+            let end = Instant::now();
+            let mut publishes = self.publishes.lock().unwrap_or_else(|e| e.into_inner());
+            for delivery in batch {
+                publishes.insert(delivery.id, (start, end));
+            }
+            Ok(())
+        }
+    }
+
+    /// The relay's pool, noting when the claim of each message started (fast path only).
+    #[derive(Clone)]
+    struct TimedStore {
+        pool: PgPool,
+        claims: Arc<Mutex<HashMap<Uuid, Instant>>>,
+    }
+
+    impl Store for TimedStore {
+        async fn claim<'a>(&'a self, claim: Claim<'a>) -> Result<Vec<Delivery>, BoxError> {
+            self.pool.claim(claim).await
+        }
+
+        async fn claim_ids<'a>(
+            &'a self,
+            ids: &'a [Uuid],
+            claim: Claim<'a>,
+        ) -> Result<Vec<Delivery>, BoxError> {
+            let start = Instant::now();
+            let claimed = self.pool.claim_ids(ids, claim).await?;
+            let mut claims = self.claims.lock().unwrap_or_else(|e| e.into_inner());
+            for delivery in &claimed {
+                claims.insert(delivery.id, start);
+            }
+            Ok(claimed)
+        }
+
+        async fn delete<'a>(&'a self, delivered: &'a [Delivery]) -> Result<(), BoxError> {
+            self.pool.delete(delivered).await
+        }
+
+        async fn retry_later<'a>(&'a self, failures: &'a [Failure<'a>]) -> Result<(), BoxError> {
+            self.pool.retry_later(failures).await
+        }
+
+        async fn dead_letter<'a>(&'a self, failures: &'a [Failure<'a>]) -> Result<(), BoxError> {
+            self.pool.dead_letter(failures).await
+        }
+
+        async fn release<'a>(&'a self, claimed: &'a [Delivery]) -> Result<(), BoxError> {
+            self.pool.release(claimed).await
+        }
+
+        async fn backlog(&self) -> Result<Backlog, BoxError> {
+            self.pool.backlog().await
+        }
+    }
 
     /// Entries of one `XREAD` reply: (stream, [(entry id, [field, value, …])]).
     type Read = Option<Vec<(String, Vec<(String, Vec<String>)>)>>;
@@ -134,11 +203,20 @@ mod bench {
         let warm_up = Duration::from_secs(1);
         let until = warm_up + Duration::from_secs_f64(secs);
 
-        let sink = redis.sink().await;
-        let stream = sink.stream(Welcome::TOPIC);
+        let sink = Timed {
+            inner: redis.sink().await,
+            publishes: Arc::default(),
+        };
+        let publishes = sink.publishes.clone();
+        let stream = sink.inner.stream(Welcome::TOPIC);
         let mut options = RelayOptions::default();
         options.poll = Duration::from_secs(10);
-        let relay = Relay::new(db.pool(4).await, sink, options);
+        let store = TimedStore {
+            pool: db.pool(4).await,
+            claims: Arc::default(),
+        };
+        let claims = store.claims.clone();
+        let relay = Relay::new(store, sink, options);
         let (stop_relay, stopped) = tokio::sync::oneshot::channel::<()>();
         let relay = tokio::spawn(relay.run(async {
             stopped.await.ok();
@@ -197,6 +275,43 @@ mod bench {
             } else {
                 String::new()
             },
+        );
+        // Where the time goes, per job: COMMIT returned -> claim started (the handoff to the
+        // relay, waiting for the batch before), the claim, the publish, publish ended -> read.
+        let claims = claims.lock().unwrap_or_else(|e| e.into_inner());
+        let publishes = publishes.lock().unwrap_or_else(|e| e.into_inner());
+        let mut parts: [Vec<f64>; 4] = Default::default();
+        for (id, returned) in &committed {
+            if let (Some(claim), Some((start, end)), Some(at)) =
+                (claims.get(id), publishes.get(id), arrived.get(id))
+            {
+                parts[0].push(claim.saturating_duration_since(*returned).as_secs_f64());
+                parts[1].push(start.saturating_duration_since(*claim).as_secs_f64());
+                parts[2].push(end.duration_since(*start).as_secs_f64());
+                parts[3].push(at.saturating_duration_since(*end).as_secs_f64());
+            }
+        }
+        let names = [
+            "COMMIT returned -> claim started (the handoff, the batch before)",
+            "the claim",
+            "the publish",
+            "publish ended -> read from the stream",
+        ];
+        let described: Vec<String> = names
+            .iter()
+            .zip(&mut parts)
+            .map(|(name, part)| {
+                part.sort_by(f64::total_cmp);
+                format!(
+                    "{name} {} / {}",
+                    ms(quantile(part, 0.5)),
+                    ms(quantile(part, 0.99))
+                )
+            })
+            .collect();
+        println!(
+            "relay latency, per job (p50 / p99): {}",
+            described.join("; ")
         );
     }
 
