@@ -53,9 +53,9 @@ use std::borrow::Cow;
 
 use uuid::Uuid;
 
-/// Postgres: the outbox rows of `$1`, `$2`, `$3` (ids, topics, payloads as text arrays), one
-/// statement whatever the count (sqlx and diesel).
-#[cfg(any(feature = "sqlx-postgres", feature = "diesel-postgres"))]
+/// Postgres through diesel: the outbox rows of `$1`, `$2`, `$3` (ids, topics, payloads as
+/// text arrays), one statement whatever the count. (sqlx binds the ids as a uuid array.)
+#[cfg(feature = "diesel-postgres")]
 macro_rules! postgres_insert_from_arrays {
     () => {
         "INSERT INTO oncommit_outbox (id, topic, payload) \
@@ -63,7 +63,7 @@ macro_rules! postgres_insert_from_arrays {
          FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)"
     };
 }
-#[cfg(any(feature = "sqlx-postgres", feature = "diesel-postgres"))]
+#[cfg(feature = "diesel-postgres")]
 pub(crate) use postgres_insert_from_arrays;
 
 /// A job type that can go through the outbox: serializable (its JSON is the payload), with

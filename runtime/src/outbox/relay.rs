@@ -2,18 +2,20 @@
 //! a [`Sink`], and deletes what the broker holds.
 //!
 //! - **Fast path**: [`Relay::run`] takes this process's committed jobs right after their
-//!   COMMIT and publishes them at once.
+//!   COMMIT and publishes them at once; the DELETE of what it published runs beside its next
+//!   claim (or as soon as nothing else is waiting), not before it.
 //! - **Sweep**: every poll interval it claims rows nobody holds: jobs committed while no relay
 //!   listened, jobs of a process that crashed (once their lease expires), retries whose delay
 //!   is over. Several relays on several machines share one table safely: a claim skips rows
 //!   another relay holds (`FOR UPDATE SKIP LOCKED` on Postgres and MySQL; SQLite has one
-//!   writer).
+//!   writer). While a full batch is published and deleted, the next one is claimed on
+//!   another connection of the pool (here and in [`Relay::drain`]).
 //! - **Failures**: a failed batch is published again message by message, so that one
 //!   message the broker refuses does not hold back the others; each failure is recorded on
 //!   its row, which is retried after an exponential backoff, and moved to the dead-letter
 //!   table (`oncommit_outbox_dead`) after [`RelayOptions::max_attempts`].
 //! - **Shutdown**: the batch in flight gets [`RelayOptions::shutdown_grace`] to finish; after
-//!   that its rows are handed back, claimable at once.
+//!   that its rows are handed back, claimable at once, and so is a batch claimed ahead.
 //!
 //! Delivery is at least once: a relay that dies after the broker took a batch but before
 //! the DELETE leaves it to be published again, with the same message ids (the broker's and
@@ -178,16 +180,35 @@ impl<St: Store, S: Sink> Relay<St, S> {
         self.deliver(batch).await
     }
 
-    /// Drains batches until none is left to claim; returns the total.
+    /// Drains batches until none is left to claim; returns the total. While a full batch is
+    /// published and deleted, the next one is claimed (on another connection of the pool).
     pub async fn drain(&self) -> Result<Drained, BoxError> {
         let mut total = Drained::default();
-        loop {
-            let drained = self.drain_once().await?;
-            total.add(drained);
-            if drained.claimed() < self.options.batch.max(1) {
-                return Ok(total);
+        let mut batch = self.store.claim(self.options.claim()).await?;
+        while self.is_full(&batch) {
+            let (drained, next) = tokio::join!(
+                self.deliver_ref(&batch, None),
+                self.store.claim(self.options.claim())
+            );
+            match (drained, next) {
+                (Ok(drained), Ok(next)) => {
+                    total.add(drained);
+                    batch = next;
+                }
+                (Err(error), Ok(next)) => {
+                    self.hand_back(&next).await;
+                    return Err(error);
+                }
+                (_, Err(error)) => return Err(error),
             }
         }
+        total.add(self.deliver(batch).await?);
+        Ok(total)
+    }
+
+    /// Whether a claim came back with a whole batch (so more rows may be waiting).
+    fn is_full(&self, batch: &[Delivery]) -> bool {
+        batch.len() >= self.options.batch.max(1)
     }
 
     /// Counts what is waiting, and reports it as the backlog gauges.
@@ -214,46 +235,75 @@ impl<St: Store, S: Sink> Relay<St, S> {
             poll_ms = self.options.poll.as_millis() as u64,
             "outbox relay started"
         );
+        // Rows the fast path published and has not deleted yet: their DELETE runs beside the
+        // next claim, or at once when nothing else is waiting.
+        let mut published = Vec::new();
         loop {
             let work = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
                 Some(ids) = next_committed(&mut fast_path, self.options.batch) => Work::Committed(ids),
+                () = std::future::ready(()), if !published.is_empty() => Work::DeletePublished,
                 _ = poll.tick() => Work::Sweep,
             };
             let stop = match work {
                 Work::Committed(ids) => {
                     let mut stop = false;
                     for chunk in ids.chunks(self.options.batch.max(1)) {
-                        let claimed = self.store.claim_ids(chunk, self.options.claim()).await;
-                        if self.finish(claimed, &mut shutdown).await {
+                        let (claimed, ()) = tokio::join!(
+                            self.store.claim_ids(chunk, self.options.claim()),
+                            self.delete_published(&mut published)
+                        );
+                        if self
+                            .finish(claimed, &mut shutdown, Some(&mut published))
+                            .await
+                        {
                             stop = true;
                             break;
                         }
                     }
                     stop
                 }
-                Work::Sweep => self.sweep(&mut shutdown).await,
+                Work::DeletePublished => {
+                    self.delete_published(&mut published).await;
+                    false
+                }
+                Work::Sweep => {
+                    self.delete_published(&mut published).await;
+                    self.sweep(&mut shutdown).await
+                }
             };
             if stop {
                 break;
             }
         }
+        self.delete_published(&mut published).await;
         tracing::info!("outbox relay stopped");
     }
 
-    /// Sweeps until a claim comes back short, then updates the backlog gauges. True when
-    /// shutdown came meanwhile.
+    /// Sweeps until a claim comes back short, then updates the backlog gauges; while a full
+    /// batch is delivered, the next one is claimed. True when shutdown came meanwhile (the
+    /// batch claimed ahead is handed back).
     async fn sweep(&self, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+        let mut claimed = self.store.claim(self.options.claim()).await;
         loop {
-            let claimed = self.store.claim(self.options.claim()).await;
-            let full = matches!(&claimed, Ok(batch) if batch.len() >= self.options.batch.max(1));
-            if self.finish(claimed, shutdown).await {
-                return true;
-            }
-            if !full {
+            if !matches!(&claimed, Ok(batch) if self.is_full(batch)) {
+                if self.finish(claimed, shutdown, None).await {
+                    return true;
+                }
                 break;
             }
+            let (stopping, next) = tokio::join!(
+                self.finish(claimed, shutdown, None),
+                self.store.claim(self.options.claim())
+            );
+            if stopping {
+                if let Ok(next) = next {
+                    self.hand_back(&next).await;
+                }
+                return true;
+            }
+            claimed = next;
         }
         if let Err(error) = self.backlog().await {
             tracing::warn!(%error, "counting the outbox backlog failed");
@@ -262,11 +312,13 @@ impl<St: Store, S: Sink> Relay<St, S> {
     }
 
     /// Delivers a claimed batch, racing shutdown: once shutdown comes, the batch gets the
-    /// grace period, then its rows are handed back. True when shutdown came.
+    /// grace period, then its rows are handed back. True when shutdown came. With
+    /// `published`, a batch the sink took whole is added there instead of deleted at once.
     async fn finish(
         &self,
         claimed: Result<Vec<Delivery>, BoxError>,
         shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        published: Option<&mut Vec<Delivery>>,
     ) -> bool {
         let batch = match claimed {
             Ok(batch) => batch,
@@ -278,7 +330,7 @@ impl<St: Store, S: Sink> Relay<St, S> {
         if batch.is_empty() {
             return false;
         }
-        let deliver = self.deliver_ref(&batch);
+        let deliver = self.deliver_ref(&batch, published);
         let mut deliver = std::pin::pin!(deliver);
         let (result, stopping) = tokio::select! {
             biased;
@@ -300,24 +352,44 @@ impl<St: Store, S: Sink> Relay<St, S> {
         stopping
     }
 
+    /// Hands claimed rows back unpublished (at shutdown, or when the batch before them
+    /// failed to settle): claimable at once.
     async fn hand_back(&self, batch: &[Delivery]) {
+        if batch.is_empty() {
+            return;
+        }
         match self.store.release(batch).await {
-            Ok(()) => tracing::info!(
-                jobs = batch.len(),
-                "shutdown: handed the batch in flight back"
-            ),
+            Ok(()) => tracing::info!(jobs = batch.len(), "handed a claimed batch back"),
             Err(error) => {
-                tracing::warn!(%error, jobs = batch.len(), "shutdown: handing the batch back failed; it comes back when its lease expires")
+                tracing::warn!(%error, jobs = batch.len(), "handing a claimed batch back failed; it comes back when its lease expires")
             }
         }
     }
 
-    async fn deliver(&self, batch: Vec<Delivery>) -> Result<Drained, BoxError> {
-        self.deliver_ref(&batch).await
+    /// Deletes the rows the fast path published (see [`Relay::run`]). A failed delete leaves
+    /// them to come back when their lease expires, and to be published again.
+    async fn delete_published(&self, published: &mut Vec<Delivery>) {
+        if published.is_empty() {
+            return;
+        }
+        if let Err(error) = self.store.delete(published).await {
+            tracing::warn!(%error, jobs = published.len(), "deleting published outbox rows failed; they come back when their lease expires");
+        }
+        published.clear();
     }
 
-    /// Publishes `batch`, deletes what the sink took, and settles each failure.
-    async fn deliver_ref(&self, batch: &[Delivery]) -> Result<Drained, BoxError> {
+    async fn deliver(&self, batch: Vec<Delivery>) -> Result<Drained, BoxError> {
+        self.deliver_ref(&batch, None).await
+    }
+
+    /// Publishes `batch`, deletes what the sink took (or, if it took the whole batch and
+    /// `published` is given, adds the batch there to be deleted later), and settles each
+    /// failure.
+    async fn deliver_ref(
+        &self,
+        batch: &[Delivery],
+        published: Option<&mut Vec<Delivery>>,
+    ) -> Result<Drained, BoxError> {
         if batch.is_empty() {
             return Ok(Drained::default());
         }
@@ -331,7 +403,10 @@ impl<St: Store, S: Sink> Relay<St, S> {
         async {
             let drained = match self.sink.publish(batch).await {
                 Ok(()) => {
-                    self.store.delete(batch).await?;
+                    match published {
+                        Some(later) => later.extend_from_slice(batch),
+                        None => self.store.delete(batch).await?,
+                    }
                     Drained {
                         published: batch.len(),
                         ..Drained::default()
@@ -411,6 +486,7 @@ impl<St: Store, S: Sink> Relay<St, S> {
 
 enum Work {
     Committed(Vec<Uuid>),
+    DeletePublished,
     Sweep,
 }
 

@@ -19,8 +19,16 @@ pub(super) trait OutboxWrite {
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
 }
 
+/// Postgres: the outbox rows of `$1`, `$2`, `$3` (ids as a uuid array, bound in binary;
+/// topics and payloads as text arrays).
 #[cfg(feature = "sqlx-postgres")]
-use crate::outbox::postgres_insert_from_arrays as insert_from_arrays;
+macro_rules! insert_from_arrays {
+    () => {
+        "INSERT INTO oncommit_outbox (id, topic, payload) \
+         SELECT u.id, u.topic, CAST(u.payload AS json) \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u(id, topic, payload)"
+    };
+}
 
 /// Postgres: the outermost COMMIT of a transaction with durable jobs. The rows are written by
 /// the statement that reads the transaction id before COMMIT (see the `sqlx` module): no
@@ -59,9 +67,9 @@ pub(crate) async fn postgres_commit_with_outbox(
 
 /// The three columns of `messages`, as Postgres arrays bind them.
 #[cfg(feature = "sqlx-postgres")]
-fn columns(messages: &[Message]) -> (Vec<String>, Vec<&str>, Vec<&str>) {
+fn columns(messages: &[Message]) -> (Vec<uuid::Uuid>, Vec<&str>, Vec<&str>) {
     (
-        messages.iter().map(|m| m.id.to_string()).collect(),
+        messages.iter().map(|m| m.id).collect(),
         messages.iter().map(|m| &*m.topic).collect(),
         messages.iter().map(|m| m.payload.as_str()).collect(),
     )

@@ -1,0 +1,221 @@
+//! What the relay benches share: Postgres in a schema of their own (so that a bench never
+//! touches the rows of the test suites, and its tables and indexes are the current
+//! migration's), Redis keys under a prefix of their own, and a backlog written fast.
+
+use std::time::Duration;
+
+use oncommit::outbox::sink::RedisStreams;
+use oncommit::outbox::{Dialect, Job, migrate};
+use oncommit::{BoxError, Conn};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
+
+/// The job the benches enqueue: a payload of about 60 bytes.
+#[derive(serde::Serialize)]
+pub struct Welcome {
+    pub user_id: i64,
+    pub email: String,
+}
+
+impl Job for Welcome {
+    const TOPIC: &'static str = "welcome";
+}
+
+impl Welcome {
+    pub fn new(user_id: i64) -> Welcome {
+        Welcome {
+            user_id,
+            email: format!("user{user_id}@example.com"),
+        }
+    }
+}
+
+/// `DATABASE_URL` and `REDIS_URL`, or `None` after printing why `bench` is skipped.
+pub fn services(bench: &str) -> Option<(String, String)> {
+    let Ok(database) = std::env::var("DATABASE_URL") else {
+        println!("{bench} bench skipped: DATABASE_URL is not set");
+        return None;
+    };
+    let Ok(redis) = std::env::var("REDIS_URL") else {
+        println!("{bench} bench skipped: REDIS_URL is not set");
+        return None;
+    };
+    Some((database, redis))
+}
+
+/// A number from the environment variable `name`, or `default`.
+pub fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Postgres in `schema`: each connection's `search_path`.
+#[derive(Clone)]
+pub struct Db {
+    pub options: PgConnectOptions,
+    pub schema: &'static str,
+}
+
+impl Db {
+    /// Creates `schema` afresh, with the outbox tables of the current migration in it, then
+    /// runs `ONCOMMIT_BENCH_SETUP_SQL` if set (to try a table setting or an index).
+    pub async fn fresh(url: &str, schema: &'static str) -> Db {
+        let options = url
+            .parse::<PgConnectOptions>()
+            .expect("DATABASE_URL")
+            .options([("search_path", schema)]);
+        let db = Db { options, schema };
+        let mut conn = db.connect().await;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("bench schema");
+        migrate(&mut conn, Dialect::Postgres)
+            .await
+            .expect("outbox tables");
+        if let Ok(sql) = std::env::var("ONCOMMIT_BENCH_SETUP_SQL") {
+            println!("bench schema {schema}: {sql}");
+            sqlx::raw_sql(AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .expect("ONCOMMIT_BENCH_SETUP_SQL");
+        }
+        db
+    }
+
+    pub async fn connect(&self) -> PgConnection {
+        PgConnection::connect_with(&self.options)
+            .await
+            .expect("connect to Postgres")
+    }
+
+    pub async fn pool(&self, connections: u32) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(connections)
+            .connect_with(self.options.clone())
+            .await
+            .expect("Postgres pool")
+    }
+
+    /// Drops the schema.
+    pub async fn drop(&self) {
+        let mut conn = self.connect().await;
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            self.schema
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("drop the bench schema");
+    }
+}
+
+/// Commits `jobs` jobs, `per_txn` to a transaction (one batched insert each).
+pub async fn backlog(conn: &mut Conn<PgConnection>, jobs: usize, per_txn: usize, first: i64) {
+    let mut next = first;
+    let mut left = jobs;
+    while left > 0 {
+        let n = left.min(per_txn);
+        conn.atomic_async(async |conn| {
+            for _ in 0..n {
+                conn.enqueue_job(&Welcome::new(next))?;
+                next += 1;
+            }
+            Ok::<_, BoxError>(())
+        })
+        .await
+        .expect("backlog transaction");
+        left -= n;
+    }
+}
+
+/// Redis under `prefix`: a sink whose streams and dedup keys are named `<prefix>…`, and a
+/// connection of its own to read and clean up.
+#[derive(Clone)]
+pub struct Redis {
+    pub client: redis::Client,
+    pub prefix: &'static str,
+}
+
+impl Redis {
+    pub fn new(url: &str, prefix: &'static str) -> Redis {
+        Redis {
+            client: redis::Client::open(url).expect("REDIS_URL"),
+            prefix,
+        }
+    }
+
+    /// The sink, over one connection; message ids are remembered for ten minutes.
+    pub async fn sink(&self) -> RedisStreams {
+        let connection = self
+            .client
+            .get_connection_manager()
+            .await
+            .expect("connect to Redis");
+        RedisStreams::new(connection)
+            .stream_prefix(format!("{}stream:", self.prefix))
+            .dedup_prefix(format!("{}seen:", self.prefix))
+            .dedup_for(Duration::from_secs(600))
+    }
+
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        self.client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to Redis")
+    }
+
+    /// Entries in the stream `stream`.
+    pub async fn len(&self, stream: &str) -> u64 {
+        let mut conn = self.connection().await;
+        redis::cmd("XLEN")
+            .arg(stream)
+            .query_async(&mut conn)
+            .await
+            .expect("XLEN")
+    }
+
+    /// Removes every key under the prefix.
+    pub async fn clean(&self) {
+        let mut conn = self.connection().await;
+        let mut cursor = 0u64;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(format!("{}*", self.prefix))
+                .arg("COUNT")
+                .arg(10_000)
+                .query_async(&mut conn)
+                .await
+                .expect("SCAN");
+            if !keys.is_empty() {
+                let _: i64 = redis::cmd("UNLINK")
+                    .arg(&keys)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("UNLINK");
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// The median of `values` (sorted in place).
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// The `q` quantile of sorted `values` (nearest rank).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let rank = ((sorted.len() as f64) * q).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
