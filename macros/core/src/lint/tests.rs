@@ -828,3 +828,38 @@ fn a_lock_and_an_indexed_get_still_borrow() {
         ["lock at lock.read()", "map at map.get(&1)"]
     );
 }
+
+// ---- 'static data reached through a loop variable (rustc accepts; the check is silent) ----
+
+#[test]
+fn items_of_static_data_borrow_nothing_of_the_loop() {
+    none(syn::parse_quote!({
+        for name in ["  ann ", "bob"] {
+            enqueue!(greet(name.trim()));
+        }
+        for line in TEXT.lines() {
+            enqueue!(greet(line.strip_prefix("> ")));
+        }
+        for names in GROUPS.iter() {
+            enqueue!(greet(names.first()));
+        }
+        for word in "a b".split(' ') {
+            enqueue!(greet(word.trim()));
+        }
+    }));
+}
+
+#[test]
+fn items_of_a_runtime_collection_still_do() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for name in names {
+                enqueue!(greet(name.trim()));
+            }
+            for name in [first, second] {
+                enqueue!(greet(name.trim()));
+            }
+        })),
+        ["name at name.trim()", "name at name.trim()"]
+    );
+}

@@ -310,9 +310,12 @@ impl<'body> Walker<'body> {
             Expr::ForLoop(e) => {
                 self.expr(&e.expr);
                 let items = self.binding_value(&e.expr).items();
+                // Items of 'static data (`["ann", "bob"]`, `NAMES.iter()`, `TEXT.lines()`)
+                // borrow nothing of the iteration: what their methods return outlives it.
+                let loop_var = !static_source(&e.expr);
                 self.scopes.push();
                 self.loop_body(|w| {
-                    w.bind_pat(&e.pat, items, true, true);
+                    w.bind_pat(&e.pat, items, loop_var, true);
                     w.block(&e.body);
                 });
                 self.scopes.pop();
@@ -554,4 +557,32 @@ fn inline_format_args(text: &str) -> Vec<String> {
         }
     }
     names
+}
+
+/// An iterated expression whose items are or point into `'static` data: an array of
+/// literals, a `const`/`static` item (a `SCREAMING_CASE` path), a string literal, or a method
+/// chain on one of them (`NAMES.iter()`, `TEXT.lines()`, `"a b".split(' ')`). The check stays
+/// silent about such loop variables: a method on one (`name.trim()`) borrows the `'static`
+/// data, which rustc accepts; a borrow of the variable itself (`&name`) is left to rustc.
+fn static_source(expr: &Expr) -> bool {
+    match expr {
+        Expr::Paren(e) => static_source(&e.expr),
+        Expr::Group(e) => static_source(&e.expr),
+        Expr::Reference(e) => static_source(&e.expr),
+        Expr::Lit(_) => true,
+        Expr::Array(e) => e.elems.iter().all(|elem| matches!(elem, Expr::Lit(_))),
+        Expr::Path(e) => {
+            e.qself.is_none()
+                && e.path.segments.last().is_some_and(|segment| {
+                    let name = segment.ident.to_string();
+                    name.len() > 1
+                        && name.chars().any(|c| c.is_ascii_uppercase())
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                })
+        }
+        Expr::MethodCall(e) => static_source(&e.receiver),
+        _ => false,
+    }
 }
