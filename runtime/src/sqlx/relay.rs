@@ -11,6 +11,7 @@ use crate::BoxError;
 use crate::outbox::sink::Delivery;
 use crate::outbox::store::{Backlog, Claim, Failure, Store};
 
+#[cfg(feature = "sqlx-postgres")]
 fn seconds(duration: Duration) -> f64 {
     duration.as_secs_f64()
 }
@@ -26,6 +27,7 @@ fn in_order(mut batch: Vec<Delivery>) -> Vec<Delivery> {
     batch
 }
 
+#[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
 fn delivery(id: &str, topic: String, payload: String, attempts: i32) -> Result<Delivery, BoxError> {
     Ok(Delivery {
         id: Uuid::parse_str(id)?,
@@ -350,6 +352,7 @@ macro_rules! row_store {
 }
 
 /// `WHERE` for unclaimed rows (of `ids`, of the topics) at `now`.
+#[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
 fn push_claimable<DB: sqlx::Database>(
     query: &mut sqlx::QueryBuilder<DB>,
     now: &str,
