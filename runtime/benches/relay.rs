@@ -7,7 +7,12 @@
 //!    the median of `ONCOMMIT_RELAY_ROUNDS` rounds (default 5). Target: at least 50,000
 //!    jobs/s.
 //! 2. where a drain's time goes: the same backlog claimed, published and deleted batch by
-//!    batch through the relay's own `Store` and `Sink`, each step timed.
+//!    batch through the relay's own `Store` and `Sink`, each step timed (one after the other,
+//!    where the relay overlaps the claim of the next batch with the current one).
+//!
+//! Each backlog is written to a freshly vacuumed table (`ONCOMMIT_RELAY_NO_VACUUM=1` keeps
+//! the dead rows of the rounds before; `ONCOMMIT_BENCH_SETUP_SQL` runs after the migration,
+//! to try a table setting or an index).
 //!
 //! Then criterion times the drain on its own (`relay/drain_to_redis`).
 //!

@@ -115,6 +115,10 @@ mod bench {
         async fn backlog(&self) -> Result<Backlog, BoxError> {
             self.pool.backlog().await
         }
+
+        fn claims_beside_others(&self) -> bool {
+            self.pool.claims_beside_others()
+        }
     }
 
     /// Entries of one `XREAD` reply: (stream, [(entry id, [field, value, …])]).

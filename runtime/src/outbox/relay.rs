@@ -2,14 +2,14 @@
 //! a [`Sink`], and deletes what the broker holds.
 //!
 //! - **Fast path**: [`Relay::run`] takes this process's committed jobs right after their
-//!   COMMIT and publishes them at once; the DELETE of what it published runs beside its next
-//!   claim (or as soon as nothing else is waiting), not before it.
+//!   COMMIT and publishes them at once; on Postgres, the DELETE of what it published runs
+//!   beside its next claim (or as soon as nothing else is waiting), not before it.
 //! - **Sweep**: every poll interval it claims rows nobody holds: jobs committed while no relay
 //!   listened, jobs of a process that crashed (once their lease expires), retries whose delay
 //!   is over. Several relays on several machines share one table safely: a claim skips rows
 //!   another relay holds (`FOR UPDATE SKIP LOCKED` on Postgres and MySQL; SQLite has one
-//!   writer). While a full batch is published and deleted, the next one is claimed on
-//!   another connection of the pool (here and in [`Relay::drain`]).
+//!   writer). On Postgres, while a full batch is published and deleted, the next one is
+//!   claimed on another connection of the pool (here and in [`Relay::drain`]).
 //! - **Failures**: a failed batch is published again message by message, so that one
 //!   message the broker refuses does not hold back the others; each failure is recorded on
 //!   its row, which is retried after an exponential backoff, and moved to the dead-letter
@@ -180,16 +180,19 @@ impl<St: Store, S: Sink> Relay<St, S> {
         self.deliver(batch).await
     }
 
-    /// Drains batches until none is left to claim; returns the total. While a full batch is
-    /// published and deleted, the next one is claimed (on another connection of the pool).
+    /// Drains batches until none is left to claim; returns the total. On Postgres, while a
+    /// full batch is published and deleted, the next one is claimed (on another connection
+    /// of the pool).
     pub async fn drain(&self) -> Result<Drained, BoxError> {
         let mut total = Drained::default();
         let mut batch = self.store.claim(self.options.claim()).await?;
         while self.is_full(&batch) {
-            let (drained, next) = tokio::join!(
-                self.deliver_ref(&batch, None),
-                self.store.claim(self.options.claim())
-            );
+            let (drained, next) = self
+                .beside(
+                    self.deliver_ref(&batch, None),
+                    self.store.claim(self.options.claim()),
+                )
+                .await;
             match (drained, next) {
                 (Ok(drained), Ok(next)) => {
                     total.add(drained);
@@ -204,6 +207,21 @@ impl<St: Store, S: Sink> Relay<St, S> {
         }
         total.add(self.deliver(batch).await?);
         Ok(total)
+    }
+
+    /// Runs `first` and `then` at once where the store allows a claim beside other
+    /// statements ([`Store::claims_beside_others`]), else one after the other.
+    async fn beside<A, B>(
+        &self,
+        first: impl Future<Output = A>,
+        then: impl Future<Output = B>,
+    ) -> (A, B) {
+        if self.store.claims_beside_others() {
+            tokio::join!(first, then)
+        } else {
+            let a = first.await;
+            (a, then.await)
+        }
     }
 
     /// Whether a claim came back with a whole batch (so more rows may be waiting).
@@ -250,10 +268,12 @@ impl<St: Store, S: Sink> Relay<St, S> {
                 Work::Committed(ids) => {
                     let mut stop = false;
                     for chunk in ids.chunks(self.options.batch.max(1)) {
-                        let (claimed, ()) = tokio::join!(
-                            self.store.claim_ids(chunk, self.options.claim()),
-                            self.delete_published(&mut published)
-                        );
+                        let ((), claimed) = self
+                            .beside(
+                                self.delete_published(&mut published),
+                                self.store.claim_ids(chunk, self.options.claim()),
+                            )
+                            .await;
                         if self
                             .finish(claimed, &mut shutdown, Some(&mut published))
                             .await
@@ -293,10 +313,12 @@ impl<St: Store, S: Sink> Relay<St, S> {
                 }
                 break;
             }
-            let (stopping, next) = tokio::join!(
-                self.finish(claimed, shutdown, None),
-                self.store.claim(self.options.claim())
-            );
+            let (stopping, next) = self
+                .beside(
+                    self.finish(claimed, shutdown, None),
+                    self.store.claim(self.options.claim()),
+                )
+                .await;
             if stopping {
                 if let Ok(next) = next {
                     self.hand_back(&next).await;

@@ -89,4 +89,12 @@ pub trait Store: Send + Sync {
 
     /// Counts what is waiting.
     fn backlog(&self) -> impl Future<Output = Result<Backlog, BoxError>> + Send + '_;
+
+    /// Whether a relay may claim on one connection while it deletes or publishes on others
+    /// (the next batch while the one before is settled). False unless a store says so:
+    /// `PgPool` does; on MySQL/MariaDB a claim's locks can deadlock against the relay's own
+    /// DELETE, and SQLite has one writer.
+    fn claims_beside_others(&self) -> bool {
+        false
+    }
 }

@@ -215,6 +215,10 @@ mod postgres {
             Ok(())
         }
 
+        fn claims_beside_others(&self) -> bool {
+            true
+        }
+
         async fn backlog(&self) -> Result<Backlog, BoxError> {
             let (jobs, oldest, dead): (i64, Option<f64>, i64) = sqlx::query_as(
                 "SELECT count(*),
