@@ -27,14 +27,41 @@ fn in_order(mut batch: Vec<Delivery>) -> Vec<Delivery> {
     batch
 }
 
+/// A claimed row of MySQL or SQLite: id (text), topic, payload, attempts.
 #[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
-fn delivery(id: &str, topic: String, payload: String, attempts: i32) -> Result<Delivery, BoxError> {
-    Ok(Delivery {
-        id: Uuid::parse_str(id)?,
-        topic,
-        payload,
-        attempts,
-    })
+type TextRow = (String, String, String, i32);
+
+/// Claimed rows of MySQL or SQLite as a batch, in enqueue order.
+#[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
+fn batch_of(rows: Vec<TextRow>) -> Result<Vec<Delivery>, BoxError> {
+    let batch = rows
+        .into_iter()
+        .map(|(id, topic, payload, attempts)| {
+            Ok(Delivery {
+                id: Uuid::parse_str(&id)?,
+                topic,
+                payload,
+                attempts,
+            })
+        })
+        .collect::<Result<_, BoxError>>()?;
+    Ok(in_order(batch))
+}
+
+/// Pushes `(v1, v2, …)`, each value bound: the list of an `IN`.
+#[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
+fn push_list<DB: sqlx::Database>(
+    query: &mut sqlx::QueryBuilder<DB>,
+    values: impl IntoIterator<Item = String>,
+) where
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query.push("(");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(value);
+    }
+    query.push(")");
 }
 
 #[cfg(feature = "sqlx-postgres")]
@@ -264,12 +291,8 @@ macro_rules! row_store {
 
             async fn delete<'a>(&'a self, delivered: &'a [Delivery]) -> Result<(), BoxError> {
                 let mut delete =
-                    sqlx::QueryBuilder::<$db>::new("DELETE FROM oncommit_outbox WHERE id IN (");
-                let mut ids = delete.separated(", ");
-                for d in delivered {
-                    ids.push_bind(d.id.to_string());
-                }
-                delete.push(")");
+                    sqlx::QueryBuilder::<$db>::new("DELETE FROM oncommit_outbox WHERE id IN ");
+                push_list(&mut delete, delivered.iter().map(|d| d.id.to_string()));
                 delete.build().execute(self).await?;
                 Ok(())
             }
@@ -370,20 +393,12 @@ fn push_claimable<DB: sqlx::Database>(
         .push(now)
         .push(")");
     if let Some(ids) = ids {
-        query.push(" AND id IN (");
-        let mut list = query.separated(", ");
-        for id in ids {
-            list.push_bind(id.to_string());
-        }
-        query.push(")");
+        query.push(" AND id IN ");
+        push_list(query, ids.iter().map(Uuid::to_string));
     }
     if !topics.is_empty() {
-        query.push(" AND topic IN (");
-        let mut list = query.separated(", ");
-        for topic in topics {
-            list.push_bind(topic.clone());
-        }
-        query.push(")");
+        query.push(" AND topic IN ");
+        push_list(query, topics.iter().cloned());
     }
 }
 
@@ -429,29 +444,16 @@ async fn mysql_claim(
         "UPDATE oncommit_outbox SET attempts = attempts + 1, lease_until = ",
     );
     mysql_lease(&mut update, c.lease);
-    update.push(" WHERE id IN (");
-    let mut list = update.separated(", ");
-    for (id,) in &locked {
-        list.push_bind(id.as_str());
-    }
-    update.push(")");
+    update.push(" WHERE id IN ");
+    push_list(&mut update, locked.iter().map(|(id,)| id.clone()));
     update.build().execute(&mut *tx).await?;
     let mut read = sqlx::QueryBuilder::<MySql>::new(
-        "SELECT id, topic, payload, attempts FROM oncommit_outbox WHERE id IN (",
+        "SELECT id, topic, payload, attempts FROM oncommit_outbox WHERE id IN ",
     );
-    let mut list = read.separated(", ");
-    for (id,) in &locked {
-        list.push_bind(id.as_str());
-    }
-    read.push(")");
-    let rows: Vec<(String, String, String, i32)> =
-        read.build_query_as().fetch_all(&mut *tx).await?;
+    push_list(&mut read, locked.into_iter().map(|(id,)| id));
+    let rows: Vec<TextRow> = read.build_query_as().fetch_all(&mut *tx).await?;
     tx.commit().await?;
-    let batch = rows
-        .into_iter()
-        .map(|(id, topic, payload, attempts)| delivery(&id, topic, payload, attempts))
-        .collect::<Result<_, _>>()?;
-    Ok(in_order(batch))
+    batch_of(rows)
 }
 
 row_store!(
@@ -490,12 +492,8 @@ async fn sqlite_claim(
         .push(" ORDER BY created_at LIMIT ")
         .push_bind(i64::try_from(c.limit).unwrap_or(i64::MAX))
         .push(") RETURNING id, topic, payload, attempts");
-    let rows: Vec<(String, String, String, i32)> = claim.build_query_as().fetch_all(pool).await?;
-    let batch = rows
-        .into_iter()
-        .map(|(id, topic, payload, attempts)| delivery(&id, topic, payload, attempts))
-        .collect::<Result<_, _>>()?;
-    Ok(in_order(batch))
+    let rows: Vec<TextRow> = claim.build_query_as().fetch_all(pool).await?;
+    batch_of(rows)
 }
 
 row_store!(
