@@ -66,10 +66,9 @@ macro_rules! outbox_suite {
                 const TOPIC: &'static str = "welcome";
             }
 
-            #[tokio::test]
-            async fn jobs_commit_and_roll_back_with_their_transaction() {
-                let Some(url) = $url else { return };
-                let mut reader = C::connect(&url).await.unwrap();
+            /// A reader with the outbox table, a fresh `users` table, and a `Conn` to write.
+            async fn setup(url: &str) -> (C, String, Conn<C>) {
+                let mut reader = C::connect(url).await.unwrap();
                 migrate(&mut reader, $dialect)
                     .await
                     .expect("create the outbox table");
@@ -80,7 +79,13 @@ macro_rules! outbox_suite {
                 )
                 .await
                 .unwrap();
-                let mut conn = Conn::new(C::connect(&url).await.unwrap());
+                (reader, users, Conn::new(C::connect(url).await.unwrap()))
+            }
+
+            #[tokio::test]
+            async fn jobs_commit_and_roll_back_with_their_transaction() {
+                let Some(url) = $url else { return };
+                let (mut reader, users, mut conn) = setup(&url).await;
 
                 let kept = conn
                     .atomic_async(async |conn| {
@@ -243,18 +248,7 @@ macro_rules! outbox_suite {
             #[tokio::test]
             async fn enqueue_outbox_writes_the_committed_jobs() {
                 let Some(url) = $url else { return };
-                let mut reader = C::connect(&url).await.unwrap();
-                migrate(&mut reader, $dialect)
-                    .await
-                    .expect("create the outbox table");
-                let users = unique_name("users");
-                exec(
-                    &mut reader,
-                    format!("CREATE TABLE {users} (id BIGINT PRIMARY KEY)"),
-                )
-                .await
-                .unwrap();
-                let mut conn = Conn::new(C::connect(&url).await.unwrap());
+                let (mut reader, users, mut conn) = setup(&url).await;
 
                 let kept = sign_up(&mut conn, &users, &["ann", "bob", "cy"])
                     .await
