@@ -43,6 +43,12 @@ oncommit_tests::on_each_db!(
     shutdown_hands_the_batch_in_flight_back,
 );
 
+/// The cases take turns: they share one outbox table per database, and on MariaDB a claim
+/// skips the rows another case's claim has locked while it scans (`SKIP LOCKED`), which
+/// would make a case's exact figures depend on its neighbours; and one relay per process
+/// takes the fast path.
+static ONE_CASE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Options for a relay of one topic.
 fn options(topic: &str) -> RelayOptions {
     let mut options = RelayOptions::default();
@@ -80,6 +86,7 @@ fn ids_of(deliveries: &[Delivery]) -> Vec<Uuid> {
 }
 
 async fn committed_jobs_are_delivered_once_and_deleted<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
     job!(Ping, "relay_delivered_once");
     let committed = commit_jobs(&db, 7, |n| Ping { n }).await;
     let (sink, received) = ChannelSink::new();
@@ -116,6 +123,7 @@ async fn committed_jobs_are_delivered_once_and_deleted<D: OutboxDb>(db: D) {
 }
 
 async fn a_failed_batch_is_retried_after_its_backoff<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
     job!(Ping, "relay_retried");
     let committed = commit_jobs(&db, 5, |n| Ping { n }).await;
     let (inner, received) = ChannelSink::new();
@@ -163,6 +171,7 @@ fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
 }
 
 async fn a_poison_job_is_dead_lettered_and_holds_back_nothing<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
     job!(Ping, "relay_poison");
     let committed = commit_jobs(&db, 6, |n| Ping { n }).await;
     let (inner, received) = ChannelSink::new();
@@ -208,11 +217,8 @@ async fn a_poison_job_is_dead_lettered_and_holds_back_nothing<D: OutboxDb>(db: D
 }
 
 async fn the_fast_path_delivers_without_a_sweep<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
     job!(Ping, "relay_fast_path");
-    // One relay per process takes the fast path: the cases on the three databases take
-    // turns.
-    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    let _turn = ONE_AT_A_TIME.lock().await;
     let first = commit_jobs(&db, 1, |n| Ping { n }).await;
     let (sink, received) = ChannelSink::new();
     let (received_tx, mut received_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -274,6 +280,7 @@ impl Sink for Stuck {
 }
 
 async fn shutdown_hands_the_batch_in_flight_back<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
     job!(Ping, "relay_shutdown");
     let committed = commit_jobs(&db, 3, |n| Ping { n }).await;
     let mut options = options(Ping::TOPIC);
