@@ -49,6 +49,7 @@ pub(crate) struct CaptureBuf {
 impl CaptureBuf {
     /// An open, empty buffer.
     pub(crate) fn open() -> Self {
+        crate::args::capture_opened();
         CaptureBuf {
             hooks: Mutex::new(Vec::new()),
             open: AtomicBool::new(true),
@@ -57,7 +58,9 @@ impl CaptureBuf {
 
     /// The capture ended: the `Conn` stops sending hooks here.
     pub(crate) fn close(&self) {
-        self.open.store(false, Ordering::Release);
+        if self.open.swap(false, Ordering::AcqRel) {
+            crate::args::capture_closed();
+        }
     }
 
     /// The hooks captured so far, taken out.

@@ -175,6 +175,11 @@ pub trait Entry: Send + 'static {
     fn is_robust(&self) -> bool;
     /// True for a hook whose call ends in `.await`.
     fn is_async(&self) -> bool;
+    /// The `Debug` text of the call's arguments, when it was recorded.
+    #[inline]
+    fn args(&self) -> Option<&[String]> {
+        None
+    }
     /// The hook's site, robust flag and call.
     fn split(self) -> (HookSite, bool, Self::Call);
     /// The hook back from its parts.
@@ -216,6 +221,7 @@ trait Pending: Send {
     fn site(&self) -> HookSite;
     fn is_robust(&self) -> bool;
     fn is_async(&self) -> bool;
+    fn args(&self) -> Option<&[String]>;
     fn run(self: Box<Self>) -> Outcome;
 }
 
@@ -230,6 +236,10 @@ impl<E: Entry> Pending for E {
 
     fn is_async(&self) -> bool {
         Entry::is_async(self)
+    }
+
+    fn args(&self) -> Option<&[String]> {
+        Entry::args(self)
     }
 
     fn run(self: Box<Self>) -> Outcome {
@@ -390,6 +400,33 @@ impl Hook {
         self.body.is_async()
     }
 
+    /// The `Debug` text of each argument of the enqueued call (`["42", "\"a@example.com\""]`
+    /// for `mailer.send(42, email)`; `<TYPE>` for an argument without `Debug`), recorded
+    /// when `enqueue!` ran while a [`testing::Capture`](crate::testing::Capture) was open;
+    /// `None` otherwise and for closures. The receiver is not an argument.
+    ///
+    /// ```
+    /// use oncommit::{Conn, Error, atomic, enqueue, memory::Memory, testing};
+    ///
+    /// fn send_welcome(user_id: u64, email: String) {}
+    ///
+    /// #[atomic]
+    /// fn sign_up(conn: &mut Conn<Memory>, user_id: u64, email: &str) -> Result<(), Error> {
+    ///     enqueue!(send_welcome(user_id, email.to_owned()));
+    ///     Ok(())
+    /// }
+    ///
+    /// let mut conn = Conn::new(Memory::new());
+    /// let (result, captured) = testing::capture(&mut conn, |conn| sign_up(conn, 7, "a@example.com"));
+    /// result?;
+    /// let args = captured.hooks()[0].args().unwrap();
+    /// assert_eq!(args, ["7", "\"a@example.com\""]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn args(&self) -> Option<&[String]> {
+        self.body.args()
+    }
+
     pub(crate) fn run(self) -> Outcome {
         self.body.run()
     }
@@ -408,6 +445,10 @@ impl Entry for Hook {
 
     fn is_async(&self) -> bool {
         Hook::is_async(self)
+    }
+
+    fn args(&self) -> Option<&[String]> {
+        Hook::args(self)
     }
 
     fn split(self) -> (HookSite, bool, Hook) {
@@ -433,6 +474,7 @@ impl fmt::Debug for Hook {
             .field("site", &self.site())
             .field("robust", &self.is_robust())
             .field("async", &self.is_async())
+            .field("args", &self.args())
             .finish()
     }
 }

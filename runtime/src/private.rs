@@ -6,6 +6,8 @@
 pub mod v1 {
     use std::future::Future;
 
+    use crate::args::Described;
+    pub use crate::args::{Arg, ArgDebug, ArgTypeName};
     pub use crate::hook::{IntoHookResult, StaticSite};
     pub use crate::level::Level;
     pub use crate::options::{Isolation, TxOptions};
@@ -117,22 +119,48 @@ pub mod v1 {
 
     /// `enqueue!(CALL)` inside an `#[atomic]` body: the block's level is open, so the hook
     /// always waits.
-    pub fn defer<C: Backend>(conn: &mut Conn<C>, hook: impl Entry) {
-        conn.defer(hook)
+    /// `args`: from [`describe`].
+    #[inline]
+    pub fn defer<C: Backend>(conn: &mut Conn<C>, hook: impl Entry, args: Option<Box<[String]>>) {
+        match args {
+            None => conn.defer(hook),
+            Some(args) => conn.defer(Described::new(hook, args)),
+        }
     }
 
     /// `enqueue!(conn => CALL)` with a sync call: defers inside a transaction, runs now
     /// outside one.
-    pub fn enqueue<C: Backend>(conn: &mut Conn<C>, hook: impl Entry) -> Result<(), Error> {
-        conn.enqueue_sync(hook)
+    #[inline]
+    pub fn enqueue<C: Backend>(
+        conn: &mut Conn<C>,
+        hook: impl Entry,
+        args: Option<Box<[String]>>,
+    ) -> Result<(), Error> {
+        match args {
+            None => conn.enqueue_sync(hook),
+            Some(args) => conn.enqueue_sync(Described::new(hook, args)),
+        }
     }
 
     /// `enqueue!(conn => CALL.await)`: defers inside a transaction, awaits now outside one.
     pub async fn enqueue_async<C: Backend>(
         conn: &mut Conn<C>,
         hook: impl Entry,
+        args: Option<Box<[String]>>,
     ) -> Result<(), Error> {
-        conn.enqueue_async(hook).await
+        match args {
+            None => conn.enqueue_async(hook).await,
+            Some(args) => conn.enqueue_async(Described::new(hook, args)).await,
+        }
+    }
+
+    /// The `Debug` text of an `enqueue!`'s arguments (each through [`ArgDebug`] or
+    /// [`ArgTypeName`]), made only while a `testing::Capture` is open.
+    #[inline(always)]
+    pub fn describe<const N: usize>(
+        describe: impl FnOnce() -> [String; N],
+    ) -> Option<Box<[String]>> {
+        crate::args::describe(describe)
     }
 
     /// `enqueue!(outbox => JOB)` and `enqueue!(conn => outbox => JOB)`: [`Conn::enqueue_job`].

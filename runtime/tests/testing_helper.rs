@@ -232,7 +232,7 @@ fn calls_gives_the_source_text_of_macro_hooks_and_none_for_closures() {
     let (db, mut conn) = conn();
     let (result, captured) = capture(&mut conn, |conn| {
         conn.atomic(|conn| {
-            v1::defer(conn, v1::sync_hook(&SITE, false, note(&db, "macro")));
+            v1::defer(conn, v1::sync_hook(&SITE, false, note(&db, "macro")), None);
             conn.on_commit(note(&db, "closure"))
         })
     });
@@ -356,6 +356,81 @@ fn capture_of_macro_hooks_gives_their_source_text() {
     );
     captured.run().unwrap();
     assert_eq!(mailer.sent(), [1, 2, 3]);
+}
+
+/// A job argument without `Debug`: its text is its type's name.
+struct Opaque;
+
+fn deliver(_to: String, _attempt: Option<u8>, _extra: Opaque) {}
+
+async fn deliver_later(_user_id: u32) {}
+
+/// `Hook::args`: the `Debug` text of each captured argument, per hook, so a test can assert
+/// on a job's payload; recorded only while a capture is open.
+#[test]
+fn captured_hooks_give_the_debug_text_of_their_arguments() {
+    let (_db, mut conn) = conn();
+    let mailer = Mailer::default();
+    let (result, captured) = capture(&mut conn, |conn| sign_up(conn, &mailer, vec![4, 5]));
+    result.unwrap();
+    let args: Vec<_> = captured.hooks().iter().map(|h| h.args()).collect();
+    assert_eq!(
+        args,
+        [Some(&["4".to_owned()][..]), Some(&["5".to_owned()][..])]
+    );
+
+    // `enqueue!(conn => ..)` outside a transaction (the hook would run at once), with an
+    // argument that has no `Debug`.
+    let to = String::from("a@example.com");
+    let (result, captured) = capture(
+        &mut conn,
+        |conn| oncommit::enqueue!(conn => deliver(to.clone(), Some(2), Opaque)),
+    );
+    result.unwrap();
+    assert_eq!(
+        captured.hooks()[0].args().unwrap(),
+        [
+            "\"a@example.com\"".to_owned(),
+            "Some(2)".to_owned(),
+            format!("<{}>", std::any::type_name::<Opaque>()),
+        ]
+    );
+
+    // A closure has no arguments to show.
+    let (result, captured) = capture(&mut conn, |conn| conn.on_commit(|| ()));
+    result.unwrap();
+    assert_eq!(captured.hooks()[0].args(), None);
+}
+
+#[tokio::test]
+async fn captured_async_hooks_give_their_arguments_too() {
+    let (_db, mut conn) = conn();
+    let (result, captured) = capture_async(
+        &mut conn,
+        async |conn| oncommit::enqueue!(conn => deliver_later(9).await),
+    )
+    .await;
+    result.unwrap();
+    assert_eq!(captured.hooks()[0].args().unwrap(), ["9"]);
+    captured.run_async().await.unwrap();
+}
+
+/// A capture inside an open transaction takes the hooks registered during it, with their
+/// arguments; the hook registered before it stays and runs at COMMIT.
+#[test]
+fn a_capture_inside_a_transaction_gives_the_arguments_of_the_hooks_it_takes() {
+    let (_db, mut conn) = conn();
+    let mailer = Mailer::default();
+    conn.atomic(|conn| {
+        sign_up(conn, &mailer, vec![1])?;
+        let (result, captured) = capture(conn, |conn| sign_up(conn, &mailer, vec![2]));
+        result?;
+        // Only the hook registered during the capture is taken out, and it has its text.
+        assert_eq!(captured.hooks()[0].args().unwrap(), ["2"]);
+        Ok::<_, Error>(())
+    })
+    .unwrap();
+    assert_eq!(mailer.sent(), [1]);
 }
 
 /// A repository that owns its `Conn`: `Capture` starts and finishes on the field, and the

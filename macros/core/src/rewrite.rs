@@ -247,6 +247,18 @@ pub(crate) fn capture(
         out.extend(quote_spanned!(span=> let #ident = #v1::captured(#arg);));
     }
 
+    // The arguments' `Debug` text, for `testing::Capture` (made only while one is open).
+    let args = Ident::new("__oncommit_args", Span::mixed_site());
+    let v1 = private.at(Span::call_site());
+    let texts = arg_idents
+        .iter()
+        .map(|ident| quote!((&#v1::Arg(&#ident)).__oncommit_text()));
+    out.extend(quote! {
+        #[allow(unused_imports)]
+        use ::oncommit::__private::v1::{ArgDebug as _, ArgTypeName as _};
+        let #args = #v1::describe(| | [#(#texts),*]);
+    });
+
     // The hook: `MAKE_HOOK(SITE, ROBUST, CLOSURE)`, all at the call's span.
     let closure = match (call.awaited, call.tried) {
         (false, false) => quote_spanned!(call_span=> move | | #deferred),
@@ -283,9 +295,11 @@ pub(crate) fn capture(
     // Registration: `defer(PLACE, HOOK);` or `enqueue(CONN, HOOK)` (`.await`ed when async).
     let v1 = private.at(Span::call_site());
     out.extend(match target {
-        Target::Defer(place) => quote!(#v1::defer(#place, #hook);),
-        Target::Explicit(conn) if call.awaited => quote!(#v1::enqueue_async(#conn, #hook).await),
-        Target::Explicit(conn) => quote!(#v1::enqueue(#conn, #hook)),
+        Target::Defer(place) => quote!(#v1::defer(#place, #hook, #args);),
+        Target::Explicit(conn) if call.awaited => {
+            quote!(#v1::enqueue_async(#conn, #hook, #args).await)
+        }
+        Target::Explicit(conn) => quote!(#v1::enqueue(#conn, #hook, #args)),
     });
     out
 }
