@@ -92,7 +92,9 @@ impl<R: Rewrite> Walker<'_, R> {
                     "this `move` closure (or `async move` block) contains `enqueue!`, which \
                      uses the #[atomic] fn's connection: `move` would move the connection \
                      into it, and the transaction needs it again at COMMIT; remove `move` \
-                     (`enqueue!` already moves the values it captures)",
+                     (`enqueue!` already moves the values it captures). A spawned task \
+                     (`tokio::spawn(async move { .. })`) runs outside the transaction: \
+                     `enqueue!` before spawning it, or enqueue a call that spawns it",
                 )),
                 _ => self.rewriter.rewrite(mac, input),
             }

@@ -91,7 +91,8 @@ pub fn expand_enqueue(tokens: TokenStream) -> TokenStream {
 /// `#[debug_handler]` does, for its checks).
 const COPIED_BODY: &str = "note: if it is inside an #[atomic] fn, an attribute macro written \
      above #[atomic] copied the body out of it (axum's `#[debug_handler]` does): write \
-     #[atomic] above that attribute";
+     #[atomic] above that attribute; or it is written inside a `macro_rules!` macro, whose \
+     expansion #[atomic] does not see: name the connection there";
 
 /// `enqueue!(@used)`: what `#[atomic]` leaves behind for each `enqueue!` it replaced, so the
 /// user's `use oncommit::enqueue;` counts as used. Expands to nothing.

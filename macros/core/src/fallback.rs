@@ -53,6 +53,8 @@ pub(crate) fn with_errors(item: TokenStream, error: syn::Error) -> TokenStream {
 /// captured values (no cascade of "unused" or "outside #[atomic]" errors), plus the errors.
 pub(crate) fn fallback(mut func: ItemFn, errors: Errors) -> TokenStream {
     let _ = body::rewrite_block(&mut func.block, &mut Inert);
+    // A second `#[atomic]` (an error already) would expand the inert body again.
+    func.attrs.retain(|attr| !is_atomic(attr));
     // The fn does not compile anyway: no "unused variable" noise on top of the errors.
     func.attrs
         .push(syn::parse_quote!(#[allow(unused_variables)]));
@@ -98,4 +100,12 @@ pub(crate) fn inert(mac: &Macro, input: Option<&EnqueueInput>) -> Expr {
         (false, None) => {}
     }
     block_expr(Span::call_site(), tokens)
+}
+
+/// `#[atomic]` or `#[oncommit::atomic]`.
+pub(crate) fn is_atomic(attr: &syn::Attribute) -> bool {
+    let path = attr.path();
+    path.segments.last().is_some_and(|s| s.ident == "atomic")
+        && (path.segments.len() == 1
+            || path.segments.first().is_some_and(|s| s.ident == "oncommit"))
 }

@@ -29,6 +29,17 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
         }
     };
     let mut errors = Errors::default();
+    // `#[atomic] #[atomic]`: the inner one would nest a second transaction level and
+    // rewrite `enqueue!`s the outer one already replaced.
+    for attr in &func.attrs {
+        if crate::fallback::is_atomic(attr) {
+            errors.extend([syn::Error::new_spanned(
+                attr,
+                "#[atomic] is applied twice to this fn; remove one (options go in one \
+                 attribute: `#[atomic(conn = .., retry = ..)]`)",
+            )]);
+        }
+    }
     // A body that another attribute macro above `#[atomic]` (`#[tracing::instrument]`) or
     // around it (`#[async_trait]` on the impl) already wrapped: the user's body is taken
     // out of it, and the transaction is generated for that body and put back in its place.
