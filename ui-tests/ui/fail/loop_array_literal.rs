@@ -7,7 +7,7 @@ struct User {
     last: String,
 }
 
-fn index(names: [&String; 2]) {
+fn index(names: [impl AsRef<str>; 2]) {
     let _ = names;
 }
 

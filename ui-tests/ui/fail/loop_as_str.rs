@@ -2,8 +2,8 @@
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 
-fn greet(name: &str) {
-    let _ = name.len();
+fn greet(name: impl AsRef<str>) {
+    let _ = name.as_ref().len();
 }
 
 #[atomic]

@@ -2,8 +2,8 @@
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 
-fn report(line: &str) {
-    let _ = line.len();
+fn report(line: impl AsRef<str>) {
+    let _ = line.as_ref().len();
 }
 
 #[atomic]

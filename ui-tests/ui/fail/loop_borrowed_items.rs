@@ -6,8 +6,8 @@ struct Team {
     members: Vec<String>,
 }
 
-fn notify(member: &String) {
-    let _ = member.len();
+fn notify(member: impl AsRef<str>) {
+    let _ = member.as_ref().len();
 }
 
 #[atomic]

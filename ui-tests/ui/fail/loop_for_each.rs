@@ -6,8 +6,8 @@ struct User {
     email: String,
 }
 
-fn send(to: &str) {
-    let _ = to.len();
+fn send(to: impl AsRef<str>) {
+    let _ = to.as_ref().len();
 }
 
 #[atomic]

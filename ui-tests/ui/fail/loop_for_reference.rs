@@ -7,8 +7,8 @@ struct User {
     id: u64,
 }
 
-fn audit(user: &User) {
-    let _ = user.id;
+fn audit(user: impl std::borrow::Borrow<User>) {
+    let _ = user.borrow().id;
 }
 
 #[atomic]

@@ -6,8 +6,8 @@ struct User {
     phone: Option<String>,
 }
 
-fn sms(to: &String) {
-    let _ = to.len();
+fn sms(to: impl AsRef<str>) {
+    let _ = to.as_ref().len();
 }
 
 #[atomic]

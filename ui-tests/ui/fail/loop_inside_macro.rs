@@ -2,8 +2,8 @@
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 
-fn send(to: &str) {
-    let _ = to.len();
+fn send(to: impl AsRef<str>) {
+    let _ = to.as_ref().len();
 }
 
 #[atomic]

@@ -2,8 +2,8 @@
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 
-fn send(id: &u64) {
-    let _ = id;
+fn send(id: impl std::borrow::Borrow<u64>) {
+    let _ = id.borrow();
 }
 
 #[atomic]

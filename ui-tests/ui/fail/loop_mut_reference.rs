@@ -2,8 +2,8 @@
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 
-fn bump(counter: &mut u64) {
-    *counter += 1;
+fn bump(mut counter: impl std::borrow::BorrowMut<u64>) {
+    *counter.borrow_mut() += 1;
 }
 
 #[atomic]

@@ -7,8 +7,8 @@ struct Team {
     members: Vec<u64>,
 }
 
-fn notify(member: u64, team: &str) {
-    let _ = (member, team);
+fn notify(member: u64, team: impl AsRef<str>) {
+    let _ = (member, team.as_ref());
 }
 
 #[atomic]

@@ -7,8 +7,8 @@ enum Contact {
     Phone(String),
 }
 
-fn send(to: &String) {
-    let _ = to.len();
+fn send(to: impl AsRef<str>) {
+    let _ = to.as_ref().len();
 }
 
 #[atomic]

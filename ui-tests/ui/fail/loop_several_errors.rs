@@ -7,12 +7,12 @@ struct User {
     email: String,
 }
 
-fn send(to: &str) {
-    let _ = to.len();
+fn send(to: impl AsRef<str>) {
+    let _ = to.as_ref().len();
 }
 
-fn audit(user: &User) {
-    let _ = user.id;
+fn audit(user: impl std::borrow::Borrow<User>) {
+    let _ = user.borrow().id;
 }
 
 #[atomic]

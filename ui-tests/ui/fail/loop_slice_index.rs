@@ -2,8 +2,8 @@
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 
-fn touch(ids: &[u64]) {
-    let _ = ids.len();
+fn touch(ids: impl AsRef<[u64]>) {
+    let _ = ids.as_ref().len();
 }
 
 #[atomic]

@@ -7,13 +7,13 @@ struct User {
     email: String,
 }
 
-struct Welcome<'a> {
+struct Welcome<E> {
     id: u64,
-    email: &'a str,
+    email: E,
 }
 
-fn send(job: Welcome<'_>) {
-    let _ = (job.id, job.email);
+fn send(job: Welcome<impl AsRef<str>>) {
+    let _ = (job.id, job.email.as_ref());
 }
 
 #[atomic]

@@ -7,8 +7,8 @@ struct User {
     email: String,
 }
 
-fn send(job: (u64, &String)) {
-    let _ = job;
+fn send(job: (u64, impl AsRef<str>)) {
+    let _ = job.1.as_ref();
 }
 
 #[atomic]

@@ -2,8 +2,8 @@
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 
-fn run(job: &String) {
-    let _ = job.len();
+fn run(job: impl AsRef<str>) {
+    let _ = job.as_ref().len();
 }
 
 #[atomic]

@@ -3,6 +3,8 @@
 //! A method not listed anywhere is assumed to return an owned value (`x.len()`,
 //! `x.to_string()`, `user.id()`), so the check never rejects code it does not understand.
 
+use super::Shape;
+
 /// The result borrows the receiver: `x.as_str()` holds a borrow of `x`.
 const BORROWING: &[&str] = &[
     "as_str",
@@ -269,4 +271,52 @@ pub(crate) fn constructor(path: &syn::Path) -> bool {
             owner.as_str(),
             "Box" | "Rc" | "Arc" | "Cell" | "RefCell" | "Mutex" | "RwLock" | "Pin" | "Some"
         )
+}
+
+/// Methods whose result is a plain shared reference into the receiver (`&str`, `&[T]`,
+/// `&T`): `.to_owned()` of the result is an owned copy.
+const REF_RESULT: &[&str] = &[
+    "as_str",
+    "as_slice",
+    "as_bytes",
+    "as_path",
+    "as_os_str",
+    "as_c_str",
+    "deref",
+    "borrow",
+    "trim",
+    "trim_start",
+    "trim_end",
+    "trim_matches",
+    "trim_start_matches",
+    "trim_end_matches",
+];
+
+/// Methods whose result is an `Option` of a shared reference into the receiver:
+/// `.map(ToOwned::to_owned)` of the result is an owned copy.
+const OPTION_REF_RESULT: &[&str] = &["get", "first", "last", "strip_prefix", "strip_suffix"];
+
+/// The shape of a borrowing method's result, for the help's owned copy.
+pub(crate) fn shape(method: &str, args: usize) -> Shape {
+    if !borrowing(method, args) {
+        Shape::Unknown
+    } else if REF_RESULT.contains(&method) {
+        Shape::Ref
+    } else if OPTION_REF_RESULT.contains(&method) {
+        Shape::OptionRef
+    } else {
+        Shape::Unknown
+    }
+}
+
+/// The shape of `value.method(..)` where `value` has `shape` and keeps its borrow.
+pub(crate) fn shape_after(shape: Shape, method: &str, args: usize) -> Shape {
+    match (shape, method) {
+        (Shape::OptionRef, "unwrap" | "expect" | "unwrap_unchecked" | "unwrap_or_default") => {
+            Shape::Ref
+        }
+        (Shape::OptionRef, "filter" | "or" | "xor" | "take") => Shape::OptionRef,
+        (Shape::Ref, _) if borrowing(method, args) => self::shape(method, args),
+        _ => Shape::Unknown,
+    }
 }

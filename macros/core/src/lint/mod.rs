@@ -8,7 +8,7 @@
 //!
 //! ```text
 //! error: `enqueue!` would capture a borrow of loop variable `user`; the hook runs after COMMIT, when the loop has moved on
-//!        help: capture by value: pass `user.email.clone()` instead of `&user.email`
+//!        help: capture by value: pass `user.email.clone()` instead of `&user.email` (the call must take it by value)
 //!   --> src/signup.rs:23:38
 //!    |
 //! 23 |         enqueue!(mailer.send_welcome(&user.email).await);
@@ -21,16 +21,54 @@
 //! their receiver. The analysis is syntactic (no types): a method it does not know is
 //! assumed to return an owned value, so unknown code is left to rustc rather than rejected.
 //!
-//! What is deliberately left to rustc (its own borrow error is then the message):
+//! # The rules
+//!
+//! Priorities, in order: never reject a program rustc accepts; where it speaks, its help is a
+//! change that compiles; speak in as many unsafe cases as it can tell apart without types.
+//!
+//! What it claims (an error):
+//!
+//! - `&place` / `&mut place` of a loop variable (a `for` / `while let` pattern, a binding
+//!   inside a loop body, an adapter closure's parameter), directly or through a binding
+//!   that holds one (`let y = &x;`, `ref` patterns, `for m in &team.members`);
+//! - a known borrowing method on such a place (`as_str`, `trim`, `first`, `iter`, ...; see
+//!   [`methods`]), and methods that keep a borrow (`unwrap`, `filter`, another borrowing
+//!   method) on such a result;
+//! - the borrowing part of a tuple, array, struct literal or constructor (`Some(&x)`), and
+//!   only that part: a binding, a pattern (`let (id, ..) =`, `let Job { id, .. } =`), a
+//!   literal index (`refs[0]`) or a branch that builds tuples of one arity takes just the
+//!   elements it names;
+//! - a non-`move` closure or `async` block that mentions a loop variable; a `move` one that
+//!   moves in a place holding a borrow, by the fields it uses (`move || pair.0` captures only
+//!   `pair.0`, as edition 2021 does).
+//!
+//! Its help: an owned copy of the borrowing expression when the shape of what is borrowed is
+//! known (`x.clone()` for `&x`, `.to_owned()` for a `&T`/`&str`/`&[T]`, the whole chain
+//! kept; `.map(ToOwned::to_owned)` for an `Option` of one); otherwise what to pass, without
+//! naming a method. Every help of the trybuild fail cases is applied and compiled by
+//! `ui-tests/tests/helps.rs`.
+//!
+//! Where it deliberately stays silent (rustc's own borrow error is then the message):
 //!
 //! - borrows of variables bound outside every loop (`&config`, or `user` in
 //!   `for user in &users` where `users` is a parameter): not loop variables;
+//! - the items of `'static` data (`["ann", "bob"]`, a `const`/`static`, `TEXT.lines()`):
+//!   their methods borrow the `'static` data;
 //! - methods the lists do not know are assumed to return owned values (`user.email()` may
-//!   return `&str`);
+//!   return `&str`), and so are methods on values that hold a borrow inside a tuple or an
+//!   `Option` (`Some(&x).clone()`, `once(&x).collect()`), std functions that return their
+//!   borrowed input (`std::cmp::max(&a, &b)`, `str::from_utf8(&bytes)`), and the results
+//!   of closures (`map(|t| t.trim())`, `map(String::as_str)`): telling those apart needs
+//!   types;
+//! - data flow after a binding: reassignment (`to = &x.email`), `refs.push(&x)`, the value
+//!   of a `break` out of a `loop` or labeled block, a closure bound to a name and then passed
+//!   to an adapter;
+//! - a struct's field that is not written in a literal here (`job.to` of a `job` passed in);
 //! - a place receiver (`u.send()`) is cloned by the expansion, so a binding holding one
 //!   plain reference is fine there; one holding an `Option<&T>` or other borrowing value is
-//!   not seen through;
-//! - the value of a labeled block's `break 'label value`, and `let ref x = temporary()`.
+//!   not seen through, nor a receiver that is a method call returning a reference
+//!   (`self.jobs().audit(..)`, rustc's E0521);
+//! - `let ref x = temporary()`.
 //!
 //! Only `proc_macro2` is used, never `proc_macro`.
 
@@ -97,6 +135,17 @@ pub(crate) enum Kind {
     MovedAlias,
 }
 
+/// What the expression at a finding's tokens is, as far as its owned copy goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// A shared reference (`&T`, `&str`, `&[T]`): `.to_owned()` copies it.
+    Ref,
+    /// An `Option` of one: `.map(ToOwned::to_owned)` copies it.
+    OptionRef,
+    /// Anything else, or not known: the help names no method.
+    Unknown,
+}
+
 /// One borrow of a loop variable that an `enqueue!` would capture.
 #[derive(Clone, Debug)]
 pub(crate) struct Finding {
@@ -108,6 +157,21 @@ pub(crate) struct Finding {
     pub via: Option<String>,
     /// How the borrow arises.
     pub kind: Kind,
+    /// What the expression at `tokens` is: picks the owned copy the help suggests.
+    pub shape: Shape,
+}
+
+/// `a.b()` stays as it is; `&x` or `a + b` gets parentheses before a method is appended.
+fn parenthesized(text: &str) -> String {
+    let simple = text.chars().all(|c| {
+        c.is_alphanumeric()
+            || matches!(c, '_' | '.' | '(' | ')' | '"' | ',' | ' ' | ':' | '[' | ']')
+    });
+    if simple && !text.starts_with('&') && !text.starts_with('*') {
+        text.to_owned()
+    } else {
+        format!("({text})")
+    }
 }
 
 const AFTER_COMMIT: &str = "the hook runs after COMMIT, when the loop has moved on";
@@ -137,9 +201,38 @@ impl Finding {
         format!("`enqueue!` would capture {what}; {AFTER_COMMIT}")
     }
 
-    /// The `help:` line: the by-value fix for this case.
+    /// An owned copy of the borrowing expression at the finding's tokens, when its shape is
+    /// known: `user.email.clone()` for `&user.email`, `name.trim().to_owned()`,
+    /// `tags.first().map(ToOwned::to_owned)`.
+    fn owned_copy(&self) -> Option<String> {
+        let text = crate::syntax::source_text(self.tokens.clone());
+        match (&self.shape, &self.kind) {
+            (
+                Shape::Ref,
+                Kind::Reference {
+                    place,
+                    indexed,
+                    mutable: false,
+                },
+            ) if text == format!("&{place}") || text == format!("& {place}") => Some(if *indexed {
+                format!("{place}.to_owned()")
+            } else {
+                format!("{place}.clone()")
+            }),
+            (Shape::Ref, Kind::Reference { mutable: true, .. }) => None,
+            (Shape::Ref, _) => Some(format!("{}.to_owned()", parenthesized(&text))),
+            (Shape::OptionRef, _) => {
+                Some(format!("{}.map(ToOwned::to_owned)", parenthesized(&text)))
+            }
+            (Shape::Unknown, _) => None,
+        }
+    }
+
+    /// The `help:` line: the by-value fix for this case. A fix names a method only where
+    /// the shape of what is borrowed is known; otherwise it says what to pass, not how.
     pub(crate) fn help(&self) -> String {
         let var = &self.var;
+        let at = crate::syntax::source_text(self.tokens.clone());
         match (&self.kind, self.via.as_deref()) {
             (
                 Kind::Reference {
@@ -147,7 +240,7 @@ impl Finding {
                     mutable: true,
                     ..
                 },
-                _,
+                None,
             ) => format!(
                 "capture by value: move `{place}` into the hook (pass `{place}`; the hook \
                  mutates its own value) instead of `&mut {place}`"
@@ -157,26 +250,14 @@ impl Finding {
                  instead of `&{var}`"
             ),
             (
-                Kind::Reference {
-                    place,
-                    indexed: true,
-                    ..
-                },
-                _,
-            ) => format!("capture by value: pass `{place}.to_owned()` instead of `&{place}`"),
-            (Kind::Reference { place, .. }, _) => {
-                format!("capture by value: pass `{place}.clone()` instead of `&{place}`")
-            }
-            (
                 Kind::Method {
                     receiver,
+                    call,
                     iterates: true,
-                    ..
                 },
-                _,
-            ) => format!("capture by value: pass `{receiver}.clone()` and iterate inside the hook"),
-            (Kind::Method { receiver, call, .. }, _) => {
-                format!("capture by value: pass `{receiver}.clone()` (or `{call}.to_owned()`)")
+                None,
+            ) if *call == at => {
+                format!("capture by value: pass `{receiver}.clone()` and iterate inside the hook")
             }
             (Kind::Closure { is_async: false }, _) => format!(
                 "capture by value: make it a `move` closure so it owns `{var}` (clone `{var}` \
@@ -194,16 +275,27 @@ impl Finding {
                 "capture by value: bind `{var}` without `ref` so it is moved, or pass \
                  `{var}.clone()`"
             ),
-            (Kind::MovedAlias, Some(via)) => format!(
-                "capture by value: clone it before the closure, e.g. `let {via} = {via}.clone();`, \
-                 so what moves in is owned"
-            ),
-            (_, Some(via)) => format!(
-                "capture by value: pass `{via}.clone()`, an owned copy, instead of the borrow"
-            ),
-            (Kind::Alias | Kind::MovedAlias, None) => {
-                format!("capture by value: move or clone `{var}`")
-            }
+            (Kind::MovedAlias, Some(via)) => match self.owned_copy() {
+                Some(copy) if at == via => format!(
+                    "capture by value: make what moves into the closure owned, e.g. \
+                     `let {via} = {copy};` before it"
+                ),
+                _ => format!(
+                    "capture by value: make what moves into the closure owned: before it, \
+                     bind `{via}` to an owned copy of the data it borrows from `{var}`"
+                ),
+            },
+            _ => match self.owned_copy() {
+                Some(copy) => format!(
+                    "capture by value: pass `{copy}` instead of `{at}` (the call must take \
+                     it by value)"
+                ),
+                None => format!(
+                    "capture by value: pass an owned value instead of `{at}`, which borrows \
+                     loop variable `{var}` (the hook outlives the iteration, so it cannot \
+                     hold a borrow)"
+                ),
+            },
         }
     }
 

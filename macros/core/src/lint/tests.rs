@@ -212,7 +212,7 @@ fn closures_and_async_blocks() {
                 enqueue!(run(|| println!("{user:?}")));
             }
         })),
-        ["user at user", "user at user", "user at \"{user:?}\""]
+        ["user at user.id", "user at user", "user at \"{user:?}\""]
     );
     assert_eq!(
         kinds(syn::parse_quote!({
@@ -247,7 +247,7 @@ fn move_closure_still_carries_an_alias() {
     }));
     let text = errors[0].to_string();
     assert!(
-        text.ends_with("help: capture by value: clone it before the closure, e.g. `let email = email.clone();`, so what moves in is owned"),
+        text.ends_with("help: capture by value: make what moves into the closure owned, e.g. `let email = email.to_owned();` before it"),
         "{text}"
     );
 }
@@ -609,10 +609,10 @@ fn messages_name_the_variable_and_the_fix() {
         texts[0],
         "`enqueue!` would capture a borrow of loop variable `user`; the hook runs after \
          COMMIT, when the loop has moved on\nhelp: capture by value: pass \
-         `user.email.clone()` instead of `&user.email`"
+         `user.email.clone()` instead of `&user.email` (the call must take it by value)"
     );
     assert!(texts[1].starts_with("`enqueue!` would capture `u`, a borrow of loop variable `user`"));
-    assert!(texts[1].contains("pass `u.clone()`"));
+    assert!(texts[1].contains("pass `u.to_owned()` instead of `u`"));
     assert!(
         texts[2]
             .starts_with("`enqueue!` would capture a closure that borrows loop variable `user`")
@@ -667,8 +667,8 @@ fn help_is_tailored_to_the_borrow() {
         [
             "capture by value: move `n` into the hook (pass `n`; the hook mutates its own value) \
              instead of `&mut n`",
-            "capture by value: pass `user.tags[1..].to_owned()` instead of `&user.tags[1..]`",
-            "capture by value: pass `user.name.clone()` (or `user.name.as_str().to_owned()`)",
+            "capture by value: pass `user.tags[1..].to_owned()` instead of `&user.tags[1..]` (the call must take it by value)",
+            "capture by value: pass `user.name.as_str().to_owned()` instead of `user.name.as_str()` (the call must take it by value)",
             "capture by value: pass `user.tags.clone()` and iterate inside the hook",
             "capture by value: pass `user` (moved into the hook) or `user.clone()` instead of `&user`",
         ]
@@ -737,7 +737,7 @@ fn labeled_blocks_and_async_closures() {
                 drop(picked);
             }
         })),
-        ["user at user"]
+        ["user at user.id"]
     );
 }
 
@@ -861,5 +861,192 @@ fn items_of_a_runtime_collection_still_do() {
             }
         })),
         ["name at name.trim()", "name at name.trim()"]
+    );
+}
+
+#[test]
+fn a_rest_pattern_takes_the_elements_it_skips() {
+    none(syn::parse_quote!({
+        for user in users {
+            let (id, ..) = (user.id, &user.email, 3);
+            enqueue!(send(id));
+            let (.., n) = (&user.email, user.id, 3);
+            enqueue!(send(n));
+            let (first, .., last) = (user.id, &user.email, &user.name, 4);
+            enqueue!(send((first, last)));
+        }
+    }));
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let (_, .., email) = (user.id, 3, &user.email);
+                enqueue!(send(email));
+            }
+        })),
+        ["user via email at email"]
+    );
+}
+
+#[test]
+fn struct_patterns_take_their_fields() {
+    none(syn::parse_quote!({
+        for user in users {
+            let job = Job {
+                id: user.id,
+                to: &user.email,
+            };
+            let Job { id, .. } = job;
+            enqueue!(send(id));
+            let Job { id: copied, .. } = Job {
+                id: user.id,
+                to: &user.email,
+            };
+            enqueue!(send(copied));
+            let job = Job {
+                id: user.id,
+                to: &user.email,
+            };
+            enqueue!(send(job.id));
+        }
+    }));
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let job = Job {
+                    id: user.id,
+                    to: &user.email,
+                };
+                let Job { to, .. } = job;
+                enqueue!(send(to));
+                // Behind a reference, a field pattern binds by reference.
+                let Job { id, .. } = &user;
+                enqueue!(send(id));
+            }
+        })),
+        ["user via to at to", "user via id at id"]
+    );
+}
+
+#[test]
+fn branches_of_tuples_stay_tuples() {
+    none(syn::parse_quote!({
+        for user in users {
+            let (id, _email) = if user.admin {
+                (user.id, &user.email)
+            } else {
+                (0, &user.name)
+            };
+            enqueue!(send(id));
+            let (n, _) = match user.kind {
+                1 => (user.id, &user.email),
+                _ => (2, &user.name),
+            };
+            enqueue!(send(n));
+        }
+    }));
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let (_, email) = if user.admin {
+                    (user.id, &user.email)
+                } else {
+                    (0, &user.name)
+                };
+                enqueue!(send(email));
+            }
+        })),
+        ["user via email at email", "user via email at email"]
+    );
+}
+
+#[test]
+fn a_literal_index_picks_its_element() {
+    none(syn::parse_quote!({
+        for user in users {
+            let pair = [user.id, 0];
+            enqueue!(send(pair[0]));
+            let refs = [&config, &user.email];
+            enqueue!(send(refs[0]));
+        }
+    }));
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let refs = [&config, &user.email];
+                enqueue!(send(refs[1]));
+                enqueue!(send(refs[i]));
+            }
+        })),
+        ["user via refs at refs", "user via refs at refs"]
+    );
+}
+
+#[test]
+fn move_closures_capture_the_fields_they_use() {
+    none(syn::parse_quote!({
+        for user in users {
+            let pair = (user.id, &user.email);
+            enqueue!(run(move || pair.0 * 10));
+            let job = Job {
+                id: user.id,
+                to: &user.email,
+            };
+            enqueue!(run(move || job.id + 1));
+        }
+    }));
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let pair = (user.id, &user.email);
+                enqueue!(run(move || pair.1.len()));
+                enqueue!(run(move || pair.0 + pair.1.len()));
+                // Not `move`: the closure borrows the loop's own `pair`.
+                enqueue!(run(|| pair.0 * 10));
+            }
+        })),
+        [
+            "user via pair at pair.1",
+            "user via pair at pair.1",
+            "pair at pair.0"
+        ]
+    );
+}
+
+/// The help's owned copy keeps the whole borrowing chain, and names a method only where
+/// the borrowed shape is known (`to_owned` for a reference, `map(ToOwned::to_owned)` for an
+/// `Option` of one); otherwise it says what to pass, not how.
+#[test]
+fn helps_copy_what_is_borrowed_as_its_shape_needs() {
+    let helps: Vec<String> = loop_borrows(&syn::parse_quote!({
+        for account in accounts {
+            enqueue!(send(account.email.trim().trim_end_matches(".com")));
+            enqueue!(send(account.tags.first()));
+            enqueue!(send(account.tags.first().unwrap()));
+            let name = account.name.as_str();
+            enqueue!(send(name));
+            let first = account.tags.first();
+            enqueue!(send(first));
+            let some = Some(&account.name);
+            enqueue!(send(some));
+            enqueue!(send(account.tags.iter().next()));
+        }
+    }))
+    .iter()
+    .map(|e| {
+        let text = e.to_string();
+        text[text.find("help: ").unwrap() + 6..].to_owned()
+    })
+    .collect();
+    assert_eq!(
+        helps,
+        [
+            "capture by value: pass `account.email.trim().trim_end_matches(\".com\").to_owned()` instead of `account.email.trim().trim_end_matches(\".com\")` (the call must take it by value)",
+            "capture by value: pass `account.tags.first().map(ToOwned::to_owned)` instead of `account.tags.first()` (the call must take it by value)",
+            "capture by value: pass `account.tags.first().unwrap().to_owned()` instead of `account.tags.first().unwrap()` (the call must take it by value)",
+            "capture by value: pass `name.to_owned()` instead of `name` (the call must take it by value)",
+            "capture by value: pass `first.map(ToOwned::to_owned)` instead of `first` (the call must take it by value)",
+            "capture by value: pass an owned value instead of `some`, which borrows loop variable `account` (the hook outlives the iteration, so it cannot hold a borrow)",
+            "capture by value: pass an owned value instead of `account.tags.iter().next()`, which borrows loop variable `account` (the hook outlives the iteration, so it cannot hold a borrow)",
+        ]
     );
 }

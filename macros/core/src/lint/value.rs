@@ -7,8 +7,8 @@ use syn::{Expr, Member, Stmt, UnOp};
 
 use super::methods;
 use super::scope::Binding;
-use super::walk::Walker;
-use super::{Finding, Kind};
+use super::walk::{Mention, Walker};
+use super::{Finding, Kind, Shape};
 use crate::syntax::source_text;
 use crate::syntax::strip_parens;
 
@@ -26,9 +26,12 @@ pub(crate) enum Val {
     Borrow(Vec<Finding>),
     /// An iterator borrowing loop variables, with the value of its items.
     Iter(Vec<Finding>, Box<Val>),
-    /// Several values held together: a tuple, array or struct literal, a constructor's
-    /// arguments, the arms of a branch.
+    /// Several values held together: a tuple, array or struct literal (its fields
+    /// [`Named`](Val::Named)), a constructor's arguments, the arms of a branch that are not
+    /// tuples of one arity.
     Many(Vec<Val>),
+    /// A named field of a struct literal, only ever an element of [`Many`](Val::Many).
+    Named(String, Box<Val>),
 }
 
 /// Where a place lives.
@@ -53,7 +56,68 @@ impl Val {
             Val::Owned | Val::Place(_) => {}
             Val::Borrow(found) | Val::Iter(found, _) => out.extend(found.iter().cloned()),
             Val::Many(vals) => vals.iter().for_each(|val| val.collect_findings(out)),
+            Val::Named(_, val) => val.collect_findings(out),
         }
+    }
+
+    /// The value of one element of a tuple, array or struct literal: `.0`, `[0]`, `.name`.
+    /// An element the value does not show (a field of a struct value that was not a
+    /// literal here) is `Owned`: unknown, so the check stays silent about it.
+    pub(crate) fn element(self, member: &Member) -> Val {
+        let Val::Many(vals) = self else {
+            return Val::Owned;
+        };
+        match member {
+            Member::Named(name) => vals
+                .into_iter()
+                .find_map(|val| match val {
+                    Val::Named(field, val) if *name == field => Some(*val),
+                    _ => None,
+                })
+                .unwrap_or(Val::Owned),
+            Member::Unnamed(index) => vals
+                .into_iter()
+                .nth(index.index as usize)
+                .map(Val::unnamed)
+                .unwrap_or(Val::Owned),
+        }
+    }
+
+    /// The value itself, without a field's name.
+    fn unnamed(self) -> Val {
+        match self {
+            Val::Named(_, val) => *val,
+            other => other,
+        }
+    }
+
+    /// The value of a branch (`if`/`else`, `match` arms), from its arms' values: tuples of
+    /// one arity stay tuples, element by element (so `let (id, _) = if c { (a, &x) } else
+    /// { (b, &y) }` binds `id` to what the first elements hold); anything else holds what
+    /// any arm holds.
+    pub(crate) fn join(arms: Vec<Val>) -> Val {
+        let arity = match arms.first() {
+            Some(Val::Many(first)) if first.iter().all(|v| !matches!(v, Val::Named(..))) => {
+                first.len()
+            }
+            _ => return Val::Many(arms).or_owned(),
+        };
+        let tuples = arms.iter().all(|arm| {
+            matches!(arm, Val::Many(vals) if vals.len() == arity
+                && vals.iter().all(|v| !matches!(v, Val::Named(..))))
+        });
+        if !tuples {
+            return Val::Many(arms).or_owned();
+        }
+        let mut columns: Vec<Vec<Val>> = (0..arity).map(|_| Vec::new()).collect();
+        for arm in arms {
+            if let Val::Many(vals) = arm {
+                for (column, val) in columns.iter_mut().zip(vals) {
+                    column.push(val);
+                }
+            }
+        }
+        Val::Many(columns.into_iter().map(Val::join).collect()).or_owned()
     }
 
     /// The value once bound to a name by value: a place is moved (or copied) out, so the
@@ -62,6 +126,7 @@ impl Val {
         match self {
             Val::Place(_) | Val::Owned => Val::Owned,
             Val::Many(vals) => Val::Many(vals.into_iter().map(Val::held).collect()),
+            Val::Named(name, val) => Val::Named(name, Box::new(val.held())),
             other => other,
         }
     }
@@ -70,11 +135,13 @@ impl Val {
     pub(crate) fn items(self) -> Val {
         match self {
             Val::Iter(_, item) => *item,
-            Val::Borrow(found) => Val::Borrow(found),
+            // `for u in &batch`: each item is a reference.
+            Val::Borrow(found) => Val::Borrow(shaped(found, Shape::Ref)),
             Val::Many(_) => match self.findings() {
                 found if found.is_empty() => Val::Owned,
                 found => Val::Borrow(found),
             },
+            Val::Named(_, val) => val.items(),
             Val::Place(_) | Val::Owned => Val::Owned,
         }
     }
@@ -92,6 +159,7 @@ impl Val {
     fn at(self, tokens: &TokenStream) -> Val {
         self.map_findings(&mut |f| Finding {
             tokens: tokens.clone(),
+            shape: Shape::Unknown,
             ..f
         })
     }
@@ -109,6 +177,7 @@ impl Val {
                 Box::new(item.map_findings(map)),
             ),
             Val::Many(vals) => Val::Many(vals.into_iter().map(|v| v.map_findings(map)).collect()),
+            Val::Named(name, val) => Val::Named(name, Box::new(val.map_findings(map))),
         }
     }
 }
@@ -121,6 +190,9 @@ pub(crate) fn read_binding(binding: &Binding, tokens: impl FnOnce() -> TokenStre
         Val::Owned => Val::Owned,
         held => {
             let tokens = tokens();
+            // The name has the type of the bound expression when that was the borrow
+            // itself; inside a tuple or an iterator it is something else.
+            let direct = matches!(held, Val::Borrow(_));
             held.clone().map_findings(&mut |f| Finding {
                 tokens: tokens.clone(),
                 via: Some(binding.name.clone()),
@@ -130,6 +202,7 @@ pub(crate) fn read_binding(binding: &Binding, tokens: impl FnOnce() -> TokenStre
                     Kind::Alias
                 },
                 var: f.var,
+                shape: if direct { f.shape } else { Shape::Unknown },
             })
         }
     }
@@ -144,6 +217,7 @@ pub(crate) fn ref_binding(val: Val, name: &syn::Ident, loop_item: bool) -> Val {
             var,
             via: None,
             kind: Kind::RefBinding,
+            shape: Shape::Ref,
         }],
         other => other.findings(),
     };
@@ -152,6 +226,7 @@ pub(crate) fn ref_binding(val: Val, name: &syn::Ident, loop_item: bool) -> Val {
             .into_iter()
             .map(|f| Finding {
                 kind: Kind::RefBinding,
+                shape: Shape::Unknown,
                 ..f
             })
             .collect();
@@ -164,6 +239,7 @@ pub(crate) fn ref_binding(val: Val, name: &syn::Ident, loop_item: bool) -> Val {
             var: name.to_string(),
             via: None,
             kind: Kind::RefBinding,
+            shape: Shape::Ref,
         }]);
     }
     Val::Owned
@@ -193,18 +269,17 @@ impl Walker<'_> {
             Expr::Field(f) => match self.value(&f.base) {
                 Val::Place(place) => Val::Place(place),
                 Val::Borrow(found) => Val::Place(Place::Through(found)),
-                Val::Many(mut vals) => match &f.member {
-                    Member::Unnamed(index) if (index.index as usize) < vals.len() => {
-                        vals.swap_remove(index.index as usize)
-                    }
-                    _ => Val::Owned,
-                },
+                many @ Val::Many(_) => many.element(&f.member),
                 _ => Val::Owned,
             },
             Expr::Index(i) => match self.value(&i.expr) {
                 Val::Place(place) => Val::Place(place),
                 Val::Borrow(found) => Val::Place(Place::Through(found)),
-                many @ Val::Many(_) => many.or_owned(),
+                // `[&a, &b][0]`: a literal index picks its element, like `.0` does.
+                many @ Val::Many(_) => match literal_index(&i.index) {
+                    Some(index) => many.element(&Member::Unnamed(syn::Index::from(index))),
+                    None => many.or_owned(),
+                },
                 _ => Val::Owned,
             },
             Expr::Unary(u) => match (&u.op, self.value(&u.expr)) {
@@ -231,7 +306,16 @@ impl Walker<'_> {
             Expr::Array(a) => self.many(a.elems.iter()),
             Expr::Repeat(r) => self.value(&r.expr),
             Expr::Struct(s) => {
-                let mut vals: Vec<Val> = s.fields.iter().map(|f| self.value(&f.expr)).collect();
+                let mut vals: Vec<Val> = s
+                    .fields
+                    .iter()
+                    .map(|f| match &f.member {
+                        Member::Named(name) => {
+                            Val::Named(name.to_string(), Box::new(self.value(&f.expr)))
+                        }
+                        Member::Unnamed(_) => self.value(&f.expr),
+                    })
+                    .collect();
                 if let Some(rest) = &s.rest {
                     vals.push(self.value(rest).held());
                 }
@@ -258,7 +342,7 @@ impl Walker<'_> {
                     Some((_, e)) => self.value(e),
                     None => Val::Owned,
                 };
-                Val::Many(vec![then, otherwise]).or_owned()
+                Val::join(vec![then, otherwise])
             }
             Expr::Match(m) => {
                 let scrutinee = self.value(&m.expr);
@@ -269,7 +353,7 @@ impl Walker<'_> {
                     vals.push(self.value(&arm.body));
                     self.scopes.pop();
                 }
-                Val::Many(vals).or_owned()
+                Val::join(vals)
             }
             Expr::Closure(c) => {
                 let found = self.mentions_in(|w| {
@@ -314,6 +398,7 @@ impl Walker<'_> {
                 var,
                 via: None,
                 kind: kind(),
+                shape: Shape::Ref,
             }]),
             Val::Place(Place::Through(found)) => {
                 let (tokens, kind) = (expr.to_token_stream(), kind());
@@ -323,6 +408,7 @@ impl Walker<'_> {
                         .map(|f| Finding {
                             tokens: tokens.clone(),
                             kind: kind.clone(),
+                            shape: Shape::Ref,
                             ..f
                         })
                         .collect(),
@@ -331,7 +417,7 @@ impl Walker<'_> {
             Val::Borrow(found) => Val::Borrow(found).at(&expr.to_token_stream()),
             Val::Iter(found, item) => Val::Iter(found, item).at(&expr.to_token_stream()),
             many @ Val::Many(_) => many.or_owned(),
-            Val::Owned => Val::Owned,
+            Val::Owned | Val::Named(..) => Val::Owned,
         }
     }
 
@@ -376,6 +462,7 @@ impl Walker<'_> {
 /// A method call's value from its receiver's; `expr` is the whole call.
 fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, other: Val) -> Val {
     // What the findings need (tokens, source text), only when there can be any.
+    let receiver = receiver.unnamed();
     match &receiver {
         Val::Owned => return Val::Owned,
         Val::Many(_) if receiver.findings().is_empty() => return Val::Owned,
@@ -393,18 +480,21 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                 call: source_text(tokens.clone()),
                 iterates: methods::iter_of_refs(method) || methods::iter_of_values(method),
             };
+            let shape = methods::shape(method, args);
             let found = match place {
                 Place::Var(var) => vec![Finding {
                     tokens: tokens.clone(),
                     var,
                     via: None,
                     kind,
+                    shape,
                 }],
                 Place::Through(found) => found
                     .into_iter()
                     .map(|f| Finding {
                         tokens: tokens.clone(),
                         kind: kind.clone(),
+                        shape,
                         ..f
                     })
                     .collect(),
@@ -416,13 +506,15 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                 .into_iter()
                 .map(|f| Finding {
                     tokens: tokens.clone(),
+                    shape: methods::shape_after(f.shape, method, args),
                     ..f
                 })
                 .collect();
             if methods::keeps_borrow(method, args) {
                 Val::Borrow(found)
             } else if method == "into_iter" {
-                Val::Iter(found.clone(), Box::new(Val::Borrow(found)))
+                let items = shaped(found.clone(), Shape::Ref);
+                Val::Iter(shaped(found, Shape::Unknown), Box::new(Val::Borrow(items)))
             } else {
                 borrowed_method(found, method, args)
             }
@@ -436,6 +528,7 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                 .into_iter()
                 .map(|f| Finding {
                     tokens: tokens.clone(),
+                    shape: Shape::Unknown,
                     ..f
                 })
                 .collect();
@@ -450,6 +543,7 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                 .into_iter()
                 .map(|f| Finding {
                     tokens: tokens.clone(),
+                    shape: Shape::Unknown,
                     ..f
                 })
                 .collect();
@@ -471,8 +565,24 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                 Val::Owned
             }
         }
-        Val::Owned => Val::Owned,
+        Val::Owned | Val::Named(..) => Val::Owned,
     }
+}
+
+/// `0` in `pair[0]`.
+fn literal_index(expr: &Expr) -> Option<usize> {
+    match strip_parens(expr) {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(int),
+            ..
+        }) => int.base10_parse().ok(),
+        _ => None,
+    }
+}
+
+/// The same borrows, as held by a value of this shape.
+fn shaped(found: Vec<Finding>, shape: Shape) -> Vec<Finding> {
+    found.into_iter().map(|f| Finding { shape, ..f }).collect()
 }
 
 /// A method called on (a place behind) borrows `found`.
@@ -480,7 +590,10 @@ fn borrowed_method(found: Vec<Finding>, method: &str, args: usize) -> Val {
     if methods::borrowing(method, args) {
         Val::Borrow(found)
     } else if methods::iter_of_refs(method) {
-        Val::Iter(found.clone(), Box::new(Val::Borrow(found)))
+        Val::Iter(
+            found.clone(),
+            Box::new(Val::Borrow(shaped(found, Shape::Ref))),
+        )
     } else if methods::iter_of_values(method) {
         Val::Iter(found, Box::new(Val::Owned))
     } else {
@@ -488,33 +601,49 @@ fn borrowed_method(found: Vec<Finding>, method: &str, args: usize) -> Val {
     }
 }
 
-/// What a closure or `async` block holds, from the outside bindings it mentions.
-fn captured_by(mentions: Vec<(TokenStream, Binding)>, is_move: bool, is_async: bool) -> Val {
-    let mut seen: Vec<String> = Vec::new();
+/// What a closure or `async` block holds, from the outside places it mentions: a
+/// non-`move` one borrows each loop variable it mentions; a `move` one holds what each
+/// mentioned place holds (a field `pair.0` of a tuple or struct literal: that element only,
+/// as edition 2021 captures; through a reference: the reference).
+fn captured_by(mentions: Vec<Mention>, is_move: bool, is_async: bool) -> Val {
+    let mut seen: Vec<(String, Vec<syn::Member>)> = Vec::new();
     let mut found = Vec::new();
-    for (tokens, binding) in mentions {
-        if seen.contains(&binding.name) {
+    for Mention {
+        tokens,
+        binding,
+        fields,
+    } in mentions
+    {
+        let key = (binding.name.clone(), fields.clone());
+        if seen.contains(&key) {
             continue;
         }
-        seen.push(binding.name.clone());
+        seen.push(key);
         if !is_move && binding.loop_var {
             found.push(Finding {
                 tokens,
                 var: binding.name.clone(),
                 via: None,
                 kind: Kind::Closure { is_async },
+                shape: Shape::Unknown,
             });
         } else {
-            // By value: only what the binding itself holds is captured.
-            found.extend(
-                read_binding(&binding, || tokens)
-                    .findings()
-                    .into_iter()
-                    .map(|f| Finding {
-                        kind: Kind::MovedAlias,
-                        ..f
-                    }),
-            );
+            // By value: only what the captured place holds.
+            let mut val = read_binding(&binding, || tokens);
+            for field in &fields {
+                val = match val {
+                    many @ Val::Many(_) => many.element(field),
+                    // Through a reference the capture stops at the reference itself.
+                    held @ (Val::Borrow(_) | Val::Iter(..)) => held,
+                    _ => Val::Owned,
+                };
+            }
+            let projected = !fields.is_empty();
+            found.extend(val.findings().into_iter().map(|f| Finding {
+                kind: Kind::MovedAlias,
+                shape: if projected { Shape::Unknown } else { f.shape },
+                ..f
+            }));
         }
     }
     if found.is_empty() {

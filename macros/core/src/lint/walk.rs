@@ -20,11 +20,21 @@ use super::scope::{Binding, Scopes};
 use super::value::{Val, ref_binding};
 use crate::syntax::{Sites, is_enqueue, mentions_enqueue, strip_parens};
 
+/// An outside binding mentioned inside a closure or `async` block: where, which binding,
+/// and the fields after it (`pair.0` mentions `pair` with `[0]`): edition 2021 closures
+/// capture that place, not the whole binding.
+#[derive(Clone)]
+pub(crate) struct Mention {
+    pub(crate) tokens: TokenStream,
+    pub(crate) binding: Binding,
+    pub(crate) fields: Vec<syn::Member>,
+}
+
 /// Collects the outside bindings mentioned inside a closure or `async` block.
 struct MentionFrame {
     /// Scopes at an index below this were opened outside the closure.
     boundary: usize,
-    found: Vec<(TokenStream, Binding)>,
+    found: Vec<Mention>,
 }
 
 /// The walker's state: scopes, how deep in loops the current point is, and what was found.
@@ -86,7 +96,7 @@ impl<'body> Walker<'body> {
 
     /// Runs `f` (which opens the closure's own scopes) and returns the bindings from
     /// outside that it mentions, in order.
-    pub(crate) fn mentions_in(&mut self, f: impl FnOnce(&mut Self)) -> Vec<(TokenStream, Binding)> {
+    pub(crate) fn mentions_in(&mut self, f: impl FnOnce(&mut Self)) -> Vec<Mention> {
         self.mentions.push(MentionFrame {
             boundary: self.scopes.depth(),
             found: Vec::new(),
@@ -110,6 +120,16 @@ impl<'body> Walker<'body> {
     }
 
     fn mention(&mut self, name: &str, tokens: impl FnOnce() -> TokenStream) {
+        self.mention_fields(name, Vec::new(), tokens);
+    }
+
+    /// A mention of `name` followed by `fields` (`pair.0.id`).
+    fn mention_fields(
+        &mut self,
+        name: &str,
+        fields: Vec<syn::Member>,
+        tokens: impl FnOnce() -> TokenStream,
+    ) {
         if self.mentions.is_empty() {
             return;
         }
@@ -120,7 +140,11 @@ impl<'body> Walker<'body> {
         let tokens = tokens();
         for frame in &mut self.mentions {
             if depth < frame.boundary {
-                frame.found.push((tokens.clone(), binding.clone()));
+                frame.found.push(Mention {
+                    tokens: tokens.clone(),
+                    binding: binding.clone(),
+                    fields: fields.clone(),
+                });
             }
         }
     }
@@ -200,7 +224,14 @@ impl<'body> Walker<'body> {
             }
             Pat::Struct(p) => {
                 for field in &p.fields {
-                    self.bind_pat(&field.pat, val.clone(), loop_var, loop_item);
+                    // Against a struct literal's value, each field pattern gets its field
+                    // (`Owned` when the literal does not show it); against anything else
+                    // (a place, a borrow), all of the value.
+                    let field_val = match &val {
+                        Val::Many(_) => val.clone().element(&field.member),
+                        other => other.clone(),
+                    };
+                    self.bind_pat(&field.pat, field_val, loop_var, loop_item);
                 }
             }
             Pat::Or(p) => {
@@ -219,7 +250,8 @@ impl<'body> Walker<'body> {
     }
 
     /// Tuple-like patterns: element by element when the value is a tuple of the same arity
-    /// (`let (a, b) = (&x, 1);`, `for (i, u) in x.iter().enumerate()`), else all of it.
+    /// (`let (a, b) = (&x, 1);`, `for (i, u) in x.iter().enumerate()`), with a `..` taking
+    /// the elements it skips (`let (id, ..) = (x.id, &x.email, 1)`), else all of it.
     fn bind_elems<'a>(
         &mut self,
         elems: impl ExactSizeIterator<Item = &'a Pat>,
@@ -227,18 +259,24 @@ impl<'body> Walker<'body> {
         loop_var: bool,
         loop_item: bool,
     ) {
+        let elems: Vec<&Pat> = elems.collect();
+        let rest = elems.iter().position(|p| matches!(p, Pat::Rest(_)));
         match val {
-            Val::Many(vals) if vals.len() == elems.len() => {
-                let pairs: Vec<(&Pat, Val)> = elems.zip(vals).collect();
-                if pairs.iter().any(|(p, _)| matches!(p, Pat::Rest(_))) {
-                    let all = Val::Many(pairs.iter().map(|(_, v)| v.clone()).collect());
-                    for (pat, _) in pairs {
-                        self.bind_pat(pat, all.clone(), loop_var, loop_item);
-                    }
-                } else {
-                    for (pat, val) in pairs {
-                        self.bind_pat(pat, val, loop_var, loop_item);
-                    }
+            Val::Many(vals) if rest.is_none() && vals.len() == elems.len() => {
+                for (pat, val) in elems.into_iter().zip(vals) {
+                    self.bind_pat(pat, val, loop_var, loop_item);
+                }
+            }
+            Val::Many(mut vals) if rest.is_some() && vals.len() + 1 >= elems.len() => {
+                let rest = rest.unwrap_or_default();
+                let after = elems.len() - rest - 1;
+                let tail = vals.split_off(vals.len() - after);
+                vals.truncate(rest);
+                for (pat, val) in elems[..rest].iter().zip(vals) {
+                    self.bind_pat(pat, val, loop_var, loop_item);
+                }
+                for (pat, val) in elems[rest + 1..].iter().zip(tail) {
+                    self.bind_pat(pat, val, loop_var, loop_item);
                 }
             }
             other => {
@@ -306,7 +344,16 @@ impl<'body> Walker<'body> {
             Expr::Cast(e) => self.expr(&e.expr),
             Expr::Closure(e) => self.closure(e, None),
             Expr::Const(e) => self.block(&e.block),
-            Expr::Field(e) => self.expr(&e.base),
+            Expr::Field(e) => {
+                // Inside a closure, `pair.0` is a mention of that field.
+                if !self.mentions.is_empty()
+                    && let Some((ident, fields)) = field_chain(expr)
+                {
+                    self.mention_fields(&ident.to_string(), fields, || expr.to_token_stream());
+                } else {
+                    self.expr(&e.base);
+                }
+            }
             Expr::ForLoop(e) => {
                 self.expr(&e.expr);
                 let items = self.binding_value(&e.expr).items();
@@ -527,6 +574,20 @@ impl<'body> Walker<'body> {
                 }
             }
         }
+    }
+}
+
+/// `pair.0.id`: the variable at the bottom of a chain of field accesses, and the fields.
+fn field_chain(expr: &Expr) -> Option<(&syn::Ident, Vec<syn::Member>)> {
+    match expr {
+        Expr::Field(f) => {
+            let (ident, mut fields) = field_chain(&f.base)?;
+            fields.push(f.member.clone());
+            Some((ident, fields))
+        }
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| (i, Vec::new())),
+        Expr::Paren(p) => field_chain(&p.expr),
+        _ => None,
     }
 }
 
