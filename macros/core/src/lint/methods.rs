@@ -315,7 +315,7 @@ pub(crate) fn shape_after(shape: Shape, method: &str, args: usize) -> Shape {
         (Shape::OptionRef, "unwrap" | "expect" | "unwrap_unchecked" | "unwrap_or_default") => {
             Shape::Ref
         }
-        (Shape::OptionRef, "filter" | "or" | "xor" | "take") => Shape::OptionRef,
+        (Shape::OptionRef, "filter" | "or" | "xor" | "take" | "clone") => Shape::OptionRef,
         (Shape::Ref, _) if borrowing(method, args) => self::shape(method, args),
         _ => Shape::Unknown,
     }

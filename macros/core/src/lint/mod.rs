@@ -38,6 +38,10 @@
 //!   only that part: a binding, a pattern (`let (id, ..) =`, `let Job { id, .. } =`), a
 //!   literal index (`refs[0]`) or a branch that builds tuples of one arity takes just the
 //!   elements it names;
+//! - a variable given such a borrow by an assignment (`to = &x.email`): a variable has one
+//!   type, so capturing it needs every borrow it is given to outlive the hook;
+//! - `clone()` or an `unwrap`-like method of an `Option`, tuple or constructor value that
+//!   holds such a borrow (`Some(&x).clone()`, `x.tags.first().clone()`);
 //! - a non-`move` closure or `async` block that mentions a loop variable; a `move` one that
 //!   moves in a place holding a borrow, by the fields it uses (`move || pair.0` captures only
 //!   `pair.0`, as edition 2021 does).
@@ -55,14 +59,14 @@
 //! - the items of `'static` data (`["ann", "bob"]`, a `const`/`static`, `TEXT.lines()`):
 //!   their methods borrow the `'static` data;
 //! - methods the lists do not know are assumed to return owned values (`user.email()` may
-//!   return `&str`), and so are methods on values that hold a borrow inside a tuple or an
-//!   `Option` (`Some(&x).clone()`, `once(&x).collect()`), std functions that return their
+//!   return `&str`), and so are other methods on values that hold a borrow inside a tuple
+//!   or an `Option` (`once(&x).collect()` may collect `&str`s into a `String`), std
+//!   functions that return their
 //!   borrowed input (`std::cmp::max(&a, &b)`, `str::from_utf8(&bytes)`), and the results
 //!   of closures (`map(|t| t.trim())`, `map(String::as_str)`): telling those apart needs
 //!   types;
-//! - data flow after a binding: reassignment (`to = &x.email`), `refs.push(&x)`, the value
-//!   of a `break` out of a `loop` or labeled block, a closure bound to a name and then passed
-//!   to an adapter;
+//! - `refs.push(&x)` (`path.push(&dir)` on a `PathBuf` copies), the value of a `break` out
+//!   of a `loop` or labeled block, a closure bound to a name and then passed to an adapter;
 //! - a struct's field that is not written in a literal here (`job.to` of a `job` passed in);
 //! - a place receiver (`u.send()`) is cloned by the expansion, so a binding holding one
 //!   plain reference is fine there; one holding an `Option<&T>` or other borrowing value is

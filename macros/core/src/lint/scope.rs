@@ -65,6 +65,25 @@ impl Scopes {
         }
     }
 
+    /// The binding `name` resolves to now holds `val` too (an assignment). Only
+    /// borrows are recorded: a binding that holds nothing stays as it is.
+    pub fn hold_too(&mut self, name: &str, val: Val) {
+        if val.findings().is_empty() {
+            return;
+        }
+        let binding = self
+            .frames
+            .iter_mut()
+            .rev()
+            .find_map(|frame| frame.iter_mut().rev().find(|b| b.name == name));
+        if let Some(binding) = binding {
+            binding.held = match std::mem::replace(&mut binding.held, Val::Owned) {
+                Val::Owned => val,
+                held => Val::Many(vec![held, val]),
+            };
+        }
+    }
+
     /// The binding `name` resolves to, with the index of the scope that holds it, or `None`
     /// for a name bound outside the body (a parameter, a static, a function).
     pub fn lookup(&self, name: &str) -> Option<(usize, &Binding)> {

@@ -1050,3 +1050,56 @@ fn helps_copy_what_is_borrowed_as_its_shape_needs() {
         ]
     );
 }
+
+#[test]
+fn an_assignment_gives_the_variable_what_it_is_given() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            let mut to = "nobody";
+            for account in accounts {
+                to = &account.email;
+                enqueue!(send(to));
+            }
+        })),
+        ["account via to at to"]
+    );
+    none(syn::parse_quote!({
+        let mut to = String::new();
+        for account in accounts {
+            to = account.email.clone();
+            enqueue!(send(to.clone()));
+            path.push(&account.dir);
+            enqueue!(upload(path.clone()));
+        }
+    }));
+}
+
+#[test]
+fn an_option_or_tuple_of_a_borrow_keeps_it_through_clone_and_unwrap() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(send(Some(&user.email).clone()));
+                enqueue!(send(Some(&user.email).unwrap()));
+                enqueue!(send((user.id, &user.name).clone()));
+                enqueue!(send(user.tags.first().clone()));
+            }
+        })),
+        [
+            "user at Some(&user.email).clone()",
+            "user at Some(&user.email).unwrap()",
+            "user at (user.id, &user.name).clone()",
+            "user at user.tags.first().clone()",
+        ]
+    );
+    none(syn::parse_quote!({
+        for user in users {
+            // A `&String` cloned is a `String`; a collected `&str` is an owned `String`.
+            let email = &user.email;
+            enqueue!(send(email.clone()));
+            enqueue!(send(
+                std::iter::once(user.name.as_str()).collect::<String>()
+            ));
+        }
+    }));
+}

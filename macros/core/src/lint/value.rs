@@ -510,7 +510,10 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                     ..f
                 })
                 .collect();
-            if methods::keeps_borrow(method, args) {
+            // `clone()` of an `Option<&T>` is the same `Option<&T>` (of a `&T`, an owned `T`).
+            let option_clone =
+                method == "clone" && found.iter().all(|f| f.shape == Shape::OptionRef);
+            if methods::keeps_borrow(method, args) || option_clone {
                 Val::Borrow(found)
             } else if method == "into_iter" {
                 let items = shaped(found.clone(), Shape::Ref);
@@ -534,6 +537,10 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                 .collect();
             if method == "into_iter" || methods::iter_of_refs(method) {
                 Val::Iter(found.clone(), Box::new(Val::Borrow(found)))
+            } else if method == "clone" || methods::keeps_borrow(method, args) {
+                // `Some(&x).clone()`, `Some(&x).unwrap()`, `(a, &x).clone()`: the same type,
+                // or the borrow it holds.
+                Val::Borrow(found)
             } else {
                 Val::Owned
             }

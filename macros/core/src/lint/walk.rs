@@ -327,6 +327,15 @@ impl<'body> Walker<'body> {
             Expr::Assign(e) => {
                 self.expr(&e.left);
                 self.expr(&e.right);
+                // `to = &x.email;`: a variable has one type, so once it is given a borrow of
+                // a loop variable, capturing it anywhere after needs that borrow to outlive
+                // the hook (what it held before is kept too).
+                if let Expr::Path(path) = strip_parens(&e.left)
+                    && let Some(ident) = path.path.get_ident()
+                {
+                    let val = self.binding_value(&e.right).held();
+                    self.scopes.hold_too(&ident.to_string(), val);
+                }
             }
             Expr::Async(e) => self.block(&e.block),
             Expr::Await(e) => self.expr(&e.base),
@@ -403,6 +412,7 @@ impl<'body> Walker<'body> {
             Expr::MethodCall(e) => {
                 self.expr(&e.receiver);
                 let method = e.method.to_string();
+                // `refs.push(&x)` is left to rustc: `path.push(&dir)` on a `PathBuf` copies.
                 if methods::adapter(&method) {
                     let items = self.binding_value(&e.receiver).items();
                     let accumulating = methods::accumulating(&method);
