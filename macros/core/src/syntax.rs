@@ -304,15 +304,17 @@ fn write_tokens(out: &mut String, tokens: TokenStream) {
                 let mut ident_like_after = false;
                 match c {
                     // no space before, no space after
-                    '<' if prev_path_sep => {
+                    // `::<`, and `<` nested inside one (`::<Vec<_>>`)
+                    '<' if prev_path_sep || angle_depth > 0 => {
                         out.push(c);
                         angle_depth += 1;
                         prev_glue = true;
                     }
-                    '>' if angle_depth > 0 && !joint => {
+                    // `>>` of nested generics arrives as a joint `>` then `>`
+                    '>' if angle_depth > 0 => {
                         out.push(c);
                         angle_depth -= 1;
-                        prev_glue = false;
+                        prev_glue = joint;
                         ident_like_after = true;
                     }
                     '.' => {

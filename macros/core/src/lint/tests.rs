@@ -1103,3 +1103,51 @@ fn an_option_or_tuple_of_a_borrow_keeps_it_through_clone_and_unwrap() {
         }
     }));
 }
+
+#[test]
+fn what_a_closure_returns_for_a_borrowed_item_is_its_result() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(send(user.tags.iter().map(|t| t.trim()).collect::<Vec<_>>()));
+                enqueue!(send(user.tags.first().map(|t| t.trim())));
+                enqueue!(send(user.email.strip_prefix("x").and_then(|e| e.strip_suffix(".com"))));
+            }
+        })),
+        [
+            "user at user.tags.iter().map(|t| t.trim()).collect::<Vec<_>>()",
+            "user at user.tags.first().map(|t| t.trim())",
+            "user at user.email.strip_prefix(\"x\").and_then(|e| e.strip_suffix(\".com\"))",
+        ]
+    );
+    none(syn::parse_quote!({
+        for user in users {
+            enqueue!(send(user.tags.iter().map(|t| t.len()).collect::<Vec<_>>()));
+            enqueue!(send(user.tags.first().map(|t| t.to_uppercase())));
+        }
+    }));
+}
+
+#[test]
+fn collecting_into_an_owned_value_is_not_a_borrow() {
+    none(syn::parse_quote!({
+        for user in users {
+            enqueue!(send(user.name.split(' ').collect::<String>()));
+            enqueue!(send(user.tags.iter().map(|t| t.as_str()).collect::<String>()));
+            // The context picks the type: not known here, so silent.
+            enqueue!(send(user.name.split(' ').collect()));
+        }
+    }));
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                enqueue!(send(user.name.split(' ').collect::<Vec<_>>()));
+                enqueue!(send(user.tags.iter().collect::<HashSet<&String>>()));
+            }
+        })),
+        [
+            "user at user.name.split(' ').collect::<Vec<_>>()",
+            "user at user.tags.iter().collect::<HashSet<&String>>()",
+        ]
+    );
+}

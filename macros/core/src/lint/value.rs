@@ -289,6 +289,26 @@ impl Walker<'_> {
             },
             Expr::MethodCall(m) => {
                 let receiver = self.value(&m.receiver);
+                if let Val::Iter(found, item) = &receiver
+                    && m.method == "map"
+                    && let Some(mapped) = self.closure_result(m.args.first(), item)
+                {
+                    // `iter.map(|t| t.trim())`: the items are what the closure returns.
+                    let tokens = expr.to_token_stream();
+                    let found = Val::Borrow(found.clone()).at(&tokens).findings();
+                    return Val::Iter(found, Box::new(mapped.at(&tokens)));
+                }
+                if let Val::Borrow(found) = &receiver
+                    && (m.method == "map" || m.method == "and_then")
+                    && found.iter().all(|f| f.shape == Shape::OptionRef)
+                {
+                    // `x.tags.first().map(|t| t.trim())`: an `Option` of what the closure
+                    // returns for the reference inside.
+                    let inside = Val::Borrow(shaped(found.clone(), Shape::Ref));
+                    if let Some(mapped) = self.closure_result(m.args.first(), &inside) {
+                        return mapped.at(&expr.to_token_stream());
+                    }
+                }
                 let other = match m.args.first() {
                     Some(arg) if m.method == "zip" => self.value(arg),
                     _ => Val::Owned,
@@ -373,6 +393,24 @@ impl Walker<'_> {
             Expr::Macro(m) => self.macro_value(&m.mac),
             _ => Val::Owned,
         }
+    }
+
+    /// What a one-parameter closure `arg` returns for an item of value `item`, when that
+    /// holds a borrow (`|t| t.trim()` on borrowed items); `None` for anything else (a path
+    /// like `String::as_str` is left to rustc).
+    fn closure_result(&mut self, arg: Option<&Expr>, item: &Val) -> Option<Val> {
+        let Some(Expr::Closure(closure)) = arg.map(strip_parens) else {
+            return None;
+        };
+        if closure.inputs.len() != 1 {
+            return None;
+        }
+        self.scopes.push();
+        self.quietly(|w| w.bind_pat(&closure.inputs[0], item.clone(), false, false));
+        // Reported as the loop variable's borrow, not through the closure's parameter.
+        let val = self.value(&closure.body).map_findings(&mut |f| Finding { via: None, ..f });
+        self.scopes.pop();
+        Some(val).filter(|val| !val.findings().is_empty())
     }
 
     fn many<'a>(&mut self, exprs: impl Iterator<Item = &'a Expr>) -> Val {
@@ -566,7 +604,17 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
                 Val::Iter(found, Box::new(item))
             } else if methods::iter_owned_items(method) {
                 Val::Iter(found, Box::new(Val::Owned))
-            } else if methods::iter_one_item(method) || method == "collect" {
+            } else if method == "collect" {
+                // Into a collection that keeps its items (`collect::<Vec<_>>()`) the borrows
+                // stay; into anything else (`collect::<String>()` of `&str`s, or a type the
+                // context gives) they may not: silent.
+                match expr {
+                    Expr::MethodCall(call) if collects_items(call.turbofish.as_ref()) => {
+                        item.or_owned()
+                    }
+                    _ => Val::Owned,
+                }
+            } else if methods::iter_one_item(method) {
                 item.or_owned()
             } else {
                 Val::Owned
@@ -574,6 +622,21 @@ fn method_value(receiver: Val, method: &str, expr: &Expr, receiver_expr: &Expr, 
         }
         Val::Owned | Val::Named(..) => Val::Owned,
     }
+}
+
+/// `::<Vec<_>>`, `::<HashSet<&str>>`: a collection that stores the items as they are.
+fn collects_items(turbofish: Option<&syn::AngleBracketedGenericArguments>) -> bool {
+    let Some(syn::GenericArgument::Type(syn::Type::Path(ty))) =
+        turbofish.and_then(|t| t.args.first())
+    else {
+        return false;
+    };
+    ty.path.segments.last().is_some_and(|segment| {
+        matches!(
+            segment.ident.to_string().as_str(),
+            "Vec" | "VecDeque" | "LinkedList" | "HashSet" | "BTreeSet" | "BinaryHeap"
+        )
+    })
 }
 
 /// `0` in `pair[0]`.
