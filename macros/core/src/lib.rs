@@ -41,6 +41,28 @@ pub fn expand_atomic(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::expand_atomic(args, item)
 }
 
+/// [`expand_atomic`] without the loop-borrow check's errors (the rest of the validation
+/// stays): for the stress test (`ui-tests/tests/stress.rs`), what rustc says without the
+/// check. Where the check finds nothing, the output is exactly [`expand_atomic`]'s.
+///
+/// ```
+/// use quote::quote;
+/// let item = quote!(fn f(conn: &mut Conn<M>, users: Vec<User>) -> Result<(), Error> {
+///     for user in users {
+///         enqueue!(mailer.send(&user.email));
+///     }
+///     Ok(())
+/// });
+/// let checked = oncommit_macros_core::expand_atomic(quote!(), item.clone()).to_string();
+/// assert!(checked.contains("would capture"));
+/// let unchecked = oncommit_macros_core::expand_atomic_unchecked(quote!(), item).to_string();
+/// assert!(!unchecked.contains("compile_error") && unchecked.contains("begin"));
+/// ```
+#[doc(hidden)]
+pub fn expand_atomic_unchecked(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand_atomic_unchecked(args, item)
+}
+
 /// `enqueue!(tokens)` outside `#[atomic]`: `enqueue!(conn => CALL)` defers or runs the call,
 /// `enqueue!(conn => outbox => JOB)` enqueues a durable job; a plain `enqueue!(CALL)` or
 /// `enqueue!(outbox => JOB)` is an error that says to use `#[atomic]` or name the connection.

@@ -15,8 +15,13 @@ use crate::rewrite::Atomic;
 
 /// Checks `#[atomic(args)] item` and builds its model, rewriting each `enqueue!` of the body
 /// on the way; on any error, the fallback output (the original item, its `enqueue!`s made
-/// inert, and every error found).
-pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn, TokenStream> {
+/// inert, and every error found). Without `loop_check`, the loop-borrow check's errors are
+/// dropped (only `expand_atomic_unchecked` does that; the rest is validated as always).
+pub(crate) fn validate(
+    args: TokenStream,
+    item: TokenStream,
+    loop_check: bool,
+) -> Result<AtomicFn, TokenStream> {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(_) => {
@@ -87,7 +92,9 @@ pub(crate) fn validate(args: TokenStream, item: TokenStream) -> Result<AtomicFn,
     // The loop-borrow check (the `lint` module) runs on the body as written; the
     // `enqueue!` inputs it parses are handed to the rewrite.
     let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&block);
-    errors.extend(lint_errors);
+    if loop_check {
+        errors.extend(lint_errors);
+    }
 
     let mut rewriter = Atomic {
         conn: if errors.is_empty() { conn } else { None },
