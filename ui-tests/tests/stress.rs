@@ -34,47 +34,7 @@ use quote::ToTokens;
 /// Generator keys (`loop/binding/capture`) of programs that rustc accepts and the check
 /// rejects today, each with why. The test fails on a false positive missing here, and on a
 /// listed key that is no longer one: remove it then.
-const KNOWN_FALSE_POSITIVES: &[(&str, &str)] = &[
-    ("for_ref/shadow_clone/run_drop", CLOSURE_MOVES_IN),
-    ("for_iter/if_owned/run_drop", CLOSURE_MOVES_IN),
-    ("for_iter_mut/reassign_owned/run_drop", CLOSURE_MOVES_IN),
-    ("while_let_owned/itself/run_drop", CLOSURE_MOVES_IN),
-    ("while_let_owned/field_move/run_drop", CLOSURE_MOVES_IN),
-    ("while_let_owned/clone_field/run_drop", CLOSURE_MOVES_IN),
-    ("while_let_iter/reassign_owned/run_drop", CLOSURE_MOVES_IN),
-    ("loop_pop/itself/run_drop", CLOSURE_MOVES_IN),
-    ("loop_pop/field_move/run_drop", CLOSURE_MOVES_IN),
-    ("nested_owned/itself/run_drop", CLOSURE_MOVES_IN),
-    ("nested_owned/clone_field/run_drop", CLOSURE_MOVES_IN),
-    ("nested_owned/opt_cloned/run_drop", CLOSURE_MOVES_IN),
-    ("nested_ref/if_owned/run_drop", CLOSURE_MOVES_IN),
-    ("nested_ref/opt_cloned/run_drop", CLOSURE_MOVES_IN),
-    ("if_let_owned/opt_cloned/run_drop", CLOSURE_MOVES_IN),
-    ("if_let_owned/reassign_owned/run_drop", CLOSURE_MOVES_IN),
-    (
-        "array_lit_enumerate/shadow_clone/run_drop",
-        CLOSURE_MOVES_IN,
-    ),
-    ("static_slice/if_owned/run_drop", CLOSURE_MOVES_IN),
-    ("for_iter/pair_field/run_move", COPY_FIELD_OF_TUPLE),
-    ("for_enumerate/pair_field/run_move", COPY_FIELD_OF_TUPLE),
-    ("loop_index/pair_field/run_move", COPY_FIELD_OF_TUPLE),
-    ("nested_ref/pair_field/run_move", COPY_FIELD_OF_TUPLE),
-    ("nested_outer/pair_field/run_move", COPY_FIELD_OF_TUPLE),
-    ("nested_ref/if_ref/receiver", IF_OF_REFERENCES),
-    ("if_let_owned/if_ref/receiver", IF_OF_REFERENCES),
-    ("while_let_lit/trim/job", STATIC_POPPED),
-    ("while_let_lit/opt_first/send", STATIC_POPPED),
-];
-
-const CLOSURE_MOVES_IN: &str = "a non-`move` closure that consumes an owned (non-`Copy`) value \
-     (`|| drop(y)`) captures it by value; the check takes the mention for a borrow";
-const COPY_FIELD_OF_TUPLE: &str = "a `move` closure that uses only `pair.0`, a `Copy` field, \
-     captures that field alone (disjoint capture), not the borrow in `pair.1`";
-const IF_OF_REFERENCES: &str = "a receiver bound to `if c { &x.a } else { &x.b }` holds one \
-     plain reference, which the expansion clones through (as it does for `let y = &x.a`)";
-const STATIC_POPPED: &str = "`x` popped from `vec![\"a\", \"b\"]` is a `&'static str`: \
-     `x.trim()` and `x.split(..).next()` borrow the literal, not the loop";
+const KNOWN_FALSE_POSITIVES: &[(&str, &str)] = &[];
 
 /// At most this many programs for the pairwise cover (it needs about 640).
 const BUDGET: usize = 1000;

@@ -1,4 +1,6 @@
-//! A non-`move` async block that mentions a loop variable borrows it.
+//! A non-`move` async block that returns a field of a loop variable: a `Copy` field is
+//! captured by reference, a non-`Copy` one moved, which the check cannot tell without types,
+//! so rustc's own error (E0373, with its `async move` help) is the message here.
 use std::future::Future;
 
 use oncommit::memory::Memory;

@@ -320,3 +320,68 @@ pub(crate) fn shape_after(shape: Shape, method: &str, args: usize) -> Shape {
         _ => Shape::Unknown,
     }
 }
+
+/// Methods that take `&self` (or `&mut self`): their receiver is borrowed, not moved.
+const TAKES_REF: &[&str] = &[
+    "len",
+    "is_empty",
+    "clone",
+    "to_owned",
+    "to_string",
+    "to_vec",
+    "to_lowercase",
+    "to_uppercase",
+    "contains",
+    "contains_key",
+    "starts_with",
+    "ends_with",
+    "eq",
+    "ne",
+    "cmp",
+    "partial_cmp",
+    "is_some",
+    "is_none",
+    "is_ok",
+    "is_err",
+    "push",
+    "push_str",
+];
+
+/// `x.len()`, `x.as_str()`, `x.iter()`: the receiver is borrowed by the call.
+pub(crate) fn takes_ref(method: &str) -> bool {
+    TAKES_REF.contains(&method)
+        || BORROWING.contains(&method)
+        || ITER_OF_REFS.contains(&method)
+        || ITER_OF_VALUES.contains(&method)
+}
+
+/// Macros that take their arguments by reference (`format!`, `println!`, `tracing`'s).
+pub(crate) fn formats(name: &str) -> bool {
+    matches!(
+        name,
+        "format"
+            | "format_args"
+            | "print"
+            | "println"
+            | "eprint"
+            | "eprintln"
+            | "write"
+            | "writeln"
+            | "panic"
+            | "assert"
+            | "assert_eq"
+            | "assert_ne"
+            | "debug_assert"
+            | "debug_assert_eq"
+            | "debug_assert_ne"
+            | "unreachable"
+            | "todo"
+            | "unimplemented"
+            | "trace"
+            | "debug"
+            | "info"
+            | "warn"
+            | "error"
+            | "event"
+    )
+}

@@ -37,14 +37,17 @@
 //! - the borrowing part of a tuple, array, struct literal or constructor (`Some(&x)`), and
 //!   only that part: a binding, a pattern (`let (id, ..) =`, `let Job { id, .. } =`), a
 //!   literal index (`refs[0]`) or a branch that builds tuples of one arity takes just the
-//!   elements it names;
+//!   elements it names (a branch whose arms give references gives one reference);
 //! - a variable given such a borrow by an assignment (`to = &x.email`): a variable has one
 //!   type, so capturing it needs every borrow it is given to outlive the hook;
 //! - `clone()` or an `unwrap`-like method of an `Option`, tuple or constructor value that
 //!   holds such a borrow (`Some(&x).clone()`, `x.tags.first().clone()`);
-//! - a non-`move` closure or `async` block that mentions a loop variable; a `move` one that
-//!   moves in a place holding a borrow, by the fields it uses (`move || pair.0` captures only
-//!   `pair.0`, as edition 2021 does).
+//! - a non-`move` closure or `async` block that certainly borrows a loop variable: `&x`, a
+//!   `&self` method on it (`x.len()`, `x.name.as_str()`), a comparison, arithmetic with a
+//!   number literal (`x.id + 1`: a `Copy` number, captured by reference), indexing, a
+//!   formatting macro (`format!("{x}")`); a `move` one that moves in a place holding a
+//!   borrow, by the fields it uses (`move || pair.0` captures only `pair.0`, as edition 2021
+//!   does).
 //!
 //! Its help: an owned copy of the borrowing expression when the shape of what is borrowed is
 //! known (`x.clone()` for `&x`, `.to_owned()` for a `&T`/`&str`/`&[T]`, the whole chain
@@ -56,8 +59,9 @@
 //!
 //! - borrows of variables bound outside every loop (`&config`, or `user` in
 //!   `for user in &users` where `users` is a parameter): not loop variables;
-//! - the items of `'static` data (`["ann", "bob"]`, a `const`/`static`, `TEXT.lines()`):
-//!   their methods borrow the `'static` data;
+//! - the items of `'static` data (`["ann", "bob"]`, a `const`/`static`, `TEXT.lines()`, a
+//!   binding of `vec!["ann", "bob"]` popped in a `while let`): their methods borrow the
+//!   `'static` data;
 //! - methods the lists do not know are assumed to return owned values (`user.email()` may
 //!   return `&str`), and so are other methods on values that hold a borrow inside a tuple
 //!   or an `Option` (`once(&x).collect()` may collect `&str`s into a `String`), std
@@ -72,6 +76,9 @@
 //!   plain reference is fine there; one holding an `Option<&T>` or other borrowing value is
 //!   not seen through, nor a receiver that is a method call returning a reference
 //!   (`self.jobs().audit(..)`, rustc's E0521);
+//! - a non-`move` closure that may move or copy a loop variable (`|| drop(x)`, `|| x.id`,
+//!   `|| send(x)`, `|| x.run()`): rustc captures a non-`Copy` value by value there, a
+//!   `Copy` one by reference, and the type is not known;
 //! - `let ref x = temporary()`.
 //!
 //! Only `proc_macro2` is used, never `proc_macro`.

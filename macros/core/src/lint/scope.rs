@@ -21,6 +21,9 @@ pub(crate) struct Binding {
     /// What the bound value holds: [`Val::Owned`] for a plain value, or the borrows of loop
     /// variables it carries (`let y = &x;`, `ref` bindings, `for u in &batch`).
     pub held: Val,
+    /// Bound to `'static` data (`let names = vec!["ann", "bob"];`): items taken from it
+    /// (`while let Some(n) = names.pop()`) borrow nothing of a loop.
+    pub static_data: bool,
 }
 
 /// A stack of lexical scopes.
@@ -84,6 +87,18 @@ impl Scopes {
         }
     }
 
+    /// Marks the binding `name` resolves to as bound to `'static` data.
+    pub fn mark_static(&mut self, name: &str) {
+        let binding = self
+            .frames
+            .iter_mut()
+            .rev()
+            .find_map(|frame| frame.iter_mut().rev().find(|b| b.name == name));
+        if let Some(binding) = binding {
+            binding.static_data = true;
+        }
+    }
+
     /// The binding `name` resolves to, with the index of the scope that holds it, or `None`
     /// for a name bound outside the body (a parameter, a static, a function).
     pub fn lookup(&self, name: &str) -> Option<(usize, &Binding)> {
@@ -110,6 +125,7 @@ mod tests {
             name: name.to_owned(),
             loop_var,
             held: Val::Owned,
+            static_data: false,
         }
     }
 

@@ -205,20 +205,30 @@ fn closures_and_async_blocks() {
     assert_eq!(
         found(syn::parse_quote!({
             for user in users {
-                enqueue!(run(|| user.id));
+                enqueue!(run(|| user.id + 1));
                 enqueue!(run(move || user.id));
-                enqueue!(spawn(async { notify(user).await }));
+                enqueue!(spawn(async { notify(&user).await }));
                 enqueue!(spawn(async move { notify(user).await }));
                 enqueue!(run(|| println!("{user:?}")));
+                enqueue!(run(|| user.name.len()));
+                enqueue!(run(|| user.id == 3));
+                enqueue!(run(|| user.tags[0].len()));
             }
         })),
-        ["user at user.id", "user at user", "user at \"{user:?}\""]
+        [
+            "user at user.id",
+            "user at user",
+            "user at \"{user:?}\"",
+            "user at user.name",
+            "user at user.id",
+            "user at user.tags",
+        ]
     );
     assert_eq!(
         kinds(syn::parse_quote!({
             for user in users {
-                enqueue!(run(|| user.id));
-                enqueue!(spawn(async { user }));
+                enqueue!(run(|| user.id + 1));
+                enqueue!(spawn(async { user.len() }));
             }
         })),
         [
@@ -226,6 +236,24 @@ fn closures_and_async_blocks() {
             Kind::Closure { is_async: true }
         ]
     );
+}
+
+/// A non-`move` closure captures a place it may move or copy as its type says: by value
+/// for a non-`Copy` one (`|| drop(user)`, `async { notify(user).await }`), by reference
+/// for a `Copy` one. Without types the check cannot tell, so it leaves those to rustc.
+#[test]
+fn a_closure_that_may_move_a_loop_variable_is_left_to_rustc() {
+    none(syn::parse_quote!({
+        for user in users {
+            enqueue!(run(|| drop(user)));
+            enqueue!(spawn(async { notify(user).await }));
+            enqueue!(run(|| user.id));
+            enqueue!(run(|| send(user.email)));
+            enqueue!(run(|| user.run()));
+            enqueue!(run(|| user.name + "!"));
+            enqueue!(run(|| vec![user]));
+        }
+    }));
 }
 
 #[test]
@@ -601,7 +629,7 @@ fn messages_name_the_variable_and_the_fix() {
             enqueue!(send(&user.email));
             let u = &user;
             enqueue!(send(u));
-            enqueue!(run(|| user.id));
+            enqueue!(run(|| user.id + 1));
         }
     }));
     let texts: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
@@ -732,7 +760,7 @@ fn labeled_blocks_and_async_closures() {
                     }
                     break 'outer;
                 };
-                enqueue!(run(async || user.id));
+                enqueue!(run(async || user.id * 2));
                 enqueue!(run(async move || user.id));
                 drop(picked);
             }
@@ -1111,7 +1139,11 @@ fn what_a_closure_returns_for_a_borrowed_item_is_its_result() {
             for user in users {
                 enqueue!(send(user.tags.iter().map(|t| t.trim()).collect::<Vec<_>>()));
                 enqueue!(send(user.tags.first().map(|t| t.trim())));
-                enqueue!(send(user.email.strip_prefix("x").and_then(|e| e.strip_suffix(".com"))));
+                enqueue!(send(
+                    user.email
+                        .strip_prefix("x")
+                        .and_then(|e| e.strip_suffix(".com"))
+                ));
             }
         })),
         [
@@ -1133,7 +1165,9 @@ fn collecting_into_an_owned_value_is_not_a_borrow() {
     none(syn::parse_quote!({
         for user in users {
             enqueue!(send(user.name.split(' ').collect::<String>()));
-            enqueue!(send(user.tags.iter().map(|t| t.as_str()).collect::<String>()));
+            enqueue!(send(
+                user.tags.iter().map(|t| t.as_str()).collect::<String>()
+            ));
             // The context picks the type: not known here, so silent.
             enqueue!(send(user.name.split(' ').collect()));
         }
@@ -1149,5 +1183,50 @@ fn collecting_into_an_owned_value_is_not_a_borrow() {
             "user at user.name.split(' ').collect::<Vec<_>>()",
             "user at user.tags.iter().collect::<HashSet<&String>>()",
         ]
+    );
+}
+
+#[test]
+fn items_popped_from_static_data_borrow_nothing_of_the_loop() {
+    none(syn::parse_quote!({
+        let mut stack = vec!["  ann ", "bob"];
+        while let Some(name) = stack.pop() {
+            enqueue!(send(name.trim()));
+            enqueue!(send(name.split(' ').next()));
+        }
+        let names: Vec<&str> = vec!["a", "b"];
+        for name in names.iter() {
+            enqueue!(send(name.trim()));
+        }
+    }));
+    assert_eq!(
+        found(syn::parse_quote!({
+            let mut stack = vec![String::from("ann")];
+            while let Some(name) = stack.pop() {
+                enqueue!(send(name.trim()));
+            }
+        })),
+        ["name at name.trim()"]
+    );
+}
+
+/// Both arms of a branch that give a reference give one reference: a place receiver holding
+/// it is cloned through it like `let y = &x.a;`.
+#[test]
+fn a_branch_of_references_is_one_reference() {
+    none(syn::parse_quote!({
+        for x in items {
+            let y = if x.id > 0 { &x.a } else { &x.b };
+            enqueue!(y.send());
+        }
+    }));
+    assert_eq!(
+        found(syn::parse_quote!({
+            for x in items {
+                let y = if x.id > 0 { &x.a } else { &x.b };
+                enqueue!(send(y));
+            }
+        })),
+        ["x via y at y", "x via y at y"]
     );
 }

@@ -96,6 +96,15 @@ impl Val {
     /// { (b, &y) }` binds `id` to what the first elements hold); anything else holds what
     /// any arm holds.
     pub(crate) fn join(arms: Vec<Val>) -> Val {
+        // `if c { &x.a } else { &x.b }`: one reference, whichever arm gave it.
+        let references = arms
+            .iter()
+            .all(|arm| matches!(arm, Val::Borrow(_) | Val::Owned))
+            && arms.iter().any(|arm| matches!(arm, Val::Borrow(_)));
+        if references {
+            let found = arms.iter().flat_map(Val::findings).collect();
+            return Val::Borrow(found);
+        }
         let arity = match arms.first() {
             Some(Val::Many(first)) if first.iter().all(|v| !matches!(v, Val::Named(..))) => {
                 first.len()
@@ -408,7 +417,9 @@ impl Walker<'_> {
         self.scopes.push();
         self.quietly(|w| w.bind_pat(&closure.inputs[0], item.clone(), false, false));
         // Reported as the loop variable's borrow, not through the closure's parameter.
-        let val = self.value(&closure.body).map_findings(&mut |f| Finding { via: None, ..f });
+        let val = self
+            .value(&closure.body)
+            .map_findings(&mut |f| Finding { via: None, ..f });
         self.scopes.pop();
         Some(val).filter(|val| !val.findings().is_empty())
     }
@@ -682,6 +693,7 @@ fn captured_by(mentions: Vec<Mention>, is_move: bool, is_async: bool) -> Val {
         tokens,
         binding,
         fields,
+        borrowed,
     } in mentions
     {
         let key = (binding.name.clone(), fields.clone());
@@ -690,6 +702,12 @@ fn captured_by(mentions: Vec<Mention>, is_move: bool, is_async: bool) -> Val {
         }
         seen.push(key);
         if !is_move && binding.loop_var {
+            // Where the closure may move or copy the variable instead (`|| drop(x)`, `||
+            // send(x.id)`), rustc captures by value or by reference as its type says:
+            // not known here, so silent.
+            if !borrowed {
+                continue;
+            }
             found.push(Finding {
                 tokens,
                 var: binding.name.clone(),

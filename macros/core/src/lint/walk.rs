@@ -28,6 +28,9 @@ pub(crate) struct Mention {
     pub(crate) tokens: TokenStream,
     pub(crate) binding: Binding,
     pub(crate) fields: Vec<syn::Member>,
+    /// The place is certainly borrowed there; otherwise it may be moved or copied (`f(x)`:
+    /// a non-`move` closure captures a non-`Copy` `x` by value, a `Copy` one by reference).
+    pub(crate) borrowed: bool,
 }
 
 /// Collects the outside bindings mentioned inside a closure or `async` block.
@@ -52,6 +55,10 @@ pub(crate) struct Walker<'body> {
     /// Non-zero while walking syntax parsed from another macro's tokens (not the body's own
     /// tree): `enqueue!` inputs parsed there are not recorded in `parsed`.
     in_tokens: usize,
+    /// Set just before walking an operand that is certainly borrowed, not moved or copied
+    /// (`&x`, the receiver of a `&self` method, a comparison's side, an indexed base): a
+    /// non-`move` closure then captures the place it names by reference.
+    borrowed_operand: bool,
     /// The body's own `enqueue!` sites, and the inputs parsed for them, for the rewrite.
     parsed: Sites<'body>,
 }
@@ -67,6 +74,7 @@ impl<'body> Walker<'body> {
             mentions: Vec::new(),
             findings: Vec::new(),
             in_tokens: 0,
+            borrowed_operand: false,
             parsed: Sites::of(body),
         }
     }
@@ -119,8 +127,8 @@ impl<'body> Walker<'body> {
         }
     }
 
-    fn mention(&mut self, name: &str, tokens: impl FnOnce() -> TokenStream) {
-        self.mention_fields(name, Vec::new(), tokens);
+    fn mention(&mut self, name: &str, borrowed: bool, tokens: impl FnOnce() -> TokenStream) {
+        self.mention_fields(name, Vec::new(), borrowed, tokens);
     }
 
     /// A mention of `name` followed by `fields` (`pair.0.id`).
@@ -128,6 +136,7 @@ impl<'body> Walker<'body> {
         &mut self,
         name: &str,
         fields: Vec<syn::Member>,
+        borrowed: bool,
         tokens: impl FnOnce() -> TokenStream,
     ) {
         if self.mentions.is_empty() {
@@ -144,6 +153,7 @@ impl<'body> Walker<'body> {
                     tokens: tokens.clone(),
                     binding: binding.clone(),
                     fields: fields.clone(),
+                    borrowed,
                 });
             }
         }
@@ -172,6 +182,11 @@ impl<'body> Walker<'body> {
                 };
                 let loop_var = self.loop_depth > 0;
                 self.bind_pat(&local.pat, val, loop_var, false);
+                if let (Some(init), Pat::Ident(p)) = (&local.init, strip_pat_type(&local.pat))
+                    && self.static_source(&init.expr)
+                {
+                    self.scopes.mark_static(&p.ident.to_string());
+                }
             }
             Stmt::Item(_) => {}
             Stmt::Expr(expr, _) => self.expr(expr),
@@ -206,6 +221,7 @@ impl<'body> Walker<'body> {
                     name,
                     loop_var,
                     held,
+                    static_data: false,
                 });
             }
             Pat::Reference(p) => {
@@ -321,7 +337,17 @@ impl<'body> Walker<'body> {
         self.loop_depth -= 1;
     }
 
+    /// Walks `expr` as an operand that is certainly borrowed (see `borrowed_operand`).
+    fn borrowed(&mut self, expr: &Expr) {
+        self.borrowed_operand = true;
+        self.expr(expr);
+        self.borrowed_operand = false;
+    }
+
     pub(crate) fn expr(&mut self, expr: &Expr) {
+        // Only the place expression right under a borrowing operator is borrowed; anything
+        // nested deeper (`&f(x)`) is walked without it.
+        let borrowed = std::mem::take(&mut self.borrowed_operand);
         match expr {
             Expr::Array(e) => e.elems.iter().for_each(|e| self.expr(e)),
             Expr::Assign(e) => {
@@ -341,8 +367,13 @@ impl<'body> Walker<'body> {
             Expr::Await(e) => self.expr(&e.base),
             Expr::Binary(e) => {
                 // `let` chains bind left to right into the enclosing `if`/`while` scope.
-                self.expr(&e.left);
-                self.expr(&e.right);
+                if borrows_operands(e) {
+                    self.borrowed(&e.left);
+                    self.borrowed(&e.right);
+                } else {
+                    self.expr(&e.left);
+                    self.expr(&e.right);
+                }
             }
             Expr::Block(e) => self.block(&e.block),
             Expr::Break(e) => e.expr.iter().for_each(|e| self.expr(e)),
@@ -358,7 +389,9 @@ impl<'body> Walker<'body> {
                 if !self.mentions.is_empty()
                     && let Some((ident, fields)) = field_chain(expr)
                 {
-                    self.mention_fields(&ident.to_string(), fields, || expr.to_token_stream());
+                    self.mention_fields(&ident.to_string(), fields, borrowed, || {
+                        expr.to_token_stream()
+                    });
                 } else {
                     self.expr(&e.base);
                 }
@@ -368,7 +401,7 @@ impl<'body> Walker<'body> {
                 let items = self.binding_value(&e.expr).items();
                 // Items of 'static data (`["ann", "bob"]`, `NAMES.iter()`, `TEXT.lines()`)
                 // borrow nothing of the iteration: what their methods return outlives it.
-                let loop_var = !static_source(&e.expr);
+                let loop_var = !self.static_source(&e.expr);
                 self.scopes.push();
                 self.loop_body(|w| {
                     w.bind_pat(&e.pat, items, loop_var, true);
@@ -387,13 +420,15 @@ impl<'body> Walker<'body> {
                 }
             }
             Expr::Index(e) => {
-                self.expr(&e.expr);
+                self.borrowed(&e.expr);
                 self.expr(&e.index);
             }
             Expr::Let(e) => {
                 self.expr(&e.expr);
                 let val = self.binding_value(&e.expr);
-                let loop_var = self.loop_depth > 0;
+                // `while let Some(name) = NAMES.pop()` over `'static` data: as in a `for`.
+                let loop_var =
+                    self.loop_depth > 0 && !(self.loop_pattern > 0 && self.static_source(&e.expr));
                 let loop_item = self.loop_pattern > 0;
                 self.bind_pat(&e.pat, val, loop_var, loop_item);
             }
@@ -410,8 +445,12 @@ impl<'body> Walker<'body> {
                 }
             }
             Expr::MethodCall(e) => {
-                self.expr(&e.receiver);
                 let method = e.method.to_string();
+                if methods::takes_ref(&method) {
+                    self.borrowed(&e.receiver);
+                } else {
+                    self.expr(&e.receiver);
+                }
                 // `refs.push(&x)` is left to rustc: `path.push(&dir)` on a `PathBuf` copies.
                 if methods::adapter(&method) {
                     let items = self.binding_value(&e.receiver).items();
@@ -428,13 +467,17 @@ impl<'body> Walker<'body> {
                     e.args.iter().for_each(|e| self.expr(e));
                 }
             }
-            Expr::Paren(e) => self.expr(&e.expr),
+            Expr::Paren(e) => {
+                self.borrowed_operand = borrowed;
+                self.expr(&e.expr);
+                self.borrowed_operand = false;
+            }
             Expr::Path(e) => {
                 if !self.mentions.is_empty()
                     && e.qself.is_none()
                     && let Some(ident) = e.path.get_ident()
                 {
-                    self.mention(&ident.to_string(), || ident.to_token_stream());
+                    self.mention(&ident.to_string(), borrowed, || ident.to_token_stream());
                 }
             }
             Expr::Range(e) => {
@@ -442,7 +485,7 @@ impl<'body> Walker<'body> {
                 e.end.iter().for_each(|e| self.expr(e));
             }
             Expr::RawAddr(e) => self.expr(&e.expr),
-            Expr::Reference(e) => self.expr(&e.expr),
+            Expr::Reference(e) => self.borrowed(&e.expr),
             Expr::Repeat(e) => {
                 self.expr(&e.expr);
                 self.expr(&e.len);
@@ -476,7 +519,14 @@ impl<'body> Walker<'body> {
     /// tokens of other macros.
     pub(crate) fn mac(&mut self, mac: &syn::Macro) {
         if !self.mentions.is_empty() {
-            self.mention_tokens(mac.tokens.clone());
+            // Formatting macros take their arguments by reference; what other macros do
+            // with a name is not known.
+            let formats = mac
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| methods::formats(&s.ident.to_string()));
+            self.mention_tokens(mac.tokens.clone(), formats);
         }
         if is_enqueue(mac) {
             if self.quiet == 0
@@ -547,9 +597,8 @@ impl<'body> Walker<'body> {
     }
 
     /// Records every name in raw macro tokens (and `{name}` in format strings) that resolves
-    /// outside the closure being examined. Over-approximates on purpose: a closure that
-    /// formats `user` does borrow it.
-    fn mention_tokens(&mut self, tokens: TokenStream) {
+    /// outside the closure being examined, as `borrowed` (a formatting macro) or not.
+    fn mention_tokens(&mut self, tokens: TokenStream, borrowed: bool) {
         // After `.` (a field or method) or `::` (a path segment) an ident is not a variable.
         let mut not_a_variable = false;
         let mut joint_colon = false;
@@ -557,13 +606,13 @@ impl<'body> Walker<'body> {
             match tt {
                 TokenTree::Ident(ident) => {
                     if !not_a_variable {
-                        self.mention(&ident.to_string(), || ident.to_token_stream());
+                        self.mention(&ident.to_string(), borrowed, || ident.to_token_stream());
                     }
                     not_a_variable = false;
                     joint_colon = false;
                 }
                 TokenTree::Group(group) => {
-                    self.mention_tokens(group.stream());
+                    self.mention_tokens(group.stream(), borrowed);
                     not_a_variable = false;
                     joint_colon = false;
                 }
@@ -578,12 +627,43 @@ impl<'body> Walker<'body> {
                     let text = lit.to_string();
                     if text.starts_with('"') || text.starts_with('r') {
                         for name in inline_format_args(&text) {
-                            self.mention(&name, || lit.to_token_stream());
+                            self.mention(&name, borrowed, || lit.to_token_stream());
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// `a == b`, `a < b`: comparisons take both sides by reference; `x + 1`, `x * 2`: arithmetic
+/// with a number literal is on `Copy` numbers, which a closure captures by reference.
+fn borrows_operands(e: &syn::ExprBinary) -> bool {
+    use syn::BinOp;
+    let number = |e: &Expr| {
+        matches!(
+            strip_parens(e),
+            Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(_) | syn::Lit::Float(_),
+                ..
+            })
+        )
+    };
+    match e.op {
+        BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_) => {
+            true
+        }
+        BinOp::Add(_)
+        | BinOp::Sub(_)
+        | BinOp::Mul(_)
+        | BinOp::Div(_)
+        | BinOp::Rem(_)
+        | BinOp::BitAnd(_)
+        | BinOp::BitOr(_)
+        | BinOp::BitXor(_)
+        | BinOp::Shl(_)
+        | BinOp::Shr(_) => number(&e.left) || number(&e.right),
+        _ => false,
     }
 }
 
@@ -630,21 +710,44 @@ fn inline_format_args(text: &str) -> Vec<String> {
     names
 }
 
-/// An iterated expression whose items are or point into `'static` data: an array of
-/// literals, a `const`/`static` item (a `SCREAMING_CASE` path), a string literal, or a method
-/// chain on one of them (`NAMES.iter()`, `TEXT.lines()`, `"a b".split(' ')`). The check stays
-/// silent about such loop variables: a method on one (`name.trim()`) borrows the `'static`
-/// data, which rustc accepts; a borrow of the variable itself (`&name`) is left to rustc.
-fn static_source(expr: &Expr) -> bool {
-    match expr {
-        Expr::Paren(e) => static_source(&e.expr),
-        Expr::Group(e) => static_source(&e.expr),
-        Expr::Reference(e) => static_source(&e.expr),
-        Expr::Lit(_) => true,
-        Expr::Array(e) => e.elems.iter().all(|elem| matches!(elem, Expr::Lit(_))),
-        Expr::Path(e) => {
-            e.qself.is_none()
-                && e.path.segments.last().is_some_and(|segment| {
+/// `let x: T = ..`: the pattern without its type.
+fn strip_pat_type(pat: &Pat) -> &Pat {
+    match pat {
+        Pat::Type(p) => strip_pat_type(&p.pat),
+        other => other,
+    }
+}
+
+impl Walker<'_> {
+    /// An iterated expression whose items are or point into `'static` data: an array or
+    /// `vec!` of literals, a `const`/`static` item (a `SCREAMING_CASE` path), a string
+    /// literal, a binding of one of those, or a method chain on one of them (`NAMES.iter()`,
+    /// `TEXT.lines()`, `names.pop()`). The check stays silent about such loop variables: a
+    /// method on one (`name.trim()`) borrows the `'static` data, which rustc accepts; a
+    /// borrow of the variable itself (`&name`) is left to rustc.
+    fn static_source(&self, expr: &Expr) -> bool {
+        match expr {
+            Expr::Paren(e) => self.static_source(&e.expr),
+            Expr::Group(e) => self.static_source(&e.expr),
+            Expr::Reference(e) => self.static_source(&e.expr),
+            Expr::Lit(_) => true,
+            Expr::Array(e) => e.elems.iter().all(|elem| matches!(elem, Expr::Lit(_))),
+            Expr::Macro(e) => {
+                e.mac.path.segments.last().is_some_and(|s| s.ident == "vec")
+                    && e.mac
+                        .parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated)
+                        .is_ok_and(|elems| elems.iter().all(|e| matches!(e, Expr::Lit(_))))
+            }
+            Expr::Path(e) => {
+                if e.qself.is_some() {
+                    return false;
+                }
+                if let Some(ident) = e.path.get_ident()
+                    && let Some((_, binding)) = self.scopes.lookup(&ident.to_string())
+                {
+                    return binding.static_data;
+                }
+                e.path.segments.last().is_some_and(|segment| {
                     let name = segment.ident.to_string();
                     name.len() > 1
                         && name.chars().any(|c| c.is_ascii_uppercase())
@@ -652,8 +755,9 @@ fn static_source(expr: &Expr) -> bool {
                             .chars()
                             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
                 })
+            }
+            Expr::MethodCall(e) => self.static_source(&e.receiver),
+            _ => false,
         }
-        Expr::MethodCall(e) => static_source(&e.receiver),
-        _ => false,
     }
 }
