@@ -7,6 +7,8 @@ use super::Shape;
 
 /// The result borrows the receiver: `x.as_str()` holds a borrow of `x`.
 const BORROWING: &[&str] = &[
+    "split_once",
+    "rsplit_once",
     "as_str",
     "as_mut_str",
     "as_ref",
@@ -273,8 +275,9 @@ pub(crate) fn constructor(path: &syn::Path) -> bool {
         )
 }
 
-/// Methods whose result is a plain shared reference into the receiver (`&str`, `&[T]`,
-/// `&T`): `.to_owned()` of the result is an owned copy.
+/// Methods whose result is a shared reference into the receiver (`&str`, `&[T]`, `&T`):
+/// `.to_owned()` of the result is an owned copy. Those before `deref` give an unsized
+/// `&str`, `&[u8]`, `&Path`, ...: a receiver of that type cannot be cloned into a hook.
 const REF_RESULT: &[&str] = &[
     "as_str",
     "as_slice",
@@ -282,15 +285,18 @@ const REF_RESULT: &[&str] = &[
     "as_path",
     "as_os_str",
     "as_c_str",
-    "deref",
-    "borrow",
     "trim",
     "trim_start",
     "trim_end",
     "trim_matches",
     "trim_start_matches",
     "trim_end_matches",
+    "deref",
+    "borrow",
 ];
+
+/// How many of [`REF_RESULT`] (the first) give an unsized referent.
+const UNSIZED_RESULTS: usize = 12;
 
 /// Methods whose result is an `Option` of a shared reference into the receiver:
 /// `.map(ToOwned::to_owned)` of the result is an owned copy.
@@ -300,8 +306,12 @@ const OPTION_REF_RESULT: &[&str] = &["get", "first", "last", "strip_prefix", "st
 pub(crate) fn shape(method: &str, args: usize) -> Shape {
     if !borrowing(method, args) {
         Shape::Unknown
-    } else if REF_RESULT.contains(&method) {
-        Shape::Ref
+    } else if let Some(at) = REF_RESULT.iter().position(|m| *m == method) {
+        if at < UNSIZED_RESULTS {
+            Shape::UnsizedRef
+        } else {
+            Shape::Ref
+        }
     } else if OPTION_REF_RESULT.contains(&method) {
         Shape::OptionRef
     } else {
@@ -316,7 +326,7 @@ pub(crate) fn shape_after(shape: Shape, method: &str, args: usize) -> Shape {
             Shape::Ref
         }
         (Shape::OptionRef, "filter" | "or" | "xor" | "take" | "clone") => Shape::OptionRef,
-        (Shape::Ref, _) if borrowing(method, args) => self::shape(method, args),
+        (Shape::Ref | Shape::UnsizedRef, _) if borrowing(method, args) => self::shape(method, args),
         _ => Shape::Unknown,
     }
 }

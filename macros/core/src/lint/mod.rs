@@ -31,9 +31,9 @@
 //! - `&place` / `&mut place` of a loop variable (a `for` / `while let` pattern, a binding
 //!   inside a loop body, an adapter closure's parameter), directly or through a binding
 //!   that holds one (`let y = &x;`, `ref` patterns, `for m in &team.members`);
-//! - a known borrowing method on such a place (`as_str`, `trim`, `first`, `iter`, ...; see
-//!   [`methods`]), and methods that keep a borrow (`unwrap`, `filter`, another borrowing
-//!   method) on such a result;
+//! - a known borrowing method on such a place (`as_str`, `trim`, `first`, `split_once`,
+//!   `iter`, ...; see [`methods`]), and methods that keep a borrow (`unwrap`, `filter`,
+//!   another borrowing method) on such a result; `dbg!(x)` is `x`;
 //! - the borrowing part of a tuple, array, struct literal or constructor (`Some(&x)`), and
 //!   only that part: a binding, a pattern (`let (id, ..) =`, `let Job { id, .. } =`), a
 //!   literal index (`refs[0]`) or a branch that builds tuples of one arity takes just the
@@ -63,19 +63,26 @@
 //!   binding of `vec!["ann", "bob"]` popped in a `while let`): their methods borrow the
 //!   `'static` data;
 //! - methods the lists do not know are assumed to return owned values (`user.email()` may
-//!   return `&str`), and so are other methods on values that hold a borrow inside a tuple
-//!   or an `Option` (`once(&x).collect()` may collect `&str`s into a `String`), std
-//!   functions that return their
-//!   borrowed input (`std::cmp::max(&a, &b)`, `str::from_utf8(&bytes)`), and the results
-//!   of closures (`map(|t| t.trim())`, `map(String::as_str)`): telling those apart needs
-//!   types;
+//!   return `&str`; `file_name()`, `front()`, `parent()` are left out of the lists because
+//!   types of one's own often have methods of those names that return owned values);
+//! - `.clone()` of a binding that holds a `&str` or `&[T]` (it is the same borrow) is taken
+//!   for an owned copy, because `.clone()` of a `&String` is one: telling them apart needs
+//!   types; `.collect()` without a turbofish naming a collection (`collect::<String>()` of
+//!   `&str`s is owned); other methods on a tuple or `Option` that holds a borrow;
+//! - std functions that return (part of) their borrowed input (`std::cmp::max(&a, &b)`,
+//!   `std::iter::zip`, `str::from_utf8(&bytes)`, `Cow::from(&s)`), and adapters whose
+//!   results are not modelled (`map(String::as_str)` with a path instead of a closure,
+//!   `flatten`, `partition`);
 //! - `refs.push(&x)` (`path.push(&dir)` on a `PathBuf` copies), the value of a `break` out
-//!   of a `loop` or labeled block, a closure bound to a name and then passed to an adapter;
+//!   of a `loop` or labeled block, a closure bound to a name and then passed to an adapter,
+//!   and an adapter called as a path (`Iterator::for_each(it, |u| ..)`);
 //! - a struct's field that is not written in a literal here (`job.to` of a `job` passed in);
 //! - a place receiver (`u.send()`) is cloned by the expansion, so a binding holding one
-//!   plain reference is fine there; one holding an `Option<&T>` or other borrowing value is
-//!   not seen through, nor a receiver that is a method call returning a reference
-//!   (`self.jobs().audit(..)`, rustc's E0521);
+//!   plain reference to a sized value is fine there (one to a `str` or slice, which cannot
+//!   be cloned to its own type, is reported); one holding an `Option<&T>` or other
+//!   borrowing value is not seen through, nor a receiver that is a method call returning a
+//!   reference (`self.jobs().audit(..)`: rustc's E0521; clone it first, `let jobs =
+//!   self.jobs().clone();`, or make it a place, as the README says);
 //! - a non-`move` closure that may move or copy a loop variable (`|| drop(x)`, `|| x.id`,
 //!   `|| send(x)`, `|| x.run()`): rustc captures a non-`Copy` value by value there, a
 //!   `Copy` one by reference, and the type is not known;
@@ -149,8 +156,11 @@ pub(crate) enum Kind {
 /// What the expression at a finding's tokens is, as far as its owned copy goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Shape {
-    /// A shared reference (`&T`, `&str`, `&[T]`): `.to_owned()` copies it.
+    /// A shared reference (`&T`): `.to_owned()` copies it.
     Ref,
+    /// A shared reference to an unsized value (`&str`, `&[T]`, `&Path`): `.to_owned()`
+    /// copies it, and a receiver of this type cannot be cloned into a hook.
+    UnsizedRef,
     /// An `Option` of one: `.map(ToOwned::to_owned)` copies it.
     OptionRef,
     /// Anything else, or not known: the help names no method.
@@ -231,7 +241,9 @@ impl Finding {
                 format!("{place}.clone()")
             }),
             (Shape::Ref, Kind::Reference { mutable: true, .. }) => None,
-            (Shape::Ref, _) => Some(format!("{}.to_owned()", parenthesized(&text))),
+            (Shape::Ref | Shape::UnsizedRef, _) => {
+                Some(format!("{}.to_owned()", parenthesized(&text)))
+            }
             (Shape::OptionRef, _) => {
                 Some(format!("{}.map(ToOwned::to_owned)", parenthesized(&text)))
             }

@@ -1230,3 +1230,29 @@ fn a_branch_of_references_is_one_reference() {
         ["x via y at y", "x via y at y"]
     );
 }
+
+#[test]
+fn a_str_receiver_is_reported_split_once_and_dbg_keep_borrows() {
+    assert_eq!(
+        found(syn::parse_quote!({
+            for user in users {
+                let name = user.name.as_str();
+                enqueue!(name.notify());
+                enqueue!(send(user.email.split_once('@')));
+                enqueue!(send(dbg!(&user.email)));
+            }
+        })),
+        [
+            "user via name at name",
+            "user at user.email.split_once('@')",
+            "user at &user.email",
+        ]
+    );
+    // A reference to a sized value is cloned by the expansion.
+    none(syn::parse_quote!({
+        for user in users {
+            let mailer = &user.mailer;
+            enqueue!(mailer.send());
+        }
+    }));
+}

@@ -487,6 +487,12 @@ impl Walker<'_> {
     /// `vec![a, b]` and `vec![a; n]` hold their elements; other macros (`format!`) produce
     /// owned values.
     fn macro_value(&mut self, mac: &syn::Macro) -> Val {
+        // `dbg!(x)` gives back `x`.
+        if mac.path.segments.last().is_some_and(|s| s.ident == "dbg")
+            && let Ok(arg) = mac.parse_body::<Expr>()
+        {
+            return self.value(&arg);
+        }
         let is_vec = mac.path.segments.last().is_some_and(|s| s.ident == "vec");
         if !is_vec {
             return Val::Owned;

@@ -566,9 +566,14 @@ impl<'body> Walker<'body> {
             let is_receiver = receiver.is_some_and(|r| std::ptr::eq(r, captured));
             // The expansion clones a place receiver (`u.send()`, `self.mailer`) to the type
             // behind its references: one level of borrow is cloned away.
+            // A `&str` or `&[T]` cannot be cloned to what is behind it: that receiver is
+            // reported like an argument.
+            let unsized_borrow = matches!(&val, Val::Borrow(found)
+                if found.iter().any(|f| f.shape == super::Shape::UnsizedRef));
             if is_receiver
                 && crate::syntax::is_place(captured)
                 && matches!(val, Val::Owned | Val::Place(_) | Val::Borrow(_))
+                && !unsized_borrow
             {
                 continue;
             }
