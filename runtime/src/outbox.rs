@@ -34,6 +34,12 @@
 //! [`Conn::enqueue_job`]: crate::Conn::enqueue_job
 
 mod fast_path;
+#[cfg(any(
+    feature = "sqlx-postgres",
+    feature = "sqlx-sqlite",
+    feature = "sqlx-mysql"
+))]
+pub mod inbox;
 mod pending;
 pub mod relay;
 mod schema;

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use oncommit::outbox::store::Store;
-use oncommit::outbox::{Dialect, migrate};
+use oncommit::outbox::{Dialect, inbox, migrate};
 use oncommit::{AsyncBackend, Conn};
 use sqlx::pool::PoolConnection;
 use sqlx::{AssertSqlSafe, Database, Pool};
@@ -68,6 +68,18 @@ pub trait OutboxDb: Clone + Send + Sync + 'static {
 
     /// Every `n` the table `name` holds (committed), read on a connection of its own.
     fn committed(&self, name: &str) -> impl Future<Output = Vec<i64>> + Send;
+
+    /// [`inbox::receive`] on `conn` (inside its transaction, if any).
+    fn receive(
+        conn: &mut Conn<Self::Conn>,
+        id: Uuid,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
+    /// [`inbox::expire`] on the pool.
+    fn expire_inbox(
+        &self,
+        older_than: std::time::Duration,
+    ) -> impl Future<Output = Result<u64, sqlx::Error>> + Send;
 }
 
 /// The SQL reading rows of a topic (`$1`/`?`) with the dialect's id text.
@@ -146,6 +158,18 @@ macro_rules! outbox_db {
                     .execute(&mut ***conn)
                     .await?;
                 Ok(())
+            }
+
+            async fn receive(conn: &mut Conn<Self::Conn>, id: Uuid) -> Result<bool, sqlx::Error> {
+                inbox::receive(conn.executor(), id).await
+            }
+
+            async fn expire_inbox(
+                &self,
+                older_than: std::time::Duration,
+            ) -> Result<u64, sqlx::Error> {
+                let mut conn = self.pool.acquire().await?;
+                inbox::expire(&mut *conn, older_than).await
             }
 
             async fn committed(&self, name: &str) -> Vec<i64> {
@@ -227,6 +251,7 @@ impl SqliteOutbox {
             .connect_with(options)
             .await?;
         migrate(&pool, Dialect::Sqlite).await?;
+        inbox::migrate(&pool, Dialect::Sqlite).await?;
         Ok(SqliteOutbox { pool, _dir: None })
     }
 }
@@ -239,6 +264,7 @@ impl PostgresOutbox {
             .connect(url)
             .await?;
         migrate(&pool, Dialect::Postgres).await?;
+        inbox::migrate(&pool, Dialect::Postgres).await?;
         Ok(PostgresOutbox { pool, _dir: None })
     }
 }
@@ -251,6 +277,7 @@ impl MariaDbOutbox {
             .connect(url)
             .await?;
         migrate(&pool, Dialect::MySql).await?;
+        inbox::migrate(&pool, Dialect::MySql).await?;
         Ok(MariaDbOutbox { pool, _dir: None })
     }
 }

@@ -1,0 +1,9 @@
+-- oncommit's consumer inbox (Postgres): the message ids a consumer has handled, written in
+-- the same transaction as the handling's effects. Add to your own migrations, or run
+-- `oncommit::outbox::inbox::migrate`.
+CREATE TABLE IF NOT EXISTS oncommit_inbox (
+    id          uuid        PRIMARY KEY,
+    received_at timestamptz NOT NULL DEFAULT now()
+);
+-- `inbox::expire` deletes the oldest ids.
+CREATE INDEX IF NOT EXISTS oncommit_inbox_received ON oncommit_inbox (received_at);
