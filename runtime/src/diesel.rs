@@ -191,7 +191,7 @@ macro_rules! diesel_backend {
     };
 }
 
-/// Writing the outbox rows through diesel: Postgres binds three text arrays and `UNNEST`s
+/// Writing the outbox rows through diesel: Postgres binds four text arrays and `UNNEST`s
 /// them (one statement); SQLite inserts 1,000 rows per statement.
 #[cfg(feature = "outbox")]
 mod outbox {
@@ -205,14 +205,16 @@ mod outbox {
         conn: &mut diesel::PgConnection,
         messages: &[Message],
     ) -> Result<(), BoxError> {
-        use diesel::sql_types::{Array, Text};
+        use diesel::sql_types::{Array, Nullable, Text};
         let ids: Vec<String> = messages.iter().map(|m| m.id.to_string()).collect();
         let topics: Vec<&str> = messages.iter().map(|m| &*m.topic).collect();
         let payloads: Vec<&str> = messages.iter().map(|m| m.payload.as_str()).collect();
+        let keys: Vec<Option<&str>> = messages.iter().map(|m| m.key.as_deref()).collect();
         diesel::sql_query(crate::outbox::postgres_insert_from_arrays!())
             .bind::<Array<Text>, _>(ids)
             .bind::<Array<Text>, _>(topics)
             .bind::<Array<Text>, _>(payloads)
+            .bind::<Array<Nullable<Text>>, _>(keys)
             .execute(conn)?;
         Ok(())
     }
@@ -223,6 +225,7 @@ mod outbox {
             id -> Text,
             topic -> Text,
             payload -> Text,
+            ordering_key -> Nullable<Text>,
         }
     }
 
@@ -241,6 +244,7 @@ mod outbox {
                         dsl::id.eq(m.id.to_string()),
                         dsl::topic.eq(&*m.topic),
                         dsl::payload.eq(m.payload.as_str()),
+                        dsl::ordering_key.eq(m.key.as_deref()),
                     )
                 })
                 .collect();

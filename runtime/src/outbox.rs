@@ -59,14 +59,15 @@ use std::borrow::Cow;
 
 use uuid::Uuid;
 
-/// Postgres through diesel: the outbox rows of `$1`, `$2`, `$3` (ids, topics, payloads as
+/// Postgres through diesel: the outbox rows of `$1` to `$4` (ids, topics, payloads, keys as
 /// text arrays), one statement whatever the count. (sqlx binds the ids as a uuid array.)
 #[cfg(feature = "diesel-postgres")]
 macro_rules! postgres_insert_from_arrays {
     () => {
-        "INSERT INTO oncommit_outbox (id, topic, payload) \
-         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS json) \
-         FROM UNNEST($1::text[], $2::text[], $3::text[]) AS u(id, topic, payload)"
+        "INSERT INTO oncommit_outbox (id, topic, payload, ordering_key) \
+         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS json), u.ordering_key \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
+         AS u(id, topic, payload, ordering_key)"
     };
 }
 #[cfg(feature = "diesel-postgres")]
@@ -109,6 +110,34 @@ pub trait Job: serde::Serialize {
     fn topic(&self) -> Cow<'static, str> {
         Cow::Borrowed(Self::TOPIC)
     }
+
+    /// This job's ordering key (`None`, unordered, unless overridden): jobs with the same key
+    /// are delivered one at a time, in the order they were enqueued (their message ids): a
+    /// key's next job is not claimed while an older one is in the outbox (pending, leased,
+    /// or waiting for a retry). The key travels to the broker with the job (the sink's
+    /// ordering or partition key). Jobs without a key are delivered as fast as the relay
+    /// goes, in no particular order.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct BalanceChanged {
+    ///     account_id: i64,
+    ///     balance: i64,
+    /// }
+    ///
+    /// impl oncommit::outbox::Job for BalanceChanged {
+    ///     const TOPIC: &'static str = "balances";
+    ///
+    ///     fn key(&self) -> Option<Cow<'static, str>> {
+    ///         Some(Cow::Owned(self.account_id.to_string()))
+    ///     }
+    /// }
+    /// ```
+    fn key(&self) -> Option<Cow<'static, str>> {
+        None
+    }
 }
 
 /// A job as the outbox stores it: its message id, its topic and its payload (JSON).
@@ -120,6 +149,8 @@ pub struct Message {
     pub topic: Cow<'static, str>,
     /// The job, serialized to JSON at the `enqueue` (its values as they were then).
     pub payload: String,
+    /// The job's [`Job::key`].
+    pub key: Option<Cow<'static, str>>,
 }
 
 impl Message {
@@ -138,6 +169,7 @@ impl Message {
             id: Uuid::now_v7(),
             topic: job.topic(),
             payload: serde_json::to_string(job)?,
+            key: job.key(),
         })
     }
 }

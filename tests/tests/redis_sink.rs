@@ -37,6 +37,7 @@ fn delivery(topic: &str, n: i64) -> Delivery {
         topic: topic.to_owned(),
         payload: format!(r#"{{"n":{n}}}"#),
         attempts: 1,
+        key: None,
     }
 }
 

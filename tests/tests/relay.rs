@@ -41,6 +41,7 @@ oncommit_tests::on_each_db!(
     a_poison_job_is_dead_lettered_and_holds_back_nothing,
     the_fast_path_delivers_without_a_sweep,
     shutdown_hands_the_batch_in_flight_back,
+    a_key_s_jobs_are_delivered_one_at_a_time_in_order,
 );
 
 /// The cases take turns: they share one outbox table per database, and on MariaDB a claim
@@ -317,4 +318,102 @@ async fn shutdown_hands_the_batch_in_flight_back<D: OutboxDb>(db: D) {
         ids_of(&received.try_iter().collect::<Vec<_>>()),
         sorted(committed)
     );
+}
+
+/// A job with an ordering key (`None`: unordered).
+#[derive(serde::Serialize)]
+struct Keyed {
+    key: Option<String>,
+    n: i64,
+}
+
+impl Job for Keyed {
+    const TOPIC: &'static str = "relay_keyed";
+
+    fn key(&self) -> Option<std::borrow::Cow<'static, str>> {
+        self.key.clone().map(std::borrow::Cow::Owned)
+    }
+}
+
+async fn a_key_s_jobs_are_delivered_one_at_a_time_in_order<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    // Three keys with four jobs each, enqueued interleaved, and four unordered jobs: sixteen
+    // transactions.
+    let jobs: Vec<Keyed> = (0..4)
+        .flat_map(|n| {
+            let keyed = (0..3).map(move |k| Keyed {
+                key: Some(format!("account-{k}")),
+                n,
+            });
+            keyed.chain(std::iter::once(Keyed {
+                key: None,
+                n: 100 + n,
+            }))
+        })
+        .collect();
+    db.forget(Keyed::TOPIC).await;
+    let mut conn = db.writer().await;
+    for job in &jobs {
+        conn.atomic_async(async |conn| Ok::<_, AppError>(conn.enqueue_job(job)?))
+            .await
+            .unwrap();
+    }
+
+    // A claim takes the oldest job of each key and every unordered job, however large the
+    // batch; the broker is down, so they wait for their backoff.
+    let (inner, received) = ChannelSink::new();
+    let sink = FaultySink::new(inner);
+    sink.set_down(true);
+    let mut options = options(Keyed::TOPIC);
+    options.batch = 100;
+    options.backoff = Duration::from_secs(3600);
+    let relay = Relay::new(db.pool().clone(), sink.clone(), options.clone());
+    let drained = relay.drain_once().await.unwrap();
+    assert_eq!(
+        drained.retried,
+        3 + 4,
+        "{}: the heads of the keys, and the unordered",
+        D::NAME
+    );
+    let rows = db.rows(Keyed::TOPIC).await;
+    assert_eq!(rows.len(), 16);
+    assert_eq!(rows.iter().filter(|r| r.leased).count(), 7, "{}", D::NAME);
+    // While a key's oldest job waits for its retry, the key's others are not claimed.
+    assert_eq!(
+        relay.drain_once().await.unwrap(),
+        Drained::default(),
+        "{}",
+        D::NAME
+    );
+
+    // The broker is back and the backoff over: two relays deliver everything, each key's
+    // jobs in their order.
+    sink.set_down(false);
+    db.end_leases(Keyed::TOPIC).await;
+    options.batch = 5;
+    let one = Relay::new(db.pool().clone(), sink.clone(), options.clone());
+    let two = Relay::new(db.pool().clone(), sink, options);
+    let (a, b) = tokio::join!(one.drain(), two.drain());
+    assert_eq!(
+        a.unwrap().published + b.unwrap().published,
+        16,
+        "{}",
+        D::NAME
+    );
+    let delivered: Vec<Delivery> = received.try_iter().collect();
+    assert_eq!(delivered.len(), 16, "{}: each job once", D::NAME);
+    for k in 0..3 {
+        let key = format!("account-{k}");
+        let order: Vec<String> = delivered
+            .iter()
+            .filter(|d| d.key.as_deref() == Some(key.as_str()))
+            .map(|d| d.payload.clone())
+            .collect();
+        let expected: Vec<String> = (0..4)
+            .map(|n| format!(r#"{{"key":"{key}","n":{n}}}"#))
+            .collect();
+        assert_eq!(order, expected, "{}: {key} in order", D::NAME);
+    }
+    assert_eq!(delivered.iter().filter(|d| d.key.is_none()).count(), 4);
+    assert_eq!(db.rows(Keyed::TOPIC).await, []);
 }

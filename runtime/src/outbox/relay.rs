@@ -186,7 +186,13 @@ impl<St: Store, S: Sink> Relay<St, S> {
     pub async fn drain(&self) -> Result<Drained, BoxError> {
         let mut total = Drained::default();
         let mut batch = self.store.claim(self.options.claim()).await?;
-        while self.is_full(&batch) {
+        while self.more_after(&batch) {
+            if has_keys(&batch) {
+                // The keys' next jobs become claimable once this batch is settled.
+                total.add(self.deliver_ref(&batch, None).await?);
+                batch = self.store.claim(self.options.claim()).await?;
+                continue;
+            }
             let (drained, next) = self
                 .beside(
                     self.deliver_ref(&batch, None),
@@ -224,9 +230,10 @@ impl<St: Store, S: Sink> Relay<St, S> {
         }
     }
 
-    /// Whether a claim came back with a whole batch (so more rows may be waiting).
-    fn is_full(&self, batch: &[Delivery]) -> bool {
-        batch.len() >= self.options.batch.max(1)
+    /// Whether more rows may be waiting after this batch: it was a whole batch, or it had
+    /// keyed jobs (whose keys' next jobs are claimable once it is settled).
+    fn more_after(&self, batch: &[Delivery]) -> bool {
+        batch.len() >= self.options.batch.max(1) || has_keys(batch)
     }
 
     /// Counts what is waiting, and reports it as the backlog gauges.
@@ -307,11 +314,19 @@ impl<St: Store, S: Sink> Relay<St, S> {
     async fn sweep(&self, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
         let mut claimed = self.store.claim(self.options.claim()).await;
         loop {
-            if !matches!(&claimed, Ok(batch) if self.is_full(batch)) {
+            if !matches!(&claimed, Ok(batch) if self.more_after(batch)) {
                 if self.finish(claimed, shutdown, None).await {
                     return true;
                 }
                 break;
+            }
+            if matches!(&claimed, Ok(batch) if has_keys(batch)) {
+                // The keys' next jobs become claimable once this batch is settled.
+                if self.finish(claimed, shutdown, None).await {
+                    return true;
+                }
+                claimed = self.store.claim(self.options.claim()).await;
+                continue;
             }
             let (stopping, next) = self
                 .beside(
@@ -517,4 +532,9 @@ async fn next_committed(fast_path: &mut Option<Subscription>, limit: usize) -> O
         Some(subscription) => subscription.next(limit).await,
         None => std::future::pending().await,
     }
+}
+
+/// Whether a batch has jobs with an ordering key.
+fn has_keys(batch: &[Delivery]) -> bool {
+    batch.iter().any(|delivery| delivery.key.is_some())
 }

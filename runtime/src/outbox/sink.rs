@@ -27,6 +27,9 @@ pub struct Delivery {
     pub payload: String,
     /// How many times it was claimed, this time included.
     pub attempts: i32,
+    /// Its ordering key ([`Job::key`](crate::outbox::Job::key)): a sink gives it to the
+    /// broker as its ordering or partition key.
+    pub key: Option<String>,
 }
 
 /// Where a relay publishes jobs: a broker, or an in-process channel.
@@ -74,7 +77,7 @@ impl<S: Sink + ?Sized> Sink for Arc<S> {
 /// use oncommit::outbox::sink::{ChannelSink, Delivery, Sink};
 /// # futures_util::FutureExt::now_or_never(async {
 /// let (sink, received) = ChannelSink::new();
-/// let delivery = Delivery { id: uuid::Uuid::now_v7(), topic: "welcome".into(), payload: "{}".into(), attempts: 1 };
+/// let delivery = Delivery { id: uuid::Uuid::now_v7(), topic: "welcome".into(), payload: "{}".into(), attempts: 1, key: None };
 /// sink.publish(std::slice::from_ref(&delivery)).await.unwrap();
 /// assert_eq!(received.try_recv().unwrap(), delivery);
 /// # }).unwrap();
@@ -112,7 +115,7 @@ impl Sink for ChannelSink {
 /// # futures_util::FutureExt::now_or_never(async {
 /// let (inner, received) = ChannelSink::new();
 /// let sink = FaultySink::new(inner).poison(|d: &Delivery| d.topic == "poison");
-/// let good = Delivery { id: uuid::Uuid::now_v7(), topic: "welcome".into(), payload: "{}".into(), attempts: 1 };
+/// let good = Delivery { id: uuid::Uuid::now_v7(), topic: "welcome".into(), payload: "{}".into(), attempts: 1, key: None };
 /// let bad = Delivery { topic: "poison".into(), ..good.clone() };
 /// assert!(sink.publish(&[good.clone(), bad]).await.is_err());
 /// sink.set_down(true);

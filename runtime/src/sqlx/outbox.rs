@@ -7,7 +7,7 @@ use std::future::Future;
 use crate::BoxError;
 use crate::outbox::Message;
 
-/// Rows per multi-row INSERT (3 parameters each: under SQLite's and MySQL's limits).
+/// Rows per multi-row INSERT (4 parameters each: under SQLite's and MySQL's limits).
 #[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
 const ROWS_PER_STATEMENT: usize = 1000;
 
@@ -24,9 +24,10 @@ pub(super) trait OutboxWrite {
 #[cfg(feature = "sqlx-postgres")]
 macro_rules! insert_from_arrays {
     () => {
-        "INSERT INTO oncommit_outbox (id, topic, payload) \
-         SELECT u.id, u.topic, CAST(u.payload AS json) \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[]) AS u(id, topic, payload)"
+        "INSERT INTO oncommit_outbox (id, topic, payload, ordering_key) \
+         SELECT u.id, u.topic, CAST(u.payload AS json), u.ordering_key \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]) \
+         AS u(id, topic, payload, ordering_key)"
     };
 }
 
@@ -50,7 +51,7 @@ pub(crate) async fn postgres_commit_with_outbox(
             .map_err(CommitFailure::Outbox)?;
         return super::commit(conn, None).await;
     }
-    let (ids, topics, payloads) = columns(messages);
+    let (ids, topics, payloads, keys) = columns(messages);
     let id = sqlx::query_scalar::<_, Option<i64>>(concat!(
         "WITH written AS (",
         insert_from_arrays!(),
@@ -59,30 +60,34 @@ pub(crate) async fn postgres_commit_with_outbox(
     .bind(ids)
     .bind(topics)
     .bind(payloads)
+    .bind(keys)
     .fetch_one(&mut *conn)
     .await;
     let transaction_id = super::pre_commit_verdict(id, CommitFailure::Outbox)?;
     super::commit(conn, transaction_id).await
 }
 
-/// The three columns of `messages`, as Postgres arrays bind them.
+/// The columns of `messages`, as Postgres arrays bind them.
 #[cfg(feature = "sqlx-postgres")]
-fn columns(messages: &[Message]) -> (Vec<uuid::Uuid>, Vec<&str>, Vec<&str>) {
+#[allow(clippy::type_complexity)]
+fn columns(messages: &[Message]) -> (Vec<uuid::Uuid>, Vec<&str>, Vec<&str>, Vec<Option<&str>>) {
     (
         messages.iter().map(|m| m.id).collect(),
         messages.iter().map(|m| &*m.topic).collect(),
         messages.iter().map(|m| m.payload.as_str()).collect(),
+        messages.iter().map(|m| m.key.as_deref()).collect(),
     )
 }
 
 #[cfg(feature = "sqlx-postgres")]
 impl OutboxWrite for sqlx::PgConnection {
     async fn write_messages<'a>(&'a mut self, messages: &'a [Message]) -> Result<(), BoxError> {
-        let (ids, topics, payloads) = columns(messages);
+        let (ids, topics, payloads, keys) = columns(messages);
         sqlx::query(insert_from_arrays!())
             .bind(ids)
             .bind(topics)
             .bind(payloads)
+            .bind(keys)
             .execute(&mut *self)
             .await?;
         Ok(())
@@ -100,12 +105,13 @@ macro_rules! values_list {
                 async move {
                     for chunk in messages.chunks(ROWS_PER_STATEMENT) {
                         let mut insert = sqlx::QueryBuilder::<$db>::new(
-                            "INSERT INTO oncommit_outbox (id, topic, payload) ",
+                            "INSERT INTO oncommit_outbox (id, topic, payload, ordering_key) ",
                         );
                         insert.push_values(chunk, |mut row, message| {
                             row.push_bind(message.id.to_string())
                                 .push_bind(&*message.topic)
-                                .push_bind(message.payload.as_str());
+                                .push_bind(message.payload.as_str())
+                                .push_bind(message.key.as_deref());
                         });
                         insert.build().execute(&mut *self).await?;
                     }

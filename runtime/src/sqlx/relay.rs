@@ -27,21 +27,22 @@ fn in_order(mut batch: Vec<Delivery>) -> Vec<Delivery> {
     batch
 }
 
-/// A claimed row of MySQL or SQLite: id (text), topic, payload, attempts.
+/// A claimed row of MySQL or SQLite: id (text), topic, payload, attempts, ordering key.
 #[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
-type TextRow = (String, String, String, i32);
+type TextRow = (String, String, String, i32, Option<String>);
 
 /// Claimed rows of MySQL or SQLite as a batch, in enqueue order.
 #[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
 fn batch_of(rows: Vec<TextRow>) -> Result<Vec<Delivery>, BoxError> {
     let batch = rows
         .into_iter()
-        .map(|(id, topic, payload, attempts)| {
+        .map(|(id, topic, payload, attempts, key)| {
             Ok(Delivery {
                 id: Uuid::parse_str(&id)?,
                 topic,
                 payload,
                 attempts,
+                key,
             })
         })
         .collect::<Result<_, BoxError>>()?;
@@ -69,16 +70,17 @@ mod postgres {
     use super::*;
     use sqlx::PgPool;
 
-    type Row = (Uuid, String, String, i32);
+    type Row = (Uuid, String, String, i32, Option<String>);
 
     fn deliveries(rows: Vec<Row>) -> Vec<Delivery> {
         in_order(
             rows.into_iter()
-                .map(|(id, topic, payload, attempts)| Delivery {
+                .map(|(id, topic, payload, attempts, key)| Delivery {
                     id,
                     topic,
                     payload,
                     attempts,
+                    key,
                 })
                 .collect(),
         )
@@ -100,17 +102,30 @@ mod postgres {
     /// relay is claiming) for `$1` seconds, counting an attempt. The rows are named by id
     /// through an array, so the outer UPDATE reaches them through the primary key.
     macro_rules! claim {
-        ($claimable:literal) => {
+        ($($claimable:tt)+) => {
             concat!(
                 no_flush!(),
                 "UPDATE oncommit_outbox AS o
                  SET lease_until = now() + make_interval(secs => $1), attempts = o.attempts + 1
                  FROM no_flush
                  WHERE o.id = ANY(ARRAY(",
-                $claimable,
+                $($claimable)+,
                 " FOR UPDATE SKIP LOCKED))
-                 RETURNING o.id, o.topic, CAST(o.payload AS TEXT), o.attempts"
+                 RETURNING o.id, o.topic, CAST(o.payload AS TEXT), o.attempts, o.ordering_key"
             )
+        };
+    }
+
+    /// A keyed row is claimable only while no older row of its key is in the table (pending,
+    /// leased or waiting for a retry): a key's jobs go one at a time, oldest first. The
+    /// subquery reads the table without locking it, so a row another relay is claiming
+    /// right now still counts as older.
+    macro_rules! key_is_free {
+        () => {
+            " AND (ordering_key IS NULL OR NOT EXISTS (
+                 SELECT 1 FROM oncommit_outbox AS older
+                 WHERE older.ordering_key = oncommit_outbox.ordering_key
+                   AND older.id < oncommit_outbox.id))"
         };
     }
 
@@ -118,24 +133,26 @@ mod postgres {
     /// empty), oldest first, at most `$3`. Oldest is by message id: a UUIDv7, in the order
     /// the jobs were enqueued, so the primary key gives the order and no index of its own is
     /// written with each job.
-    const CLAIM: &str = claim!(
+    const CLAIM: &str = claim!(concat!(
         "SELECT id FROM oncommit_outbox
          WHERE (lease_until IS NULL OR lease_until < now())
-           AND (cardinality($2::text[]) = 0 OR topic = ANY($2))
-         ORDER BY id
+           AND (cardinality($2::text[]) = 0 OR topic = ANY($2))",
+        key_is_free!(),
+        " ORDER BY id
          LIMIT $3"
-    );
+    ));
 
     /// The rows of the ids `$4` among those `CLAIM` could take (the fast path: rows just
     /// committed, found through the primary key).
-    const CLAIM_IDS: &str = claim!(
+    const CLAIM_IDS: &str = claim!(concat!(
         "SELECT id FROM oncommit_outbox
          WHERE id = ANY($4::uuid[])
            AND (lease_until IS NULL OR lease_until < now())
-           AND (cardinality($2::text[]) = 0 OR topic = ANY($2))
-         ORDER BY id
+           AND (cardinality($2::text[]) = 0 OR topic = ANY($2))",
+        key_is_free!(),
+        " ORDER BY id
          LIMIT $3"
-    );
+    ));
 
     async fn claim(
         pool: &PgPool,
@@ -413,6 +430,37 @@ fn mysql_lease(query: &mut sqlx::QueryBuilder<sqlx::MySql>, lease: Duration) {
         .push(" MICROSECOND");
 }
 
+/// MySQL: of the locked candidates, the unkeyed ones and those that are the oldest row of
+/// their key in the table (a key's jobs go one at a time, oldest first). The oldest are read
+/// without locking (a consistent read, under READ COMMITTED the latest committed rows), so a
+/// row another relay holds locked still counts as older: a locking read with `SKIP LOCKED`
+/// would skip it and let its younger row through.
+#[cfg(feature = "sqlx-mysql")]
+async fn mysql_oldest_of_their_keys(
+    tx: &mut sqlx::Transaction<'_, sqlx::MySql>,
+    candidates: Vec<(String, Option<String>)>,
+) -> Result<Vec<(String,)>, BoxError> {
+    let keys: Vec<String> = candidates
+        .iter()
+        .filter_map(|(_, key)| key.clone())
+        .collect();
+    if keys.is_empty() {
+        return Ok(candidates.into_iter().map(|(id, _)| (id,)).collect());
+    }
+    let mut oldest = sqlx::QueryBuilder::<sqlx::MySql>::new(
+        "SELECT MIN(id) FROM oncommit_outbox WHERE ordering_key IN ",
+    );
+    push_list(&mut oldest, keys);
+    oldest.push(" GROUP BY ordering_key");
+    let oldest: Vec<(String,)> = oldest.build_query_as().fetch_all(&mut **tx).await?;
+    let oldest: std::collections::HashSet<String> = oldest.into_iter().map(|(id,)| id).collect();
+    Ok(candidates
+        .into_iter()
+        .filter(|(id, key)| key.is_none() || oldest.contains(id))
+        .map(|(id, _)| (id,))
+        .collect())
+}
+
 /// MySQL: lock unclaimed rows (skipping rows another relay holds), lease them, read them.
 /// READ COMMITTED: under InnoDB's default REPEATABLE READ a claim keeps a lock on every row
 /// it scanned until it commits, matching or not, so concurrent relays of other topics would
@@ -429,13 +477,16 @@ async fn mysql_claim(
         .execute(&mut *conn)
         .await?;
     let mut tx = conn.begin().await?;
-    let mut select = sqlx::QueryBuilder::<MySql>::new("SELECT id FROM oncommit_outbox");
+    let mut select =
+        sqlx::QueryBuilder::<MySql>::new("SELECT id, ordering_key FROM oncommit_outbox");
     push_claimable(&mut select, MYSQL_NOW, ids, c.topics);
     select
         .push(" ORDER BY created_at LIMIT ")
         .push_bind(i64::try_from(c.limit).unwrap_or(i64::MAX))
         .push(" FOR UPDATE SKIP LOCKED");
-    let locked: Vec<(String,)> = select.build_query_as().fetch_all(&mut *tx).await?;
+    let candidates: Vec<(String, Option<String>)> =
+        select.build_query_as().fetch_all(&mut *tx).await?;
+    let locked = mysql_oldest_of_their_keys(&mut tx, candidates).await?;
     if locked.is_empty() {
         tx.commit().await?;
         return Ok(Vec::new());
@@ -448,7 +499,7 @@ async fn mysql_claim(
     push_list(&mut update, locked.iter().map(|(id,)| id.clone()));
     update.build().execute(&mut *tx).await?;
     let mut read = sqlx::QueryBuilder::<MySql>::new(
-        "SELECT id, topic, payload, attempts FROM oncommit_outbox WHERE id IN ",
+        "SELECT id, topic, payload, attempts, ordering_key FROM oncommit_outbox WHERE id IN ",
     );
     push_list(&mut read, locked.into_iter().map(|(id,)| id));
     let rows: Vec<TextRow> = read.build_query_as().fetch_all(&mut *tx).await?;
@@ -488,10 +539,16 @@ async fn sqlite_claim(
     sqlite_lease(&mut claim, c.lease);
     claim.push(" WHERE id IN (SELECT id FROM oncommit_outbox");
     push_claimable(&mut claim, SQLITE_NOW, ids, c.topics);
+    // A key's jobs go one at a time, oldest first (one writer: no claim races this one).
     claim
+        .push(
+            " AND (ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM oncommit_outbox AS older \
+             WHERE older.ordering_key = oncommit_outbox.ordering_key \
+             AND older.id < oncommit_outbox.id))",
+        )
         .push(" ORDER BY created_at LIMIT ")
         .push_bind(i64::try_from(c.limit).unwrap_or(i64::MAX))
-        .push(") RETURNING id, topic, payload, attempts");
+        .push(") RETURNING id, topic, payload, attempts, ordering_key");
     let rows: Vec<TextRow> = claim.build_query_as().fetch_all(pool).await?;
     batch_of(rows)
 }

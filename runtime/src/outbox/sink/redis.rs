@@ -12,14 +12,19 @@ use super::{Delivery, Sink};
 use crate::BoxError;
 
 /// `KEYS`: one stream per message. `ARGV`: the dedup key prefix, the dedup TTL in seconds,
-/// then the id and payload of each message. Returns how many messages were appended.
+/// then the id, payload and ordering key (empty: none) of each message. Returns how many
+/// messages were appended.
 const PUBLISH: &str = r"
 local prefix, ttl = ARGV[1], ARGV[2]
 local appended = 0
 for i = 1, #KEYS do
-  local id, payload = ARGV[1 + 2 * i], ARGV[2 + 2 * i]
+  local id, payload, key = ARGV[3 * i], ARGV[3 * i + 1], ARGV[3 * i + 2]
   if redis.call('SET', prefix .. id, '1', 'NX', 'EX', ttl) then
-    redis.call('XADD', KEYS[i], '*', 'id', id, 'payload', payload)
+    if key == '' then
+      redis.call('XADD', KEYS[i], '*', 'id', id, 'payload', payload)
+    else
+      redis.call('XADD', KEYS[i], '*', 'id', id, 'payload', payload, 'key', key)
+    end
     appended = appended + 1
   end
 end
@@ -27,7 +32,9 @@ return appended
 ";
 
 /// Publishes jobs to Redis Streams, one stream per topic (`<prefix><topic>`), each entry
-/// with the fields `id` (the message id) and `payload` (the job's JSON).
+/// with the fields `id` (the message id), `payload` (the job's JSON) and, for a job with an
+/// ordering key ([`Job::key`](crate::outbox::Job::key)), `key`. A stream keeps the order
+/// of its appends: a key's jobs are appended in their order.
 ///
 /// `Ok` means Redis applied the `XADD`: durable only as far as Redis's persistence is
 /// (`appendonly yes` with `appendfsync always` for every write; `WAIT` for replicas).
@@ -111,7 +118,8 @@ impl Sink for RedisStreams {
             invocation
                 .key(self.stream(&delivery.topic))
                 .arg(delivery.id.to_string())
-                .arg(&delivery.payload);
+                .arg(&delivery.payload)
+                .arg(delivery.key.as_deref().unwrap_or(""));
         }
         let mut connection = self.connection.clone();
         let _appended: i64 = invocation.invoke_async(&mut connection).await?;
