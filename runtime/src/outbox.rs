@@ -40,12 +40,14 @@ mod fast_path;
     feature = "sqlx-mysql"
 ))]
 pub mod inbox;
+pub(crate) mod notify;
 mod pending;
 pub mod relay;
 mod schema;
 pub mod sink;
 pub mod store;
 
+pub use notify::{NOTIFY_CHANNEL, notify_relays};
 pub(crate) use pending::PendingJobs;
 #[cfg(any(
     feature = "sqlx-postgres",

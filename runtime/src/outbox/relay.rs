@@ -28,6 +28,7 @@
 //! sweep). Each batch runs in a `tracing` span `oncommit.relay.batch`.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Instrument;
@@ -157,6 +158,34 @@ pub struct Relay<St, S> {
     store: St,
     sink: S,
     options: RelayOptions,
+    wake: Arc<tokio::sync::Notify>,
+}
+
+/// Wakes a running [`Relay`] for a sweep now, instead of at its next poll: what a relay in
+/// another process than the writers does on a Postgres `NOTIFY` (see
+/// [`notify_relays`](crate::outbox::notify_relays)). A wake while the relay is busy is kept
+/// for when it is done.
+///
+/// ```
+/// # async fn f(pool: sqlx::PgPool) {
+/// use oncommit::outbox::relay::{Relay, RelayOptions};
+/// use oncommit::outbox::sink::ChannelSink;
+///
+/// let (sink, _jobs) = ChannelSink::new();
+/// let relay = Relay::new(pool, sink, RelayOptions::default());
+/// let waker = relay.waker();
+/// tokio::spawn(relay.run(std::future::pending()));
+/// waker.wake(); // e.g. on each notification of a `PgListener`
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct RelayWaker(Arc<tokio::sync::Notify>);
+
+impl RelayWaker {
+    /// Asks the relay for a sweep now.
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
 }
 
 impl<St: Store, S: Sink> Relay<St, S> {
@@ -166,7 +195,13 @@ impl<St: Store, S: Sink> Relay<St, S> {
             store,
             sink,
             options,
+            wake: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// A handle that wakes this relay for a sweep (once it runs).
+    pub fn waker(&self) -> RelayWaker {
+        RelayWaker(self.wake.clone())
     }
 
     /// Its options.
@@ -269,6 +304,7 @@ impl<St: Store, S: Sink> Relay<St, S> {
                 () = &mut shutdown => break,
                 Some(ids) = next_committed(&mut fast_path, self.options.batch) => Work::Committed(ids),
                 () = std::future::ready(()), if !published.is_empty() => Work::DeletePublished,
+                () = self.wake.notified() => Work::Sweep,
                 _ = poll.tick() => Work::Sweep,
             };
             let stop = match work {

@@ -64,7 +64,19 @@ pub(crate) async fn postgres_commit_with_outbox(
     .fetch_one(&mut *conn)
     .await;
     let transaction_id = super::pre_commit_verdict(id, CommitFailure::Outbox)?;
-    super::commit(conn, transaction_id).await
+    super::commit(conn, transaction_id).await?;
+    if crate::outbox::notify::enabled() {
+        // After the COMMIT, never inside the transaction; a failure only costs the relay's
+        // wait until its next poll.
+        if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(crate::outbox::NOTIFY_CHANNEL)
+            .execute(&mut *conn)
+            .await
+        {
+            tracing::warn!(%error, "NOTIFY of the outbox relays failed; they poll");
+        }
+    }
+    Ok(())
 }
 
 /// The columns of `messages`, as Postgres arrays bind them.

@@ -1,0 +1,184 @@
+//! `oncommit-relay`: the outbox relay of `oncommit` as a process of its own. It claims the
+//! committed jobs of a database's outbox table and publishes them to a broker, as the
+//! in-process [`Relay`] does, with the settings of [`config::Config`] (flags or
+//! `ONCOMMIT_*` variables). On Postgres it `LISTEN`s on `oncommit_outbox` and sweeps at once
+//! on each notification (writers send them with `oncommit::outbox::notify_relays(true)`);
+//! on every database it also sweeps every `--poll`. SIGTERM or SIGINT stops it gracefully:
+//! the batch in flight gets `--shutdown-grace`, then its jobs are handed back. Its counters
+//! and backlog gauges are served in Prometheus's text format on `--metrics-addr`.
+
+mod config;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use oncommit::outbox::relay::{Relay, RelayOptions, RelayWaker};
+use oncommit::outbox::sink::{RedisStreams, Sink};
+use oncommit::outbox::store::Store;
+use oncommit::outbox::{Dialect, NOTIFY_CHANNEL, migrate};
+
+use crate::config::Config;
+
+/// Why the relay could not start.
+#[derive(Debug, thiserror::Error)]
+enum StartError {
+    #[error("connecting to the database at --database-url: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("creating the outbox tables: {0}")]
+    Migrate(#[source] sqlx::Error),
+    #[error("--database-url `{0}` is not postgres://, mysql:// or sqlite:")]
+    DatabaseScheme(String),
+    #[error("--sink-url `{0}` is not redis://")]
+    SinkScheme(String),
+    #[error("connecting to Redis at --sink-url: {0}")]
+    Redis(#[source] redis::RedisError),
+    #[error("serving metrics on --metrics-addr: {0}")]
+    Metrics(#[source] metrics_exporter_prometheus::BuildError),
+    #[error("listening for notifications on Postgres: {0}")]
+    Listen(#[source] sqlx::Error),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let config = Config::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "starting the async runtime failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "oncommit-relay could not start");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn options(config: &Config) -> RelayOptions {
+    let mut options = RelayOptions::default();
+    options.batch = config.batch;
+    options.lease = config.lease;
+    options.poll = config.poll;
+    options.topics = config.topics.clone();
+    options.max_attempts = config.max_attempts;
+    options.shutdown_grace = config.shutdown_grace;
+    // No writers in this process: nothing takes the fast path.
+    options.fast_path = false;
+    options
+}
+
+async fn run(config: Config) -> Result<(), StartError> {
+    if let Some(addr) = config.metrics_addr.0 {
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .map_err(StartError::Metrics)?;
+        tracing::info!(%addr, "serving Prometheus metrics");
+    }
+    let sink = sink(&config).await?;
+    let url = config.database_url.as_str();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let pool = sqlx::PgPool::connect(url)
+            .await
+            .map_err(StartError::Database)?;
+        migrate(&pool, Dialect::Postgres)
+            .await
+            .map_err(StartError::Migrate)?;
+        let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+            .await
+            .map_err(StartError::Listen)?;
+        listener
+            .listen(NOTIFY_CHANNEL)
+            .await
+            .map_err(StartError::Listen)?;
+        let relay = Relay::new(pool, sink, options(&config));
+        let waker = relay.waker();
+        tokio::spawn(wake_on_notifications(listener, waker));
+        serve(relay).await;
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        let pool = sqlx::MySqlPool::connect(url)
+            .await
+            .map_err(StartError::Database)?;
+        migrate(&pool, Dialect::MySql)
+            .await
+            .map_err(StartError::Migrate)?;
+        serve(Relay::new(pool, sink, options(&config))).await;
+    } else if url.starts_with("sqlite:") {
+        let pool = sqlx::SqlitePool::connect(url)
+            .await
+            .map_err(StartError::Database)?;
+        migrate(&pool, Dialect::Sqlite)
+            .await
+            .map_err(StartError::Migrate)?;
+        serve(Relay::new(pool, sink, options(&config))).await;
+    } else {
+        return Err(StartError::DatabaseScheme(config.database_url.clone()));
+    }
+    Ok(())
+}
+
+async fn sink(config: &Config) -> Result<RedisStreams, StartError> {
+    if !config.sink_url.starts_with("redis://") && !config.sink_url.starts_with("rediss://") {
+        return Err(StartError::SinkScheme(config.sink_url.clone()));
+    }
+    let client = redis::Client::open(config.sink_url.as_str()).map_err(StartError::Redis)?;
+    let manager = client
+        .get_connection_manager()
+        .await
+        .map_err(StartError::Redis)?;
+    Ok(RedisStreams::new(manager).stream_prefix(&config.stream_prefix))
+}
+
+/// Runs `relay` until SIGTERM or SIGINT.
+async fn serve<St: Store, S: Sink>(relay: Relay<St, S>) {
+    tracing::info!(
+        batch = relay.options().batch,
+        poll_ms = relay.options().poll.as_millis() as u64,
+        "oncommit-relay running"
+    );
+    relay.run(stop_signal()).await;
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch SIGTERM; stopping on Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+    }
+}
+
+/// Wakes the relay on each `NOTIFY oncommit_outbox`. `PgListener` reconnects by itself after
+/// a lost connection; notifications sent meanwhile are missed, which the poll makes up for.
+async fn wake_on_notifications(mut listener: sqlx::postgres::PgListener, waker: RelayWaker) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(_notification)) => waker.wake(),
+            Ok(None) => {
+                tracing::warn!(
+                    "the LISTEN connection was lost; reconnecting (the poll covers the gap)"
+                );
+                waker.wake();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "LISTEN failed; retrying (the poll covers the gap)");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
