@@ -17,7 +17,7 @@ pub mod v1 {
 
     use crate::backend::{AsyncBackend, Backend, SyncBackend};
     use crate::hook::{AsyncHook, Entry, HookSite, SyncHook};
-    use crate::{Conn, Error};
+    use crate::{BoxError, Conn, Error};
 
     /// Opens a level on a sync connection.
     pub fn begin<C: SyncBackend>(conn: &mut Conn<C>, durable: bool) -> Result<Level, Error> {
@@ -98,23 +98,123 @@ pub mod v1 {
         conn.finish_async(level, result).await
     }
 
-    /// A hook around a sync call whose values were already captured.
-    pub fn sync_hook<F, R>(site: &'static StaticSite, robust: bool, call: F) -> SyncHook<F>
+    /// What the step closure of an `enqueue!` gives: the call made (or its future), the
+    /// arguments' text, or nothing (its arguments were taken already).
+    pub enum Step<R, D> {
+        /// The call's value.
+        Run(R),
+        /// The arguments' `Debug` text.
+        Described(D),
+        /// Called again after the call: nothing left.
+        Gone,
+    }
+
+    /// Calls `call` at once (the closure gives `?` in an `enqueue!`'s call its scope).
+    #[inline(always)]
+    pub fn call_now<R>(call: impl FnOnce() -> R) -> R {
+        call()
+    }
+
+    /// The value of an `enqueue!`'s call as a hook's result (an `Err` is a hook failure).
+    #[inline(always)]
+    pub fn hook_result<R: IntoHookResult>(value: R) -> Result<(), BoxError> {
+        value.into_hook_result()
+    }
+
+    /// The future of an `enqueue!`'s async call, its value turned into a hook's result.
+    pub type HookFuture<Fut> =
+        futures_util::future::Map<Fut, fn(<Fut as Future>::Output) -> Result<(), BoxError>>;
+
+    /// [`hook_result`] for an async call.
+    #[inline(always)]
+    pub fn hook_future<Fut>(future: Fut) -> HookFuture<Fut>
+    where
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHookResult,
+    {
+        use futures_util::FutureExt;
+        future.map(IntoHookResult::into_hook_result as fn(Fut::Output) -> _)
+    }
+
+    /// A hook around a sync call: `step(false)` makes it; `step(true)` describes its
+    /// arguments, asked once while a capture is open.
+    #[allow(clippy::type_complexity)]
+    pub fn sync_hook<F, const N: usize>(
+        site: &'static StaticSite,
+        robust: bool,
+        mut step: F,
+    ) -> (
+        SyncHook<impl FnOnce() -> Result<(), BoxError> + Send + 'static>,
+        Option<Box<[String]>>,
+    )
+    where
+        F: FnMut(bool) -> Step<Result<(), BoxError>, [String; N]> + Send + 'static,
+    {
+        let text = described(&mut step);
+        let call = move || match step(false) {
+            Step::Run(result) => result,
+            Step::Described(_) | Step::Gone => Err(CALLED_TWICE.into()),
+        };
+        (
+            SyncHook::new(HookSite::from_static(site), robust, call),
+            text,
+        )
+    }
+
+    /// What a step says when asked for its call again (never: each hook runs once).
+    const CALLED_TWICE: &str = "a hook's call was made twice";
+
+    /// A hook around an async call (`step(false)` makes the future when the hook runs).
+    #[allow(clippy::type_complexity)]
+    pub fn async_hook<F, Fut, const N: usize>(
+        site: &'static StaticSite,
+        robust: bool,
+        mut step: F,
+    ) -> (
+        AsyncHook<impl FnOnce() -> StepFuture<Fut> + Send + 'static>,
+        Option<Box<[String]>>,
+    )
+    where
+        F: FnMut(bool) -> Step<HookFuture<Fut>, [String; N]> + Send + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoHookResult,
+    {
+        let text = described(&mut step);
+        let call = move || match step(false) {
+            Step::Run(future) => futures_util::future::Either::Left(future),
+            Step::Described(_) | Step::Gone => {
+                futures_util::future::Either::Right(std::future::ready(Err(CALLED_TWICE.into())))
+            }
+        };
+        (
+            AsyncHook::new(HookSite::from_static(site), robust, call),
+            text,
+        )
+    }
+
+    /// The future of an async hook's step: the call's (or the error of a step asked twice).
+    pub type StepFuture<Fut> =
+        futures_util::future::Either<HookFuture<Fut>, std::future::Ready<Result<(), BoxError>>>;
+
+    /// The arguments' text while a capture is open ([`crate::args`]).
+    #[inline]
+    fn described<R, const N: usize>(
+        step: &mut impl FnMut(bool) -> Step<R, [String; N]>,
+    ) -> Option<Box<[String]>> {
+        crate::args::describe(|| match step(true) {
+            Step::Described(text) => text,
+            Step::Run(_) | Step::Gone => [const { String::new() }; N],
+        })
+    }
+
+    /// A hook of a closure, for the runtime's own tests.
+    #[doc(hidden)]
+    pub fn plain_sync_hook<F, R>(site: &'static StaticSite, robust: bool, call: F) -> SyncHook<F>
     where
         F: FnOnce() -> R + Send + 'static,
         R: IntoHookResult,
     {
         SyncHook::new(HookSite::from_static(site), robust, call)
-    }
-
-    /// A hook around an async call (`call` makes the future when the hook runs).
-    pub fn async_hook<F, Fut>(site: &'static StaticSite, robust: bool, call: F) -> AsyncHook<F>
-    where
-        F: FnOnce() -> Fut + Send + 'static,
-        Fut: Future + Send + 'static,
-        Fut::Output: IntoHookResult,
-    {
-        AsyncHook::new(HookSite::from_static(site), robust, call)
     }
 
     /// `enqueue!(CALL)` inside an `#[atomic]` body: the block's level is open, so the hook
@@ -152,15 +252,6 @@ pub mod v1 {
             None => conn.enqueue_async(hook).await,
             Some(args) => conn.enqueue_async(Described::new(hook, args)).await,
         }
-    }
-
-    /// The `Debug` text of an `enqueue!`'s arguments (each through [`ArgDebug`] or
-    /// [`ArgTypeName`]), made only while a `testing::Capture` is open.
-    #[inline(always)]
-    pub fn describe<const N: usize>(
-        describe: impl FnOnce() -> [String; N],
-    ) -> Option<Box<[String]>> {
-        crate::args::describe(describe)
     }
 
     /// `enqueue!(outbox => JOB)` and `enqueue!(conn => outbox => JOB)`: [`Conn::enqueue_job`].

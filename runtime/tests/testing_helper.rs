@@ -232,7 +232,11 @@ fn calls_gives_the_source_text_of_macro_hooks_and_none_for_closures() {
     let (db, mut conn) = conn();
     let (result, captured) = capture(&mut conn, |conn| {
         conn.atomic(|conn| {
-            v1::defer(conn, v1::sync_hook(&SITE, false, note(&db, "macro")), None);
+            v1::defer(
+                conn,
+                v1::plain_sync_hook(&SITE, false, note(&db, "macro")),
+                None,
+            );
             conn.on_commit(note(&db, "closure"))
         })
     });
@@ -510,5 +514,32 @@ fn hooks_registered_by_captured_hooks_run() {
     assert_eq!(
         *ran.lock().unwrap(),
         ["captured", "registered, outside", "registered, inside"]
+    );
+}
+
+/// An argument whose type only the call decides (`None`, `.into()`), of a type without
+/// `Debug`: it compiles, and is described by its type's name.
+#[test]
+fn arguments_typed_by_the_call_are_described_by_their_own_type() {
+    struct Attachment(#[allow(dead_code)] Vec<u8>);
+
+    fn send(_id: u64, _attachment: Option<Attachment>, _to: String) {}
+
+    #[oncommit::atomic]
+    fn notify(conn: &mut Conn<Memory>, id: u64) -> Result<(), Error> {
+        oncommit::enqueue!(send(id, None, "a@example.com".into()));
+        Ok(())
+    }
+
+    let (_db, mut conn) = conn();
+    let (result, captured) = capture(&mut conn, |conn| notify(conn, 3));
+    result.unwrap();
+    assert_eq!(
+        captured.hooks()[0].args().unwrap(),
+        [
+            "3".to_owned(),
+            format!("<{}>", std::any::type_name::<Option<Attachment>>()),
+            "\"a@example.com\"".to_owned(),
+        ]
     );
 }

@@ -205,6 +205,7 @@ pub(crate) fn capture(
     // arguments. The receiver's local is `mut`: the hook owns it, so a `&mut self` method
     // (a queue's `push`, redis's `rpush`) may be called on it.
     let mut deferred = TokenStream::new();
+    let mut receiver_ident = None;
     match &call.kind {
         CallKind::Method {
             receiver,
@@ -238,6 +239,7 @@ pub(crate) fn capture(
                 });
             }
             deferred.extend(quote!(#recv.#method #turbofish (#(#arg_idents),*)));
+            receiver_ident = Some(recv);
         }
         CallKind::Path { func, .. } => deferred.extend(quote!(#func(#(#arg_idents),*))),
     }
@@ -247,19 +249,29 @@ pub(crate) fn capture(
         out.extend(quote_spanned!(span=> let #ident = #v1::captured(#arg);));
     }
 
-    // The arguments' `Debug` text, for `testing::Capture` (made only while one is open).
-    let args = Ident::new("__oncommit_args", Span::mixed_site());
+    // The hook is one `FnMut(describe: bool)` closure that owns the arguments, each in a
+    // slot: called with `false` it takes them out and makes the call; called with `true`
+    // (once, before, and only while a `testing::Capture` is open) it gives their `Debug`
+    // text. The call comes first in its body, so an argument whose type the call decides
+    // (`None`, `x.into()`) is known when it is described, and the call's own coercions
+    // (`&String` to `&str`) still apply.
     let v1 = private.at(Span::call_site());
-    let texts = arg_idents
-        .iter()
-        .map(|ident| quote!((&#v1::Arg(&#ident)).__oncommit_text()));
-    out.extend(quote! {
-        #[allow(unused_imports)]
-        use ::oncommit::__private::v1::{ArgDebug as _, ArgTypeName as _};
-        let #args = #v1::describe(| | [#(#texts),*]);
+    let slots: Vec<Ident> = (0..arg_idents.len())
+        .map(|i| format_ident!("__oncommit_slot{}", i, span = Span::mixed_site()))
+        .collect();
+    let describe_flag = Ident::new("__oncommit_describe", Span::mixed_site());
+    let describe_value = Ident::new("__oncommit_value", Span::mixed_site());
+    let texts = slots.iter().map(|slot| {
+        quote! {
+            match &#slot {
+                ::core::option::Option::Some(#describe_value) => {
+                    (&#v1::Arg(#describe_value)).__oncommit_text()
+                }
+                ::core::option::Option::None => ::std::string::String::new(),
+            }
+        }
     });
-
-    // The hook: `MAKE_HOOK(SITE, ROBUST, CLOSURE)`, all at the call's span.
+    // The call: `CLOSURE()` inside the step, at the call's span.
     let closure = match (call.awaited, call.tried) {
         (false, false) => quote_spanned!(call_span=> move | | #deferred),
         (false, true) => quote_spanned! {call_span=>
@@ -290,10 +302,57 @@ pub(crate) fn capture(
     } else {
         quote_spanned!(call_span=> #call_v1::sync_hook)
     };
-    let hook = quote_spanned!(call_span=> #make_hook(#site, #robust, #closure));
+    // The call's value, at the call's place (a wrong return type is reported there).
+    let invoke = quote_spanned!(call_span=> #call_v1::call_now(#closure));
+    let to_result = if call.awaited {
+        quote_spanned!(call_span=> #call_v1::hook_future)
+    } else {
+        quote_spanned!(call_span=> #call_v1::hook_result)
+    };
+    let args = Ident::new("__oncommit_args", Span::mixed_site());
+    // At the call's place: a type error of the hook (its return type) is reported once,
+    // where the call is.
+    let hook_ident = Ident::new("__oncommit_hook", Span::mixed_site().located_at(call_span));
+    // The receiver waits in a slot too (the call moves it: a `&mut self` method may use it).
+    let receiver_slot: Vec<Ident> = receiver_ident
+        .iter()
+        .map(|_| Ident::new("__oncommit_receiver_slot", Span::mixed_site()))
+        .collect();
+    let receiver_ident: Vec<Ident> = receiver_ident.into_iter().collect();
+    let step = Ident::new("__oncommit_step", Span::mixed_site().located_at(call_span));
+    out.extend(quote! {
+        #(
+            #[allow(unused_mut)]
+            let mut #slots = ::core::option::Option::Some(#arg_idents);
+        )*
+        #(
+            let mut #receiver_slot = ::core::option::Option::Some(#receiver_ident);
+        )*
+        let #step = move |#describe_flag: bool| {
+            if !#describe_flag {
+                if let (
+                    #(::core::option::Option::Some(#receiver_ident),)*
+                    #(::core::option::Option::Some(#arg_idents),)*
+                ) = (#(#receiver_slot.take(),)* #(#slots.take(),)*) {
+                    #(
+                        #[allow(unused_mut)]
+                        let mut #receiver_ident = #receiver_ident;
+                    )*
+                    return #v1::Step::Run(#to_result(#invoke));
+                }
+                return #v1::Step::Gone;
+            }
+            #[allow(unused_imports)]
+            use ::oncommit::__private::v1::{ArgDebug as _, ArgTypeName as _};
+            #v1::Step::Described([#(#texts),*])
+        };
+    });
+    out.extend(quote_spanned! {call_span=>
+        let (#hook_ident, #args) = #make_hook(#site, #robust, #step);
+    });
+    let hook = quote!(#hook_ident);
 
     // Registration: `defer(PLACE, HOOK);` or `enqueue(CONN, HOOK)` (`.await`ed when async).
-    let v1 = private.at(Span::call_site());
     out.extend(match target {
         Target::Defer(place) => quote!(#v1::defer(#place, #hook, #args);),
         Target::Explicit(conn) if call.awaited => {
