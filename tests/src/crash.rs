@@ -1,17 +1,19 @@
 //! Crash-safety scenarios for the outbox: a child process (`crash_child`) commits
 //! transactions of one INSERT and one durable job (every tenth rolls back), with a relay to
-//! Redis Streams or without, and is killed with SIGKILL at random points or at a point it
-//! announces; the broker goes down for a while; a poison job; three relays at once. After
-//! each, a fresh relay drains the table, and the [`Tally`] compares what the database
-//! committed with what the Redis stream holds.
+//! the [`Broker`] (Redis Streams or NATS JetStream) or without, and is killed with SIGKILL at
+//! random points or at a point it announces; the broker goes down for a while; a poison job;
+//! three relays at once. After each, a fresh relay drains the table, and the [`Tally`]
+//! compares what the database committed with what the broker's stream holds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use async_nats::jetstream::{self, stream};
+use oncommit::BoxError;
 use oncommit::outbox::relay::{Relay, RelayOptions};
-use oncommit::outbox::sink::RedisStreams;
+use oncommit::outbox::sink::{Delivery, NatsJetStream, RedisStreams, Sink};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child as Process, Command};
 
@@ -35,6 +37,97 @@ pub enum Dialect {
     Sqlite,
 }
 
+/// The broker the relays publish to, with its URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Broker {
+    /// Redis Streams ([`RedisStreams`], deduplicating by message id with its own keys): one
+    /// stream per run.
+    Redis(String),
+    /// NATS JetStream ([`NatsJetStream`], deduplicated by the stream's `Nats-Msg-Id` window):
+    /// one stream per run, created by the run and deleted once it is tallied.
+    Nats(String),
+}
+
+impl Broker {
+    /// Its URL.
+    pub fn url(&self) -> &str {
+        match self {
+            Broker::Redis(url) | Broker::Nats(url) => url,
+        }
+    }
+
+    /// The same broker at another URL (through a proxy).
+    fn at(&self, url: String) -> Broker {
+        match self {
+            Broker::Redis(_) => Broker::Redis(url),
+            Broker::Nats(_) => Broker::Nats(url),
+        }
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Broker::Redis(_) => "redis",
+            Broker::Nats(_) => "nats",
+        }
+    }
+
+    /// The prefix of a run's stream (Redis) or subject (NATS) names.
+    fn prefix(&self) -> &'static str {
+        match self {
+            Broker::Redis(_) => "oncommit:crash:",
+            Broker::Nats(_) => "oncommit_crash.",
+        }
+    }
+
+    /// A sink to it, publishing to `<prefix><topic>`.
+    pub async fn sink(&self, prefix: &str) -> BrokerSink {
+        match self {
+            Broker::Redis(url) => {
+                let client = redis::Client::open(url.as_str()).expect("the Redis URL");
+                let connection = client
+                    .get_connection_manager()
+                    .await
+                    .expect("connect to Redis");
+                BrokerSink::Redis(
+                    RedisStreams::new(connection)
+                        .stream_prefix(prefix)
+                        .dedup_prefix(format!("{prefix}seen:")),
+                )
+            }
+            Broker::Nats(url) => {
+                let client = async_nats::connect(url.as_str())
+                    .await
+                    .expect("connect to NATS");
+                BrokerSink::Nats(NatsJetStream::new(jetstream::new(client)).subject_prefix(prefix))
+            }
+        }
+    }
+}
+
+/// The sink of a [`Broker`].
+#[derive(Debug, Clone)]
+pub enum BrokerSink {
+    /// Redis Streams.
+    Redis(RedisStreams),
+    /// NATS JetStream.
+    Nats(NatsJetStream),
+}
+
+impl Sink for BrokerSink {
+    async fn publish<'a>(&'a self, batch: &'a [Delivery]) -> Result<(), BoxError> {
+        match self {
+            BrokerSink::Redis(sink) => sink.publish(batch).await,
+            BrokerSink::Nats(sink) => sink.publish(batch).await,
+        }
+    }
+}
+
+/// Reads what a run's broker received.
+enum Reader {
+    Redis(redis::Client),
+    Nats(jetstream::Context),
+}
+
 /// Whether the child runs a relay, and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RelayMode {
@@ -51,7 +144,7 @@ pub enum RelayMode {
 pub enum Stall {
     /// Never.
     Never,
-    /// After Redis took the first batch of two or more, before the relay deletes its rows
+    /// After the broker took the first batch of two or more, before the relay deletes its rows
     /// (`acked`).
     AfterAck,
     /// After the first half of the first batch of two or more (`mid-batch`).
@@ -65,13 +158,13 @@ pub struct Child {
     pub dialect: Dialect,
     /// Its URL (or file path for SQLite).
     pub db_url: String,
-    /// Redis (possibly through a proxy).
-    pub redis_url: String,
+    /// The broker (possibly through a proxy).
+    pub broker: Broker,
     /// The topic of this run's jobs.
     pub topic: String,
     /// The table of this run's rows.
     pub table: String,
-    /// Streams are named `<prefix><topic>`.
+    /// Streams (Redis) or subjects (NATS) are named `<prefix><topic>`.
     pub stream_prefix: String,
     /// The first `n`.
     pub start: i64,
@@ -109,7 +202,10 @@ impl Child {
                 _ => Dialect::Sqlite,
             },
             db_url: var("CRASH_DB_URL"),
-            redis_url: var("CRASH_REDIS_URL"),
+            broker: match var("CRASH_BROKER").as_str() {
+                "nats" => Broker::Nats(var("CRASH_BROKER_URL")),
+                _ => Broker::Redis(var("CRASH_BROKER_URL")),
+            },
             topic: var("CRASH_TOPIC"),
             table: var("CRASH_TABLE"),
             stream_prefix: var("CRASH_STREAM_PREFIX"),
@@ -148,7 +244,8 @@ impl Child {
                 },
             )
             .env("CRASH_DB_URL", &self.db_url)
-            .env("CRASH_REDIS_URL", &self.redis_url)
+            .env("CRASH_BROKER", self.broker.kind())
+            .env("CRASH_BROKER_URL", self.broker.url())
             .env("CRASH_TOPIC", &self.topic)
             .env("CRASH_TABLE", &self.table)
             .env("CRASH_STREAM_PREFIX", &self.stream_prefix)
@@ -242,13 +339,13 @@ impl Running {
 pub struct Tally {
     /// Transactions that committed (rows in the table).
     pub committed: usize,
-    /// Committed jobs the stream holds (each counted once).
+    /// Committed jobs the broker's stream holds (each counted once).
     pub delivered: usize,
     /// Committed jobs neither in the stream nor in the dead-letter table.
     pub lost: usize,
     /// Jobs in the stream whose transaction did not commit.
     pub rolled_back_delivered: usize,
-    /// Stream entries beyond the first of each job.
+    /// Stream entries (messages) beyond the first of each job.
     pub duplicates: usize,
     /// Jobs in the dead-letter table.
     pub dead_lettered: usize,
@@ -300,7 +397,7 @@ pub struct Run<D> {
     db: D,
     exe: PathBuf,
     child: Child,
-    redis: redis::Client,
+    reader: Reader,
     next: i64,
 }
 
@@ -311,7 +408,7 @@ impl<D: OutboxDb> Run<D> {
         db: D,
         dialect: Dialect,
         db_url: &str,
-        redis_url: &str,
+        broker: &Broker,
         exe: PathBuf,
         scenario: &str,
     ) -> Run<D> {
@@ -320,10 +417,10 @@ impl<D: OutboxDb> Run<D> {
         let child = Child {
             dialect,
             db_url: db_url.to_owned(),
-            redis_url: redis_url.to_owned(),
+            broker: broker.clone(),
             topic: name.clone(),
             table: name.clone(),
-            stream_prefix: "oncommit:crash:".to_owned(),
+            stream_prefix: broker.prefix().to_owned(),
             start: 0,
             count: 0,
             relay: RelayMode::None,
@@ -335,18 +432,63 @@ impl<D: OutboxDb> Run<D> {
             pause_ms: 0,
             wait_drained: false,
         };
-        let redis = redis::Client::open(redis_url).expect("the Redis URL");
+        let reader = match broker {
+            Broker::Redis(url) => {
+                Reader::Redis(redis::Client::open(url.as_str()).expect("the Redis URL"))
+            }
+            Broker::Nats(url) => {
+                let client = async_nats::connect(url.as_str())
+                    .await
+                    .expect("connect to NATS");
+                let context = jetstream::new(client);
+                // The run's stream, named after it, covering its one subject; it remembers
+                // message ids for longer than a run lasts.
+                context
+                    .get_or_create_stream(stream::Config {
+                        name: name.clone(),
+                        subjects: vec![format!("{}{name}", broker.prefix())],
+                        duplicate_window: Duration::from_secs(30 * 60),
+                        ..Default::default()
+                    })
+                    .await
+                    .expect("create the run's stream");
+                Reader::Nats(context)
+            }
+        };
         Run {
             db,
             exe,
             child,
-            redis,
+            reader,
             next: 0,
         }
     }
 
+    /// The run's Redis stream, or NATS subject.
     fn stream(&self) -> String {
         format!("{}{}", self.child.stream_prefix, self.child.topic)
+    }
+
+    /// The payload of every entry (Redis) or message (NATS) the broker holds, oldest first.
+    async fn payloads(&self) -> Vec<String> {
+        match &self.reader {
+            Reader::Redis(client) => {
+                let mut reader = client
+                    .get_multiplexed_async_connection()
+                    .await
+                    .expect("connect to Redis");
+                streams::entries(&mut reader, &self.stream())
+                    .await
+                    .into_iter()
+                    .map(|entry| entry.payload)
+                    .collect()
+            }
+            Reader::Nats(context) => crate::jetstream::messages(context, &self.child.topic)
+                .await
+                .into_iter()
+                .map(|message| String::from_utf8(message.payload).expect("a UTF-8 payload"))
+                .collect(),
+        }
     }
 
     /// Starts a child writing `count` transactions (numbered on from the last child's) with
@@ -409,14 +551,14 @@ impl<D: OutboxDb> Run<D> {
         running.kill().await;
     }
 
-    /// A writer whose relay reaches Redis through a proxy that goes down for a while, then
-    /// comes back; the writer waits until its jobs are delivered, then exits.
-    pub async fn broker_down(&mut self, count: i64, redis_url: &str) {
-        let (proxy, proxied) = Proxy::for_url(redis_url).await;
+    /// A writer whose relay reaches the broker through a proxy that goes down for a while,
+    /// then comes back; the writer waits until its jobs are delivered, then exits.
+    pub async fn broker_down(&mut self, count: i64) {
+        let (proxy, proxied) = Proxy::for_url(self.child.broker.url()).await;
         let mut running = self
             .spawn(count, |c| {
                 c.relay = RelayMode::FastPath;
-                c.redis_url = proxied;
+                c.broker = c.broker.at(proxied);
                 c.pause_ms = 2;
                 c.wait_drained = true;
             })
@@ -480,16 +622,9 @@ impl<D: OutboxDb> Run<D> {
     }
 
     /// A fresh relay drains what is left (waiting out the leases of killed relays), then
-    /// the tally of the whole run.
+    /// the tally of the whole run (a NATS stream is deleted once read).
     pub async fn settle(&self) -> Tally {
-        let connection = self
-            .redis
-            .get_connection_manager()
-            .await
-            .expect("connect to Redis");
-        let sink = RedisStreams::new(connection)
-            .stream_prefix(&self.child.stream_prefix)
-            .dedup_prefix(format!("{}seen:", self.child.stream_prefix));
+        let sink = self.child.broker.sink(&self.child.stream_prefix).await;
         let mut options = RelayOptions::default();
         options.topics = vec![self.child.topic.clone()];
         options.max_attempts = i32::MAX;
@@ -506,7 +641,14 @@ impl<D: OutboxDb> Run<D> {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        self.tally().await
+        let tally = self.tally().await;
+        if let Reader::Nats(context) = &self.reader {
+            context
+                .delete_stream(&self.child.topic)
+                .await
+                .expect("delete the run's stream");
+        }
+        tally
     }
 
     async fn tally(&self) -> Tally {
@@ -516,16 +658,9 @@ impl<D: OutboxDb> Run<D> {
             .await
             .into_iter()
             .collect();
-        let mut reader = self
-            .redis
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to Redis");
-        let entries = streams::entries(&mut reader, &self.stream()).await;
         let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
-        for entry in &entries {
-            let value: serde_json::Value =
-                serde_json::from_str(&entry.payload).expect("a JSON payload");
+        for payload in &self.payloads().await {
+            let value: serde_json::Value = serde_json::from_str(payload).expect("a JSON payload");
             let n = value["n"].as_i64().expect("a job number");
             *seen.entry(n).or_default() += 1;
         }
@@ -543,22 +678,25 @@ impl<D: OutboxDb> Run<D> {
     }
 }
 
-/// Every scenario on `db`, each on a run of its own with `k` transactions per child (every
-/// tenth rolled back); checks each run's invariants and returns the sum.
+/// Every scenario on `db` with `broker`, each on a run of its own with `k` transactions per
+/// child (every tenth rolled back); checks each run's invariants and returns the sum.
 pub async fn all_scenarios<D: OutboxDb>(
     db: D,
     dialect: Dialect,
     db_url: &str,
-    redis_url: &str,
+    broker: &Broker,
     exe: PathBuf,
     k: i64,
 ) -> Tally {
     let mut total = Tally::default();
-    let name = D::NAME;
+    let name = match broker {
+        Broker::Redis(_) => D::NAME.to_owned(),
+        Broker::Nats(_) => format!("{} (NATS)", D::NAME),
+    };
+    let name = name.as_str();
     macro_rules! scenario {
         ($label:literal, |$run:ident| $body:expr) => {{
-            let mut $run =
-                Run::new(db.clone(), dialect, db_url, redis_url, exe.clone(), $label).await;
+            let mut $run = Run::new(db.clone(), dialect, db_url, broker, exe.clone(), $label).await;
             $body;
             let tally = $run.settle().await;
             tally.check(&format!("{name}, {}", $label));
@@ -574,7 +712,7 @@ pub async fn all_scenarios<D: OutboxDb>(
         .await);
     scenario!("after_ack", |run| run.kill_at(k, Stall::AfterAck).await);
     scenario!("mid_batch", |run| run.kill_at(k, Stall::MidBatch).await);
-    scenario!("broker_down", |run| run.broker_down(k, redis_url).await);
+    scenario!("broker_down", |run| run.broker_down(k).await);
     scenario!("poison", |run| run.poison(k.min(100)).await);
     scenario!("three_relays", |run| run.three_relays(k).await);
     total
@@ -586,7 +724,7 @@ fn report(db: &str, scenario: &str, tally: &Tally) {
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "{db:>8} {scenario:<13} {} committed, {} delivered, {} lost, {} delivered for rolled back, {} duplicates, {} dead-lettered",
+        "{db:>15} {scenario:<13} {} committed, {} delivered, {} lost, {} delivered for rolled back, {} duplicates, {} dead-lettered",
         tally.committed,
         tally.delivered,
         tally.lost,

@@ -2,6 +2,7 @@
 
 pub mod crash;
 pub mod db;
+pub mod jetstream;
 pub mod outbox;
 pub mod proxy;
 pub mod race;

@@ -1,16 +1,17 @@
-//! Crash safety of the outbox, against the real databases and Redis: child processes commit
+//! Crash safety of the outbox, against the real databases and brokers: child processes commit
 //! transactions with durable jobs and are killed with SIGKILL at random points, after COMMIT
-//! before any relay, mid-batch, and after Redis took a batch but before its DELETE; the
+//! before any relay, mid-batch, and after the broker took a batch but before its DELETE; the
 //! broker goes down for a while; a poison job; three relays at once. After each, a fresh
-//! relay drains the table; every committed job is in the Redis stream (once: the sink dedups
-//! by message id), none of a rolled-back transaction is, and the table is empty.
+//! relay drains the table; every committed job is in the broker's stream (once: the sink
+//! dedups by message id), none of a rolled-back transaction is, and the table is empty.
 //!
-//! Needs `REDIS_URL`; Postgres (`DATABASE_URL`) and MariaDB (`MYSQL_URL`) when set; SQLite
-//! always. `scripts/crash-test` runs the same scenarios with more transactions.
+//! Each database runs the scenarios with Redis Streams (`REDIS_URL`) and with NATS JetStream
+//! (`NATS_URL`); Postgres (`DATABASE_URL`) and MariaDB (`MYSQL_URL`) when set, SQLite always.
+//! `scripts/crash-test` runs the same scenarios with more transactions.
 
 use std::path::PathBuf;
 
-use oncommit_tests::crash::{Dialect, all_scenarios};
+use oncommit_tests::crash::{Broker, Dialect, all_scenarios};
 use oncommit_tests::outbox::{MariaDbOutbox, PostgresOutbox, SqliteOutbox};
 use oncommit_tests::service_url;
 
@@ -21,32 +22,67 @@ fn child() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_crash_child"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres() {
-    let (Some(url), Some(redis)) = (service_url("DATABASE_URL"), service_url("REDIS_URL")) else {
+fn redis() -> Option<Broker> {
+    service_url("REDIS_URL").map(Broker::Redis)
+}
+
+fn nats() -> Option<Broker> {
+    service_url("NATS_URL").map(Broker::Nats)
+}
+
+async fn postgres(broker: Option<Broker>) {
+    let (Some(url), Some(broker)) = (service_url("DATABASE_URL"), broker) else {
         return;
     };
     let db = PostgresOutbox::connect(&url).await.expect("Postgres");
-    all_scenarios(db, Dialect::Postgres, &url, &redis, child(), K).await;
+    all_scenarios(db, Dialect::Postgres, &url, &broker, child(), K).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mariadb() {
-    let (Some(url), Some(redis)) = (service_url("MYSQL_URL"), service_url("REDIS_URL")) else {
+async fn mariadb(broker: Option<Broker>) {
+    let (Some(url), Some(broker)) = (service_url("MYSQL_URL"), broker) else {
         return;
     };
     let db = MariaDbOutbox::connect(&url).await.expect("MariaDB");
-    all_scenarios(db, Dialect::MariaDb, &url, &redis, child(), K).await;
+    all_scenarios(db, Dialect::MariaDb, &url, &broker, child(), K).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite() {
-    let Some(redis) = service_url("REDIS_URL") else {
+async fn sqlite(broker: Option<Broker>) {
+    let Some(broker) = broker else {
         return;
     };
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("crash.db");
     let db = SqliteOutbox::open(&path).await.expect("SQLite");
     let path = path.to_str().expect("a UTF-8 path").to_owned();
-    all_scenarios(db, Dialect::Sqlite, &path, &redis, child(), K).await;
+    all_scenarios(db, Dialect::Sqlite, &path, &broker, child(), K).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_redis() {
+    postgres(redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_redis() {
+    mariadb(redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_redis() {
+    sqlite(redis()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nats() {
+    postgres(nats()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_nats() {
+    mariadb(nats()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_nats() {
+    sqlite(nats()).await;
 }

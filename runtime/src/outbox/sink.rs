@@ -1,7 +1,10 @@
 //! Where a relay publishes committed jobs: the [`Sink`] trait, and the sinks that come with
 //! the crate: [`ChannelSink`] (in the process), [`FaultySink`] (fault injection for tests)
-//! and, with the `sink-redis` feature, `RedisStreams`.
+//! and, with the `sink-redis` feature, `RedisStreams`; with the `sink-nats` feature,
+//! `NatsJetStream`.
 
+#[cfg(feature = "sink-nats")]
+mod nats;
 #[cfg(feature = "sink-redis")]
 mod redis;
 
@@ -13,6 +16,8 @@ use uuid::Uuid;
 
 use crate::BoxError;
 
+#[cfg(feature = "sink-nats")]
+pub use self::nats::{KEY_HEADER as NATS_KEY_HEADER, NatsFailure, NatsJetStream, NatsPublishError};
 #[cfg(feature = "sink-redis")]
 pub use self::redis::RedisStreams;
 

@@ -1,7 +1,7 @@
 //! The process the crash tests kill: it commits transactions of one INSERT and one durable
-//! job (every tenth rolls back), with or without a relay to Redis Streams, or runs a relay
-//! only. Its configuration comes from the environment (see `oncommit_tests::crash::Child`);
-//! it prints a line at each point the parent may kill it at.
+//! job (every tenth rolls back), with or without a relay to the broker (Redis Streams or NATS
+//! JetStream), or runs a relay only. Its configuration comes from the environment (see
+//! `oncommit_tests::crash::Child`); it prints a line at each point the parent may kill it at.
 
 use std::borrow::Cow;
 use std::io::Write;
@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use oncommit::outbox::Job;
 use oncommit::outbox::relay::{Relay, RelayOptions};
-use oncommit::outbox::sink::{Delivery, FaultySink, RedisStreams, Sink};
+use oncommit::outbox::sink::{Delivery, FaultySink, Sink};
 use oncommit::{BoxError, TxOptions};
-use oncommit_tests::crash::{Child, Dialect, RelayMode, Stall, is_rolled_back};
+use oncommit_tests::crash::{BrokerSink, Child, Dialect, RelayMode, Stall, is_rolled_back};
 use oncommit_tests::outbox::{MariaDbOutbox, OutboxDb, PostgresOutbox, SqliteOutbox};
 
 #[derive(serde::Serialize)]
@@ -47,9 +47,9 @@ fn say(line: &str) {
     let _ = out.flush();
 }
 
-/// Redis Streams, stalling for good at the point the parent kills this process at.
+/// The broker's sink, stalling for good at the point the parent kills this process at.
 struct Stalling {
-    inner: RedisStreams,
+    inner: BrokerSink,
     stall: Stall,
 }
 
@@ -88,17 +88,10 @@ async fn main() {
 
 async fn run<D: OutboxDb>(child: &Child, db: Result<D, sqlx::Error>) {
     let db = db.expect("the database");
-    let client = redis::Client::open(child.redis_url.as_str()).expect("the Redis URL");
-    let connection = client
-        .get_connection_manager()
-        .await
-        .expect("connect to Redis");
-    let streams = RedisStreams::new(connection)
-        .stream_prefix(&child.stream_prefix)
-        .dedup_prefix(format!("{}seen:", child.stream_prefix));
+    let inner = child.broker.sink(&child.stream_prefix).await;
     let poison = child.poison;
     let sink = FaultySink::new(Stalling {
-        inner: streams,
+        inner,
         stall: child.stall,
     })
     .poison(move |d: &Delivery| {

@@ -1,6 +1,7 @@
 //! `scripts/crash-test`: the outbox's crash scenarios (see `oncommit_tests::crash`) on
 //! Postgres (`DATABASE_URL`), and on MariaDB (`MYSQL_URL`) and SQLite, with Redis at
-//! `REDIS_URL`; `ONCOMMIT_CRASH_K` transactions per child (default 1000). Prints each
+//! `REDIS_URL`, or with NATS JetStream at `NATS_URL` when `ONCOMMIT_CRASH_BROKER=nats`;
+//! `ONCOMMIT_CRASH_K` transactions per child (default 1000). Prints each
 //! scenario's figures, then, as its last line,
 //! `crash test: C committed, D delivered, L lost, R delivered for rolled back, X duplicates`.
 //! Exits non-zero when an invariant breaks.
@@ -8,7 +9,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use oncommit_tests::crash::{Dialect, Tally, all_scenarios};
+use oncommit_tests::crash::{Broker, Dialect, Tally, all_scenarios};
 use oncommit_tests::outbox::{MariaDbOutbox, PostgresOutbox, SqliteOutbox};
 
 fn env(name: &str, default: &str) -> String {
@@ -23,7 +24,11 @@ async fn main() {
     let k: i64 = env("ONCOMMIT_CRASH_K", "1000")
         .parse()
         .expect("ONCOMMIT_CRASH_K is a number");
-    let redis = env("REDIS_URL", "redis://127.0.0.1:6379");
+    let broker = match env("ONCOMMIT_CRASH_BROKER", "redis").as_str() {
+        "redis" => Broker::Redis(env("REDIS_URL", "redis://127.0.0.1:6379")),
+        "nats" => Broker::Nats(env("NATS_URL", "nats://127.0.0.1:4222")),
+        other => panic!("ONCOMMIT_CRASH_BROKER is redis or nats, not {other}"),
+    };
     let postgres = env("DATABASE_URL", "postgres://root@127.0.0.1:5432/test");
     let mariadb = std::env::var("MYSQL_URL").ok().filter(|v| !v.is_empty());
     let child = std::env::current_exe()
@@ -39,19 +44,19 @@ async fn main() {
     let db = PostgresOutbox::connect(&postgres)
         .await
         .expect("Postgres at DATABASE_URL");
-    total.add(all_scenarios(db, Dialect::Postgres, &postgres, &redis, child.clone(), k).await);
+    total.add(all_scenarios(db, Dialect::Postgres, &postgres, &broker, child.clone(), k).await);
     if let Some(url) = mariadb {
         let db = MariaDbOutbox::connect(&url)
             .await
             .expect("MariaDB at MYSQL_URL");
-        total.add(all_scenarios(db, Dialect::MariaDb, &url, &redis, child.clone(), k).await);
+        total.add(all_scenarios(db, Dialect::MariaDb, &url, &broker, child.clone(), k).await);
     }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join("crash.db");
     let db = SqliteOutbox::open(&path).await.expect("a SQLite file");
     let path: PathBuf = path;
     let path = path.to_str().expect("a UTF-8 path").to_owned();
-    total.add(all_scenarios(db, Dialect::Sqlite, &path, &redis, child, k).await);
+    total.add(all_scenarios(db, Dialect::Sqlite, &path, &broker, child, k).await);
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{}", total.line());
 }
