@@ -1,7 +1,9 @@
 //! Where a relay publishes committed jobs: the [`Sink`] trait, and the sinks that come with
 //! the crate: [`ChannelSink`] (in the process), [`FaultySink`] (fault injection for tests)
-//! and, with the `sink-redis` feature, `RedisStreams`.
+//! and, with the `sink-redis` feature, `RedisStreams`; with `sink-rabbitmq`, `RabbitMq`.
 
+#[cfg(feature = "sink-rabbitmq")]
+mod rabbitmq;
 #[cfg(feature = "sink-redis")]
 mod redis;
 
@@ -13,6 +15,8 @@ use uuid::Uuid;
 
 use crate::BoxError;
 
+#[cfg(feature = "sink-rabbitmq")]
+pub use self::rabbitmq::{RabbitMq, RabbitMqError, Refusal, Refused};
 #[cfg(feature = "sink-redis")]
 pub use self::redis::RedisStreams;
 
