@@ -4,6 +4,7 @@ pub mod crash;
 pub mod db;
 pub mod outbox;
 pub mod proxy;
+pub mod rabbitmq;
 pub mod race;
 pub mod streams;
 
