@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::task::Poll;
 
 use lapin::message::BasicReturnMessage;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
@@ -258,8 +259,11 @@ impl Sink for RabbitMq {
             Refusal::Invalid(format!("the {what} is {} bytes long", name.len()))
         };
 
-        // The whole batch first, in order; the confirms after.
-        let mut confirms = Vec::with_capacity(batch.len());
+        // The whole batch first, in order; the confirms after. Each `basic.publish` queues its
+        // frames for lapin's I/O thread at its first poll, and takes its confirm's delivery
+        // tag then: polling each once, in order, before waiting for any of the writes sends
+        // the batch in order without a round trip to that thread per message.
+        let mut sends = Vec::with_capacity(batch.len());
         for delivery in batch {
             let Ok(exchange) = ShortString::try_new(self.exchange.as_str()) else {
                 refused.insert(delivery.id, invalid(&self.exchange, "exchange name"));
@@ -273,18 +277,26 @@ impl Sink for RabbitMq {
                 mandatory: true,
                 immediate: false,
             };
-            let confirm = self
-                .channel
-                .basic_publish(
-                    exchange,
-                    routing_key,
-                    options,
-                    delivery.payload.as_bytes(),
-                    properties(delivery),
-                )
-                .await
-                .map_err(RabbitMqError::Channel)?;
-            confirms.push((delivery.id, confirm));
+            let send = self.channel.basic_publish(
+                exchange,
+                routing_key,
+                options,
+                delivery.payload.as_bytes(),
+                properties(delivery),
+            );
+            sends.push((delivery.id, Box::pin(send)));
+        }
+        let mut first_polls = Vec::with_capacity(sends.len());
+        for (_, send) in &mut sends {
+            first_polls.push(std::future::poll_fn(|cx| Poll::Ready(send.as_mut().poll(cx))).await);
+        }
+        let mut confirms = Vec::with_capacity(sends.len());
+        for ((id, send), first_poll) in sends.into_iter().zip(first_polls) {
+            let sent = match first_poll {
+                Poll::Ready(sent) => sent,
+                Poll::Pending => send.await,
+            };
+            confirms.push((id, sent.map_err(RabbitMqError::Channel)?));
         }
 
         // A returned message comes before its own ack, but lapin hands it to whichever
