@@ -70,10 +70,12 @@ impl Broker {
             .expect("declare the queue");
     }
 
-    /// Declares the durable direct exchange `name`.
+    /// Declares the durable direct exchange `name` (auto-deleted once its last queue is
+    /// unbound, so that a failed run leaves nothing behind for long).
     pub async fn exchange(&self, name: &str) {
         let options = ExchangeDeclareOptions {
             durable: true,
+            auto_delete: true,
             ..ExchangeDeclareOptions::default()
         };
         self.reader
