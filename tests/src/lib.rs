@@ -5,6 +5,7 @@ pub mod db;
 pub mod jetstream;
 pub mod outbox;
 pub mod proxy;
+pub mod rabbitmq;
 pub mod race;
 pub mod streams;
 

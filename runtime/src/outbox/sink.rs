@@ -1,10 +1,12 @@
 //! Where a relay publishes committed jobs: the [`Sink`] trait, and the sinks that come with
 //! the crate: [`ChannelSink`] (in the process), [`FaultySink`] (fault injection for tests)
 //! and, with the `sink-redis` feature, `RedisStreams`; with the `sink-nats` feature,
-//! `NatsJetStream`.
+//! `NatsJetStream`; with `sink-rabbitmq`, `RabbitMq`.
 
 #[cfg(feature = "sink-nats")]
 mod nats;
+#[cfg(feature = "sink-rabbitmq")]
+mod rabbitmq;
 #[cfg(feature = "sink-redis")]
 mod redis;
 
@@ -18,6 +20,8 @@ use crate::BoxError;
 
 #[cfg(feature = "sink-nats")]
 pub use self::nats::{KEY_HEADER as NATS_KEY_HEADER, NatsFailure, NatsJetStream, NatsPublishError};
+#[cfg(feature = "sink-rabbitmq")]
+pub use self::rabbitmq::{RabbitMq, RabbitMqError, Refusal, Refused};
 #[cfg(feature = "sink-redis")]
 pub use self::redis::RedisStreams;
 
