@@ -91,7 +91,8 @@ pub(crate) fn validate(
 
     // The loop-borrow check (the `lint` module) runs on the body as written; the
     // `enqueue!` inputs it parses are handed to the rewrite.
-    let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&block);
+    let static_params = crate::lint::static_params(&func.sig);
+    let (lint_errors, parsed) = crate::lint::loop_borrows_and_parsed(&block, &static_params);
     if loop_check {
         errors.extend(lint_errors);
     }

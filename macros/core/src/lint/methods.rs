@@ -281,7 +281,6 @@ pub(crate) fn constructor(path: &syn::Path) -> bool {
 const REF_RESULT: &[&str] = &[
     "as_str",
     "as_slice",
-    "as_bytes",
     "as_path",
     "as_os_str",
     "as_c_str",
@@ -293,10 +292,12 @@ const REF_RESULT: &[&str] = &[
     "trim_end_matches",
     "deref",
     "borrow",
+    "as_bytes",
 ];
 
-/// How many of [`REF_RESULT`] (the first) give an unsized referent.
-const UNSIZED_RESULTS: usize = 12;
+/// How many of [`REF_RESULT`] (the first) give an unsized referent (`as_bytes` may not:
+/// `Uuid::as_bytes` gives a `&[u8; 16]`).
+const UNSIZED_RESULTS: usize = 11;
 
 /// Methods whose result is an `Option` of a shared reference into the receiver:
 /// `.map(ToOwned::to_owned)` of the result is an owned copy.

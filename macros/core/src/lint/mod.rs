@@ -99,6 +99,7 @@ mod walk;
 mod tests;
 
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 
 /// Every capture of a borrow of a loop variable by an `enqueue!` in `body`, one error per
 /// borrow, in source order, each on the borrow's own tokens.
@@ -109,15 +110,55 @@ use proc_macro2::TokenStream;
 // measures this stage alone); the macro itself uses `loop_borrows_and_parsed`.
 #[allow(dead_code)]
 pub(crate) fn loop_borrows(body: &syn::Block) -> Vec<syn::Error> {
-    loop_borrows_and_parsed(body).0
+    loop_borrows_and_parsed(body, &[]).0
+}
+
+/// The parameters of `sig` whose type names the `'static` lifetime (`tags: Vec<&'static
+/// str>`, `names: &'static [&'static str]`): what they hold outlives any hook, so the items
+/// of a loop over them borrow nothing of the loop.
+pub(crate) fn static_params(sig: &syn::Signature) -> Vec<String> {
+    sig.inputs
+        .iter()
+        .filter_map(|input| match input {
+            syn::FnArg::Typed(typed) => Some(typed),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .filter(|typed| {
+            typed
+                .ty
+                .to_token_stream()
+                .into_iter()
+                .any(|tt| matches!(tt, proc_macro2::TokenTree::Punct(ref p) if p.as_char() == '\''))
+                && names_static(&typed.ty)
+        })
+        .filter_map(|typed| match &*typed.pat {
+            syn::Pat::Ident(ident) => Some(ident.ident.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether `ty` mentions the lifetime `'static`.
+fn names_static(ty: &syn::Type) -> bool {
+    struct Finder(bool);
+    impl<'ast> syn::visit::Visit<'ast> for Finder {
+        fn visit_lifetime(&mut self, lifetime: &'ast syn::Lifetime) {
+            self.0 |= lifetime.ident == "static";
+        }
+    }
+    let mut finder = Finder(false);
+    syn::visit::Visit::visit_type(&mut finder, ty);
+    finder.0
 }
 
 /// [`loop_borrows`], and the `enqueue!` inputs it parsed in `body`'s own tree, for the
 /// rewrite to use instead of parsing them again.
 pub(crate) fn loop_borrows_and_parsed(
     body: &syn::Block,
+    static_params: &[String],
 ) -> (Vec<syn::Error>, crate::syntax::Parsed) {
     let mut walker = walk::Walker::new(body);
+    walker.static_params(static_params);
     walker.fn_body(body);
     let (findings, parsed) = walker.into_findings_and_parsed();
     let errors = findings

@@ -80,10 +80,9 @@ impl Scopes {
             .rev()
             .find_map(|frame| frame.iter_mut().rev().find(|b| b.name == name));
         if let Some(binding) = binding {
-            binding.held = match std::mem::replace(&mut binding.held, Val::Owned) {
-                Val::Owned => val,
-                held => Val::Many(vec![held, val]),
-            };
+            // One value or the other, not both: the variable holds one value at a time.
+            let held = std::mem::replace(&mut binding.held, Val::Owned);
+            binding.held = Val::join(vec![held, val]);
         }
     }
 

@@ -794,7 +794,9 @@ fn macro_tokens_in_closures_name_variables_not_fields_or_paths() {
             for user in users {
                 enqueue!(run(|| println!("{}", other.user)));
                 enqueue!(run(|| println!("{}", crate::user)));
+                // Moved into a value the macro formats: not a borrow.
                 enqueue!(run(|| println!("{}", Wrap { field: user })));
+                enqueue!(run(|| println!("{}", user.name)));
             }
         })),
         ["user at user"]
@@ -1255,4 +1257,76 @@ fn a_str_receiver_is_reported_split_once_and_dbg_keep_borrows() {
             enqueue!(mailer.send());
         }
     }));
+}
+
+/// Alternatives are one value, not a tuple: `.clone()` of a `&String` that is one of two
+/// references (reassigned, picked by a runtime index, or by a branch) is an owned `String`.
+#[test]
+fn one_of_several_references_cloned_is_owned() {
+    none(syn::parse_quote!({
+        for account in accounts {
+            let mut to = &account.email;
+            if let Some(backup) = &account.backup {
+                to = backup;
+            }
+            enqueue!(mailer.send(to.clone()));
+        }
+        for user in users {
+            let emails = [&user.email, &user.backup];
+            let i = usize::from(user.prefers_backup);
+            enqueue!(mailer.send(emails[i].clone()));
+        }
+        for user in users {
+            let fallback = &settings.email;
+            let to = if user.email.is_empty() {
+                fallback
+            } else {
+                &user.email
+            };
+            enqueue!(mailer.send(to.clone()));
+        }
+        for job in jobs {
+            let mut queue = &job.queue;
+            if job.urgent {
+                queue = &job.fast;
+            }
+            enqueue!(queue.push(job.id));
+        }
+    }));
+    // Captured as they are, they are still borrows.
+    assert_eq!(
+        found(syn::parse_quote!({
+            for account in accounts {
+                let mut to = &account.email;
+                if let Some(backup) = &account.backup {
+                    to = backup;
+                }
+                enqueue!(mailer.send(to));
+            }
+        })),
+        ["account via to at to", "account via to at to"]
+    );
+}
+
+/// A parameter whose type names `'static` holds `'static` data: its items borrow nothing of
+/// the loop (`tags: Vec<&'static str>`).
+#[test]
+fn static_parameters_are_static_data() {
+    let body: syn::Block = syn::parse_quote!({
+        for tag in tags {
+            enqueue!(send(tag.trim()));
+            enqueue!(send(tag.split_once(':')));
+        }
+        for name in names {
+            enqueue!(send(name.trim()));
+        }
+    });
+    let sig: syn::Signature =
+        syn::parse_quote!(fn f(conn: &mut Conn<M>, tags: Vec<&'static str>, names: Vec<String>));
+    let params = super::static_params(&sig);
+    assert_eq!(params, ["tags"]);
+    let (errors, _) = super::loop_borrows_and_parsed(&body, &params);
+    let texts: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert!(texts[0].contains("loop variable `name`"));
 }

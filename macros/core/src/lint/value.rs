@@ -96,12 +96,22 @@ impl Val {
     /// { (b, &y) }` binds `id` to what the first elements hold); anything else holds what
     /// any arm holds.
     pub(crate) fn join(arms: Vec<Val>) -> Val {
+        // A place read by value is moved or copied out: it holds nothing of its own.
+        let arms: Vec<Val> = arms
+            .into_iter()
+            .map(|arm| match arm {
+                Val::Place(_) => Val::Owned,
+                other => other,
+            })
+            .collect();
+        if arms.iter().all(|arm| matches!(arm, Val::Owned)) {
+            return Val::Owned;
+        }
         // `if c { &x.a } else { &x.b }`: one reference, whichever arm gave it.
-        let references = arms
+        if arms
             .iter()
             .all(|arm| matches!(arm, Val::Borrow(_) | Val::Owned))
-            && arms.iter().any(|arm| matches!(arm, Val::Borrow(_)));
-        if references {
+        {
             let found = arms.iter().flat_map(Val::findings).collect();
             return Val::Borrow(found);
         }
@@ -109,14 +119,30 @@ impl Val {
             Some(Val::Many(first)) if first.iter().all(|v| !matches!(v, Val::Named(..))) => {
                 first.len()
             }
-            _ => return Val::Many(arms).or_owned(),
+            _ => 0,
         };
-        let tuples = arms.iter().all(|arm| {
-            matches!(arm, Val::Many(vals) if vals.len() == arity
-                && vals.iter().all(|v| !matches!(v, Val::Named(..))))
-        });
+        let tuples = arity > 0
+            && arms.iter().all(|arm| {
+                matches!(arm, Val::Many(vals) if vals.len() == arity
+                    && vals.iter().all(|v| !matches!(v, Val::Named(..))))
+            });
         if !tuples {
-            return Val::Many(arms).or_owned();
+            // Alternatives of another kind: whatever any of them holds, as one borrow of
+            // unknown shape (never a tuple, whose parts a pattern or `.clone()` would take
+            // apart).
+            let found: Vec<Finding> = arms
+                .iter()
+                .flat_map(Val::findings)
+                .map(|f| Finding {
+                    shape: Shape::Unknown,
+                    ..f
+                })
+                .collect();
+            return if found.is_empty() {
+                Val::Owned
+            } else {
+                Val::Borrow(found)
+            };
         }
         let mut columns: Vec<Vec<Val>> = (0..arity).map(|_| Vec::new()).collect();
         for arm in arms {
@@ -287,7 +313,11 @@ impl Walker<'_> {
                 // `[&a, &b][0]`: a literal index picks its element, like `.0` does.
                 many @ Val::Many(_) => match literal_index(&i.index) {
                     Some(index) => many.element(&Member::Unnamed(syn::Index::from(index))),
-                    None => many.or_owned(),
+                    // Some element, which one is not known: any of them.
+                    None => match many {
+                        Val::Many(vals) => Val::join(vals.into_iter().map(Val::unnamed).collect()),
+                        other => other,
+                    },
                 },
                 _ => Val::Owned,
             },

@@ -79,6 +79,19 @@ impl<'body> Walker<'body> {
         }
     }
 
+    /// Binds the fn's parameters that hold `'static` data (see [`super::static_params`]),
+    /// outside the body.
+    pub(crate) fn static_params(&mut self, names: &[String]) {
+        for name in names {
+            self.scopes.bind(Binding {
+                name: name.clone(),
+                loop_var: false,
+                held: Val::Owned,
+                static_data: true,
+            });
+        }
+    }
+
     /// Walks a function body.
     pub(crate) fn fn_body(&mut self, body: &syn::Block) {
         self.block(body);
@@ -356,7 +369,9 @@ impl<'body> Walker<'body> {
                 // `to = &x.email;`: a variable has one type, so once it is given a borrow of
                 // a loop variable, capturing it anywhere after needs that borrow to outlive
                 // the hook (what it held before is kept too).
-                if let Expr::Path(path) = strip_parens(&e.left)
+                // (Once: a value's block replayed for its bindings does not assign again.)
+                if self.quiet == 0
+                    && let Expr::Path(path) = strip_parens(&e.left)
                     && let Some(ident) = path.path.get_ident()
                 {
                     let val = self.binding_value(&e.right).held();
@@ -617,7 +632,8 @@ impl<'body> Walker<'body> {
                     joint_colon = false;
                 }
                 TokenTree::Group(group) => {
-                    self.mention_tokens(group.stream(), borrowed);
+                    // Inside a call's parentheses (`format!("{}", f(x))`) an argument may be moved.
+                    self.mention_tokens(group.stream(), false);
                     not_a_variable = false;
                     joint_colon = false;
                 }
