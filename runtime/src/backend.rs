@@ -193,6 +193,14 @@ pub trait AsyncBackend: Backend + Send {
         }
     }
 
+    /// Wakes the relays of other processes after an outermost COMMIT that wrote durable
+    /// jobs, when [`notify_relays`](crate::outbox::notify_relays) is on (Postgres: a `NOTIFY`
+    /// after the COMMIT). Nothing by default; a failure is the backend's to log.
+    #[cfg(feature = "outbox")]
+    fn notify_relays(&mut self) -> impl Future<Output = ()> + Send + '_ {
+        async {}
+    }
+
     /// True when the backend reports to a [`ServerWatch`] ([`watch_server`]): its server can
     /// end a transaction by itself and then commit the body's later statements one by one.
     /// False by default.
@@ -302,6 +310,11 @@ macro_rules! forward_backend {
                 messages: &'a [crate::outbox::Message],
             ) -> impl Future<Output = Result<(), CommitFailure>> + Send + 'a {
                 (**self).commit_with_outbox(messages)
+            }
+
+            #[cfg(feature = "outbox")]
+            fn notify_relays(&mut self) -> impl Future<Output = ()> + Send + '_ {
+                (**self).notify_relays()
             }
 
             const WATCHES_SERVER: bool = <$target as AsyncBackend>::WATCHES_SERVER;

@@ -1198,18 +1198,31 @@ impl<C: AsyncBackend> Conn<C> {
                 // is torn (the savepoint may be gone or not).
                 level.finishing();
                 self.finishing_outermost(depth);
+                #[cfg(feature = "outbox")]
+                let notify = depth == 1
+                    && crate::outbox::notify::enabled()
+                    && !self.jobs.to_write().is_empty();
                 let span = self.committing_span(depth);
                 let committed = self.commit_level(depth).instrument(span.clone()).await;
                 level.disarm();
                 match committed {
-                    Ok(()) => match self.committed(depth) {
-                        Some(hooks) => run_async(hooks)
-                            .instrument(span)
-                            .await
-                            .map(|()| value)
-                            .map_err(E::from),
-                        None => Ok(value),
-                    },
+                    Ok(()) => {
+                        let result = match self.committed(depth) {
+                            Some(hooks) => run_async(hooks)
+                                .instrument(span)
+                                .await
+                                .map(|()| value)
+                                .map_err(E::from),
+                            None => Ok(value),
+                        };
+                        // Last: the transaction and its hooks are done, so a future dropped
+                        // here loses nothing but this wake-up (the relays' poll makes up).
+                        #[cfg(feature = "outbox")]
+                        if notify {
+                            AsyncBackend::notify_relays(self.conn_mut()).await;
+                        }
+                        result
+                    }
                     Err(source) => Err(self.commit_failed(depth, source).into()),
                 }
             }

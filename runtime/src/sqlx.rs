@@ -209,7 +209,7 @@ macro_rules! sqlx_backend {
     ($(#[$cfg:meta])* $db:ty, $conn:ty, begin: $begin:expr, begin_with: $begin_with:expr, commit: $commit:expr
      $(, rollback: $rollback:path)? $(, settle: $settle:ident)? $(, end_unknown: $end:path)?
      $(, reset_after_abandon: $reset:literal)?
-     $(, commit_with_outbox: $commit_outbox:path)?
+     $(, commit_with_outbox: $commit_outbox:path, notify_relays: $notify:path)?
      $(, watch_server: $watch:path, resync: $resync:path)?) => {
         $(#[$cfg])*
         impl Backend for $conn {
@@ -282,6 +282,11 @@ macro_rules! sqlx_backend {
                 messages: &'a [crate::outbox::Message],
             ) -> impl Future<Output = Result<(), CommitFailure>> + Send + 'a {
                 $commit_outbox(self, messages)
+            }
+
+            #[cfg(feature = "outbox")]
+            fn notify_relays(&mut self) -> impl Future<Output = ()> + Send + '_ {
+                $notify(self)
             }
             )?
 
@@ -359,7 +364,8 @@ sqlx_backend!(
     begin_with: postgres_begin_with,
     commit: postgres_commit,
     end_unknown: end_unknown,
-    commit_with_outbox: outbox::postgres_commit_with_outbox
+    commit_with_outbox: outbox::postgres_commit_with_outbox,
+    notify_relays: outbox::postgres_notify_relays
 );
 sqlx_backend!(
     #[cfg(feature = "sqlx-sqlite")]

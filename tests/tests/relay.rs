@@ -42,6 +42,7 @@ oncommit_tests::on_each_db!(
     the_fast_path_delivers_without_a_sweep,
     shutdown_hands_the_batch_in_flight_back,
     a_key_s_jobs_are_delivered_one_at_a_time_in_order,
+    a_waiting_key_holds_back_no_other_job,
 );
 
 /// The cases take turns: they share one outbox table per database, and on MariaDB a claim
@@ -416,4 +417,54 @@ async fn a_key_s_jobs_are_delivered_one_at_a_time_in_order<D: OutboxDb>(db: D) {
     }
     assert_eq!(delivered.iter().filter(|d| d.key.is_none()).count(), 4);
     assert_eq!(db.rows(Keyed::TOPIC).await, []);
+}
+
+/// A key whose oldest job is held (here: claimed by a relay that has not settled it) holds
+/// back only its own jobs: a relay whose batch its younger jobs would fill still claims the
+/// others.
+async fn a_waiting_key_holds_back_no_other_job<D: OutboxDb>(db: D) {
+    use oncommit::outbox::store::{Claim, Store};
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    db.forget(Keyed::TOPIC).await;
+    let mut conn = db.writer().await;
+    let mut unordered = Vec::new();
+    for n in 0..8 {
+        let job = Keyed {
+            key: (n < 6).then(|| "busy".to_owned()),
+            n,
+        };
+        let id = conn
+            .atomic_async(async |conn| Ok::<_, AppError>(conn.enqueue_job(&job)?))
+            .await
+            .unwrap();
+        if n >= 6 {
+            unordered.push(id);
+        }
+    }
+    let topics = [Keyed::TOPIC.to_owned()];
+    let held = db
+        .pool()
+        .claim(Claim {
+            limit: 1,
+            lease: Duration::from_secs(3600),
+            topics: &topics,
+        })
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(held[0].key.as_deref(), Some("busy"));
+
+    let (sink, received) = ChannelSink::new();
+    let mut options = options(Keyed::TOPIC);
+    options.batch = 3;
+    let relay = Relay::new(db.pool().clone(), sink, options);
+    assert_eq!(
+        relay.drain_once().await.unwrap().published,
+        2,
+        "{}",
+        D::NAME
+    );
+    let delivered: Vec<Delivery> = received.try_iter().collect();
+    assert_eq!(ids_of(&delivered), sorted(unordered), "{}", D::NAME);
+    db.forget(Keyed::TOPIC).await;
 }

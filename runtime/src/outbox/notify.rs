@@ -25,7 +25,6 @@ pub fn notify_relays(on: bool) {
 }
 
 /// See [`notify_relays`].
-#[cfg(feature = "sqlx-postgres")]
 pub(crate) fn enabled() -> bool {
     NOTIFY.load(Ordering::Relaxed)
 }

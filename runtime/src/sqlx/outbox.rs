@@ -64,19 +64,20 @@ pub(crate) async fn postgres_commit_with_outbox(
     .fetch_one(&mut *conn)
     .await;
     let transaction_id = super::pre_commit_verdict(id, CommitFailure::Outbox)?;
-    super::commit(conn, transaction_id).await?;
-    if crate::outbox::notify::enabled() {
-        // After the COMMIT, never inside the transaction; a failure only costs the relay's
-        // wait until its next poll.
-        if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
-            .bind(crate::outbox::NOTIFY_CHANNEL)
-            .execute(&mut *conn)
-            .await
-        {
-            tracing::warn!(%error, "NOTIFY of the outbox relays failed; they poll");
-        }
+    super::commit(conn, transaction_id).await
+}
+
+/// Postgres: `NOTIFY oncommit_outbox`, on its own after the COMMIT (never inside the
+/// transaction). A failure only costs the relays' wait until their next poll.
+#[cfg(feature = "sqlx-postgres")]
+pub(crate) async fn postgres_notify_relays(conn: &mut sqlx::PgConnection) {
+    if let Err(error) = sqlx::query("SELECT pg_notify($1, '')")
+        .bind(crate::outbox::NOTIFY_CHANNEL)
+        .execute(&mut *conn)
+        .await
+    {
+        tracing::warn!(%error, "NOTIFY of the outbox relays failed; they poll");
     }
-    Ok(())
 }
 
 /// The columns of `messages`, as Postgres arrays bind them.

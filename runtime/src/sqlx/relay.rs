@@ -480,7 +480,15 @@ async fn mysql_claim(
     let mut select =
         sqlx::QueryBuilder::<MySql>::new("SELECT id, ordering_key FROM oncommit_outbox");
     push_claimable(&mut select, MYSQL_NOW, ids, c.topics);
+    // A key's younger jobs are left out before the LIMIT, so that a key whose oldest job
+    // waits cannot fill the batch with rows nobody may take. The subquery is a plain read
+    // (a locking clause applies to the outer query only); the read after it checks again.
     select
+        .push(
+            " AND (ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM oncommit_outbox AS older \
+             WHERE older.ordering_key = oncommit_outbox.ordering_key \
+             AND older.id < oncommit_outbox.id))",
+        )
         .push(" ORDER BY created_at LIMIT ")
         .push_bind(i64::try_from(c.limit).unwrap_or(i64::MAX))
         .push(" FOR UPDATE SKIP LOCKED");
