@@ -32,7 +32,7 @@ pub struct Config {
 
     /// The safety-net sweep's interval; on Postgres the relay also wakes on
     /// `NOTIFY oncommit_outbox`.
-    #[arg(long, env = "ONCOMMIT_POLL", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "ONCOMMIT_POLL", default_value = "1s", value_parser = positive_duration)]
     pub poll: Duration,
 
     /// Attempts before a job goes to the dead-letter table.
@@ -51,6 +51,15 @@ pub struct Config {
     /// Redis Streams: the prefix of the stream names (`<prefix><topic>`).
     #[arg(long, env = "ONCOMMIT_STREAM_PREFIX", default_value = "")]
     pub stream_prefix: String,
+}
+
+/// A duration above zero (`500ms`, `1s`, `2m`).
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(duration) if duration.is_zero() => Err("must be above zero".to_owned()),
+        Ok(duration) => Ok(duration),
+        Err(error) => Err(error.to_string()),
+    }
 }
 
 /// `--metrics-addr`: an address, or none (`off`).

@@ -126,7 +126,7 @@ async fn run(config: Config) -> Result<(), StartError> {
 }
 
 async fn sink(config: &Config) -> Result<RedisStreams, StartError> {
-    if !config.sink_url.starts_with("redis://") && !config.sink_url.starts_with("rediss://") {
+    if !config.sink_url.starts_with("redis://") {
         return Err(StartError::SinkScheme(config.sink_url.clone()));
     }
     let client = redis::Client::open(config.sink_url.as_str()).map_err(StartError::Redis)?;

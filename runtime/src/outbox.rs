@@ -55,7 +55,7 @@ pub(crate) use pending::PendingJobs;
     feature = "sqlx-mysql"
 ))]
 pub use schema::migrate;
-pub use schema::{Dialect, schema};
+pub use schema::{Dialect, ordering_key_migration, schema};
 
 use std::borrow::Cow;
 

@@ -542,3 +542,33 @@ async fn diesel_postgres_writes_the_outbox() {
         kept
     );
 }
+
+/// A table an earlier version made (without the ordering key) is upgraded by `migrate`, its
+/// rows kept; `migrate` again changes nothing.
+#[tokio::test]
+async fn migrate_adds_the_ordering_key_to_an_earlier_table() {
+    use oncommit::outbox::{Dialect, migrate, schema};
+    let dir = tempfile::tempdir().unwrap();
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite:{}?mode=rwc",
+        dir.path().join("old.db").display()
+    ))
+    .await
+    .unwrap();
+    sqlx::raw_sql(schema(Dialect::Sqlite))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO oncommit_outbox (id, topic, payload) VALUES ('a', 't', '{}')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    migrate(&pool, Dialect::Sqlite).await.unwrap();
+    migrate(&pool, Dialect::Sqlite).await.unwrap();
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT id, ordering_key FROM oncommit_outbox")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, [("a".to_owned(), None)]);
+}

@@ -8,16 +8,10 @@ CREATE TABLE IF NOT EXISTS oncommit_outbox (
     attempts    INT          NOT NULL DEFAULT 0,
     lease_until TIMESTAMP(6) NULL,
     last_error  TEXT         NULL,
-    -- Job::key: a key's jobs are claimed one at a time, oldest first (NULL: unordered)
-    ordering_key VARCHAR(255) NULL,
-    INDEX oncommit_outbox_ordering_key (ordering_key, id),
     INDEX oncommit_outbox_lease (lease_until, created_at),
     -- a relay of some topics scans (and locks, FOR UPDATE) only their rows
     INDEX oncommit_outbox_topic (topic, created_at)
 );
--- A table made by an earlier version (without ordering_key) needs, once:
---   ALTER TABLE oncommit_outbox ADD COLUMN ordering_key VARCHAR(255) NULL,
---     ADD INDEX oncommit_outbox_ordering_key (ordering_key, id);
 -- Jobs the relay gave up on after its maximum number of attempts, with their last error.
 CREATE TABLE IF NOT EXISTS oncommit_outbox_dead (
     id         CHAR(36)     NOT NULL PRIMARY KEY,

@@ -8,23 +8,15 @@ CREATE TABLE IF NOT EXISTS oncommit_outbox (
     created_at  timestamptz NOT NULL DEFAULT now(),
     attempts    integer     NOT NULL DEFAULT 0,
     lease_until timestamptz,
-    last_error  text,
-    -- Job::key: a key's jobs are claimed one at a time, oldest first (NULL: unordered)
-    ordering_key text
+    last_error  text
 )
 -- Half of each page is left free, so that a relay's claim (which sets lease_until and
 -- attempts, no indexed column) writes the new row version in the same page: a HOT update,
 -- with no index entry to add. Rows normally live for seconds: the space costs little.
 WITH (fillfactor = 50);
--- No index but the primary key for unkeyed jobs: a relay claims the oldest unclaimed rows in
--- message id order (UUIDv7: the order they were enqueued), which the primary key gives, and a
--- second index would be written with every job.
--- Tables made by an earlier version get the column.
-ALTER TABLE oncommit_outbox ADD COLUMN IF NOT EXISTS ordering_key text;
--- A claim skips a keyed row while an older row of its key is in the table: this index finds
--- that row; unkeyed rows are not in it.
-CREATE INDEX IF NOT EXISTS oncommit_outbox_ordering_key ON oncommit_outbox (ordering_key, id)
-    WHERE ordering_key IS NOT NULL;
+-- No index but the primary key: a relay claims the oldest unclaimed rows in message id order
+-- (UUIDv7: the order they were enqueued), which the primary key gives, and a second index
+-- would be written with every job.
 -- Jobs the relay gave up on after its maximum number of attempts, with their last error.
 CREATE TABLE IF NOT EXISTS oncommit_outbox_dead (
     id         uuid        PRIMARY KEY,

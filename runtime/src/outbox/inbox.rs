@@ -45,7 +45,7 @@ use uuid::Uuid;
 use super::Dialect;
 
 /// The migration that creates the inbox table (`oncommit_inbox`) in `dialect`: the same SQL
-/// as `runtime/migrations/<dialect>/0002_oncommit_inbox.sql`, to add to your own migrations.
+/// as `runtime/migrations/<dialect>/0003_oncommit_inbox.sql`, to add to your own migrations.
 ///
 /// ```
 /// # #[cfg(feature = "sqlx-postgres")] {
@@ -55,9 +55,9 @@ use super::Dialect;
 /// ```
 pub fn schema(dialect: Dialect) -> &'static str {
     match dialect {
-        Dialect::Postgres => include_str!("../../migrations/postgres/0002_oncommit_inbox.sql"),
-        Dialect::MySql => include_str!("../../migrations/mysql/0002_oncommit_inbox.sql"),
-        Dialect::Sqlite => include_str!("../../migrations/sqlite/0002_oncommit_inbox.sql"),
+        Dialect::Postgres => include_str!("../../migrations/postgres/0003_oncommit_inbox.sql"),
+        Dialect::MySql => include_str!("../../migrations/mysql/0003_oncommit_inbox.sql"),
+        Dialect::Sqlite => include_str!("../../migrations/sqlite/0003_oncommit_inbox.sql"),
     }
 }
 
@@ -88,11 +88,21 @@ impl InboxConnection for sqlx::PgConnection {
         let done = sqlx::query(
             "DELETE FROM oncommit_inbox WHERE received_at < now() - make_interval(secs => $1)",
         )
-        .bind(older_than.as_secs_f64())
+        .bind(retention_seconds(older_than))
         .execute(self)
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// The longest retention `expire` passes to the database (beyond it, Postgres's intervals
+/// overflow): a century.
+const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `older_than` in seconds, at most a century.
+#[cfg(any(feature = "sqlx-postgres", feature = "sqlx-sqlite"))]
+fn retention_seconds(older_than: Duration) -> f64 {
+    older_than.min(CENTURY).as_secs_f64()
 }
 
 /// On MySQL and MariaDB `INSERT IGNORE` also ignores other errors of the row (none are
@@ -112,7 +122,7 @@ impl InboxConnection for sqlx::MySqlConnection {
             "DELETE FROM oncommit_inbox \
              WHERE received_at < CURRENT_TIMESTAMP(6) - INTERVAL ? MICROSECOND",
         )
-        .bind(i64::try_from(older_than.as_micros()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(older_than.min(CENTURY).as_micros()).unwrap_or(i64::MAX))
         .execute(self)
         .await?;
         Ok(done.rows_affected())
@@ -134,7 +144,7 @@ impl InboxConnection for sqlx::SqliteConnection {
             "DELETE FROM oncommit_inbox \
              WHERE received_at < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-' || ? || ' seconds')",
         )
-        .bind(older_than.as_secs_f64())
+        .bind(retention_seconds(older_than))
         .execute(self)
         .await?;
         Ok(done.rows_affected())
@@ -144,7 +154,9 @@ impl InboxConnection for sqlx::SqliteConnection {
 /// Records message `id` as received, in the transaction `conn` is in: `true` the first
 /// time, `false` when it was received before (by a transaction that committed, or one that
 /// commits while this one waits for its row). Call it first in the transaction that handles
-/// the message, and skip the handling on `false`.
+/// the message, and skip the handling on `false`. Under Postgres's REPEATABLE READ or
+/// SERIALIZABLE, a concurrent duplicate is a serialization failure instead (an `Err`: retry
+/// the transaction, as `#[atomic(retry = ..)]` does, and it returns `false`).
 pub fn receive<C: InboxConnection + ?Sized>(
     conn: &mut C,
     id: Uuid,

@@ -10,8 +10,9 @@ pub const NOTIFY_CHANNEL: &str = "oncommit_outbox";
 
 static NOTIFY: AtomicBool = AtomicBool::new(false);
 
-/// Whether, in this process, each COMMIT on Postgres that wrote durable jobs is followed by
-/// `NOTIFY oncommit_outbox` (one more round trip for such a transaction). Turn it on in
+/// Whether, in this process, each COMMIT on Postgres through sqlx that wrote durable jobs is
+/// followed, once its hooks ran, by `NOTIFY oncommit_outbox` (one more round trip for such
+/// a transaction; diesel's connections send none). Turn it on in
 /// writers whose relay runs elsewhere (the `oncommit-relay` binary), so it delivers at once
 /// instead of at its next poll. A failed `NOTIFY` is logged, never an error of the COMMIT:
 /// the relay's poll still finds the jobs.
