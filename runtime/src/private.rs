@@ -219,7 +219,7 @@ pub mod v1 {
 
     /// `enqueue!(CALL)` inside an `#[atomic]` body: the block's level is open, so the hook
     /// always waits.
-    /// `args`: from [`describe`].
+    /// `args`: the arguments' text, from the hook's step (while a capture is open).
     #[inline]
     pub fn defer<C: Backend>(conn: &mut Conn<C>, hook: impl Entry, args: Option<Box<[String]>>) {
         match args {
