@@ -35,12 +35,14 @@ mod bench {
     use oncommit::Conn;
     use oncommit::outbox::Job;
     use oncommit::outbox::relay::{Relay, RelayOptions};
-    use oncommit::outbox::sink::{RedisStreams, Sink};
-    use oncommit::outbox::store::{Claim, Store};
+    use oncommit::outbox::sink::RedisStreams;
+    use oncommit::outbox::store::Claim;
     use sqlx::{PgConnection, PgPool};
     use tokio::runtime::Runtime;
 
-    use crate::support::{Db, Redis, Welcome, backlog, env_or, median, services};
+    use crate::support::{
+        Db, Redis, Steps, Welcome, backlog, drain_in_steps, env_or, median, services,
+    };
 
     const SCHEMA: &str = "oncommit_bench_relay";
     const PREFIX: &str = "oncommit_bench:relay:";
@@ -82,14 +84,6 @@ mod bench {
         }
     }
 
-    #[derive(Default)]
-    struct Steps {
-        batches: usize,
-        claim: Duration,
-        publish: Duration,
-        delete: Duration,
-    }
-
     /// Fills the backlog, then drains it step by step as the relay does, timing each step.
     async fn steps(setup: &mut Setup) -> (Steps, Duration) {
         setup.fill().await;
@@ -98,27 +92,7 @@ mod bench {
             lease: setup.options.lease,
             topics: &[],
         };
-        let mut steps = Steps::default();
-        let start = Instant::now();
-        loop {
-            let t = Instant::now();
-            let batch = setup.pool.claim(claim.clone()).await.expect("claim");
-            steps.claim += t.elapsed();
-            if batch.is_empty() {
-                break;
-            }
-            steps.batches += 1;
-            let t = Instant::now();
-            setup.sink.publish(&batch).await.expect("publish");
-            steps.publish += t.elapsed();
-            let t = Instant::now();
-            setup.pool.delete(&batch).await.expect("delete");
-            steps.delete += t.elapsed();
-            if batch.len() < claim.limit {
-                break;
-            }
-        }
-        (steps, start.elapsed())
+        drain_in_steps(&setup.pool, &setup.sink, claim).await
     }
 
     pub fn run(c: &mut Criterion) {

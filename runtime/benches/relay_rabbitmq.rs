@@ -43,12 +43,12 @@ mod bench {
     use oncommit::Conn;
     use oncommit::outbox::Job;
     use oncommit::outbox::relay::{Relay, RelayOptions};
-    use oncommit::outbox::sink::{RabbitMq, Sink};
-    use oncommit::outbox::store::{Claim, Store};
+    use oncommit::outbox::sink::RabbitMq;
+    use oncommit::outbox::store::Claim;
     use sqlx::{PgConnection, PgPool};
     use tokio::runtime::Runtime;
 
-    use crate::support::{Db, Welcome, backlog, env_or, median};
+    use crate::support::{Db, Steps, Welcome, backlog, drain_in_steps, env_or, median};
 
     const SCHEMA: &str = "oncommit_bench_relay_rabbitmq";
     const EXCHANGE: &str = "oncommit_bench_relay";
@@ -111,14 +111,6 @@ mod bench {
         }
     }
 
-    #[derive(Default)]
-    struct Steps {
-        batches: usize,
-        claim: Duration,
-        publish: Duration,
-        delete: Duration,
-    }
-
     /// Fills the backlog, then drains it step by step as the relay does, timing each step.
     async fn steps(setup: &mut Setup) -> (Steps, Duration) {
         setup.fill().await;
@@ -127,27 +119,7 @@ mod bench {
             lease: setup.options.lease,
             topics: &[],
         };
-        let mut steps = Steps::default();
-        let start = Instant::now();
-        loop {
-            let t = Instant::now();
-            let batch = setup.pool.claim(claim.clone()).await.expect("claim");
-            steps.claim += t.elapsed();
-            if batch.is_empty() {
-                break;
-            }
-            steps.batches += 1;
-            let t = Instant::now();
-            setup.sink.publish(&batch).await.expect("publish");
-            steps.publish += t.elapsed();
-            let t = Instant::now();
-            setup.pool.delete(&batch).await.expect("delete");
-            steps.delete += t.elapsed();
-            if batch.len() < claim.limit {
-                break;
-            }
-        }
-        (steps, start.elapsed())
+        drain_in_steps(&setup.pool, &setup.sink, claim).await
     }
 
     /// Declares the exchange and the durable queue bound to it by the jobs' topic.

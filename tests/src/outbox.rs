@@ -309,3 +309,8 @@ pub async fn mariadb() -> Option<MariaDbOutbox> {
         Err(error) => service_unreachable("MYSQL_URL", &error),
     }
 }
+
+/// Cases of one test binary that drive a relay over the shared outbox table take turns: on
+/// MariaDB a claim skips the rows a neighbouring case's claim has locked while it scans
+/// (`SKIP LOCKED`), which would make a case's exact figures depend on its neighbours.
+pub static ONE_CASE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -305,6 +305,7 @@ oncommit_tests::on_each_db!(
 );
 
 async fn committed_jobs_reach_the_stream<D: OutboxDb>(db: D) {
+    let _turn = oncommit_tests::outbox::ONE_CASE_AT_A_TIME.lock().await;
     let Some((context, reader)) = nats().await else {
         return;
     };
@@ -332,6 +333,7 @@ async fn committed_jobs_reach_the_stream<D: OutboxDb>(db: D) {
 }
 
 async fn jobs_wait_for_a_stream_to_exist<D: OutboxDb>(db: D) {
+    let _turn = oncommit_tests::outbox::ONE_CASE_AT_A_TIME.lock().await;
     let Some((context, reader)) = nats().await else {
         return;
     };

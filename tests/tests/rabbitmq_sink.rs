@@ -253,6 +253,7 @@ oncommit_tests::on_each_db!(
 );
 
 async fn committed_jobs_reach_their_queue<D: OutboxDb>(db: D) {
+    let _turn = oncommit_tests::outbox::ONE_CASE_AT_A_TIME.lock().await;
     #[derive(serde::Serialize)]
     struct Welcome {
         user_id: i64,
@@ -302,6 +303,7 @@ async fn committed_jobs_reach_their_queue<D: OutboxDb>(db: D) {
 }
 
 async fn keyed_jobs_reach_their_queue_in_order_with_their_key<D: OutboxDb>(db: D) {
+    let _turn = oncommit_tests::outbox::ONE_CASE_AT_A_TIME.lock().await;
     #[derive(serde::Serialize)]
     struct Deposit {
         account: String,
@@ -366,6 +368,7 @@ async fn keyed_jobs_reach_their_queue_in_order_with_their_key<D: OutboxDb>(db: D
 /// its row and retries it, and it is delivered once a queue is bound.
 #[tokio::test]
 async fn a_job_nobody_routes_stays_in_the_outbox_until_a_queue_is_bound() {
+    let _turn = oncommit_tests::outbox::ONE_CASE_AT_A_TIME.lock().await;
     #[derive(serde::Serialize)]
     struct Invoice {
         n: i64,

@@ -76,6 +76,7 @@ async fn a_batch_published_twice_is_appended_once() {
 oncommit_tests::on_each_db!(oncommit_tests::outbox; committed_jobs_reach_their_stream);
 
 async fn committed_jobs_reach_their_stream<D: OutboxDb>(db: D) {
+    let _turn = oncommit_tests::outbox::ONE_CASE_AT_A_TIME.lock().await;
     #[derive(serde::Serialize)]
     struct Welcome {
         user_id: i64,

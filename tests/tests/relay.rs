@@ -15,7 +15,7 @@ use oncommit::BoxError;
 use oncommit::outbox::Job;
 use oncommit::outbox::relay::{Drained, Relay, RelayOptions};
 use oncommit::outbox::sink::{ChannelSink, Delivery, FaultySink, Sink};
-use oncommit_tests::outbox::{OutboxDb, Row};
+use oncommit_tests::outbox::{ONE_CASE_AT_A_TIME, OutboxDb, Row};
 use oncommit_tests::race::AppError;
 use uuid::Uuid;
 
@@ -44,12 +44,6 @@ oncommit_tests::on_each_db!(
     a_key_s_jobs_are_delivered_one_at_a_time_in_order,
     a_waiting_key_holds_back_no_other_job,
 );
-
-/// The cases take turns: they share one outbox table per database, and on MariaDB a claim
-/// skips the rows another case's claim has locked while it scans (`SKIP LOCKED`), which
-/// would make a case's exact figures depend on its neighbours; and one relay per process
-/// takes the fast path.
-static ONE_CASE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Options for a relay of one topic.
 fn options(topic: &str) -> RelayOptions {

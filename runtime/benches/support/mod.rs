@@ -219,3 +219,46 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     let rank = ((sorted.len() as f64) * q).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
+
+/// Time spent in each step of a drain, as a relay does it.
+#[derive(Default)]
+pub struct Steps {
+    pub batches: usize,
+    pub claim: Duration,
+    pub publish: Duration,
+    pub delete: Duration,
+}
+
+/// Drains `store` into `sink` step by step as the relay does (claim, publish, delete),
+/// timing each step; returns the steps and the whole time.
+pub async fn drain_in_steps<St, S>(
+    store: &St,
+    sink: &S,
+    claim: oncommit::outbox::store::Claim<'_>,
+) -> (Steps, Duration)
+where
+    St: oncommit::outbox::store::Store,
+    S: oncommit::outbox::sink::Sink,
+{
+    let mut steps = Steps::default();
+    let start = std::time::Instant::now();
+    loop {
+        let t = std::time::Instant::now();
+        let batch = store.claim(claim.clone()).await.expect("claim");
+        steps.claim += t.elapsed();
+        if batch.is_empty() {
+            break;
+        }
+        steps.batches += 1;
+        let t = std::time::Instant::now();
+        sink.publish(&batch).await.expect("publish");
+        steps.publish += t.elapsed();
+        let t = std::time::Instant::now();
+        store.delete(&batch).await.expect("delete");
+        steps.delete += t.elapsed();
+        if batch.len() < claim.limit {
+            break;
+        }
+    }
+    (steps, start.elapsed())
+}

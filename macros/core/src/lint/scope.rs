@@ -74,12 +74,7 @@ impl Scopes {
         if val.findings().is_empty() {
             return;
         }
-        let binding = self
-            .frames
-            .iter_mut()
-            .rev()
-            .find_map(|frame| frame.iter_mut().rev().find(|b| b.name == name));
-        if let Some(binding) = binding {
+        if let Some(binding) = self.lookup_mut(name) {
             // One value or the other, not both: the variable holds one value at a time.
             let held = std::mem::replace(&mut binding.held, Val::Owned);
             binding.held = Val::join(vec![held, val]);
@@ -88,14 +83,17 @@ impl Scopes {
 
     /// Marks the binding `name` resolves to as bound to `'static` data.
     pub fn mark_static(&mut self, name: &str) {
-        let binding = self
-            .frames
-            .iter_mut()
-            .rev()
-            .find_map(|frame| frame.iter_mut().rev().find(|b| b.name == name));
-        if let Some(binding) = binding {
+        if let Some(binding) = self.lookup_mut(name) {
             binding.static_data = true;
         }
+    }
+
+    /// The binding `name` resolves to, to change.
+    fn lookup_mut(&mut self, name: &str) -> Option<&mut Binding> {
+        self.frames
+            .iter_mut()
+            .rev()
+            .find_map(|frame| frame.iter_mut().rev().find(|b| b.name == name))
     }
 
     /// The binding `name` resolves to, with the index of the scope that holds it, or `None`
