@@ -211,20 +211,7 @@ mod bench {
         );
 
         let (steps, total) = rt.block_on(steps(&mut setup));
-        let per_batch = |d: Duration| d.as_secs_f64() * 1e6 / steps.batches.max(1) as f64;
-        let share = |d: Duration| d.as_secs_f64() / total.as_secs_f64() * 100.0;
-        println!(
-            "relay: one drain step by step, {} batches of {}: claim {:.0} us/batch ({:.0}%), publish {:.0} us/batch ({:.0}%), delete {:.0} us/batch ({:.0}%); {:.0} jobs/s",
-            steps.batches,
-            setup.options.batch,
-            per_batch(steps.claim),
-            share(steps.claim),
-            per_batch(steps.publish),
-            share(steps.publish),
-            per_batch(steps.delete),
-            share(steps.delete),
-            jobs as f64 / total.as_secs_f64(),
-        );
+        println!("{}", steps.summary(total, setup.options.batch, jobs));
 
         rt.block_on(async {
             println!(

@@ -229,6 +229,25 @@ pub struct Steps {
     pub delete: Duration,
 }
 
+impl Steps {
+    /// One line on where a drain of `jobs` jobs in batches of `batch` spent its `total`.
+    pub fn summary(&self, total: Duration, batch: usize, jobs: usize) -> String {
+        let per_batch = |d: Duration| d.as_secs_f64() * 1e6 / self.batches.max(1) as f64;
+        let share = |d: Duration| d.as_secs_f64() / total.as_secs_f64() * 100.0;
+        format!(
+            "relay: one drain step by step, {} batches of {batch}: claim {:.0} us/batch ({:.0}%), publish {:.0} us/batch ({:.0}%), delete {:.0} us/batch ({:.0}%); {:.0} jobs/s",
+            self.batches,
+            per_batch(self.claim),
+            share(self.claim),
+            per_batch(self.publish),
+            share(self.publish),
+            per_batch(self.delete),
+            share(self.delete),
+            jobs as f64 / total.as_secs_f64(),
+        )
+    }
+}
+
 /// Drains `store` into `sink` step by step as the relay does (claim, publish, delete),
 /// timing each step; returns the steps and the whole time.
 pub async fn drain_in_steps<St, S>(
