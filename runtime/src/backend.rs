@@ -91,6 +91,15 @@ pub trait Backend {
     ///
     /// [`start_rollback`]: Backend::start_rollback
     const RESET_AFTER_ABANDON: bool = false;
+
+    /// True when [`AsyncBackend::write_outbox`] (or [`SyncBackend::write_outbox`]) writes the
+    /// [`lease`](crate::outbox::Message::lease) of each message: a row with one is written
+    /// already claimed, for that long, at attempt 1. This process's relay then publishes
+    /// those jobs from memory right after the COMMIT, with no claim of its own (the fast
+    /// path). False by default: every row is written unclaimed, and the relay claims it by
+    /// id.
+    #[cfg(feature = "outbox")]
+    const WRITES_OUTBOX_LEASES: bool = false;
 }
 
 /// A connection whose transactions run synchronously (diesel, [`Memory`](crate::memory::Memory)).
@@ -244,6 +253,8 @@ macro_rules! forward_backend {
             $($bounds)*
         {
             const RESET_AFTER_ABANDON: bool = <$target as Backend>::RESET_AFTER_ABANDON;
+            #[cfg(feature = "outbox")]
+            const WRITES_OUTBOX_LEASES: bool = <$target as Backend>::WRITES_OUTBOX_LEASES;
 
             fn transaction_depth(&mut self) -> usize {
                 (**self).transaction_depth()

@@ -558,6 +558,7 @@ impl<C: Backend> Conn<C> {
             let Some(inner) = self.inner.as_mut() else {
                 return Err(CommitFailure::Refused("the connection was taken".into()));
             };
+            self.jobs.prepare_commit(C::WRITES_OUTBOX_LEASES);
             SyncBackend::write_outbox(inner, self.jobs.to_write())
                 .map_err(CommitFailure::Outbox)?;
         }
@@ -1140,6 +1141,7 @@ impl<C: AsyncBackend> Conn<C> {
             let Some(inner) = self.inner.as_mut() else {
                 return Err(CommitFailure::Refused("the connection was taken".into()));
             };
+            self.jobs.prepare_commit(C::WRITES_OUTBOX_LEASES);
             return AsyncBackend::commit_with_outbox(inner, self.jobs.to_write()).await;
         }
         let _ = depth;

@@ -153,6 +153,10 @@ pub struct Message {
     pub payload: String,
     /// The job's [`Job::key`].
     pub key: Option<Cow<'static, str>>,
+    /// Set by the fast path just before the COMMIT (`None` from [`Message::new`]): write the
+    /// row already claimed by this process's relay for this long, at attempt 1 (see
+    /// [`Backend::WRITES_OUTBOX_LEASES`](crate::Backend::WRITES_OUTBOX_LEASES)).
+    pub lease: Option<std::time::Duration>,
 }
 
 impl Message {
@@ -172,6 +176,7 @@ impl Message {
             topic: job.topic(),
             payload: serde_json::to_string(job)?,
             key: job.key(),
+            lease: None,
         })
     }
 }

@@ -51,6 +51,12 @@ impl<T> PerLevel<T> {
         &self.items
     }
 
+    /// Every item of the open transaction, in order, to change in place.
+    #[cfg(feature = "outbox")]
+    pub(crate) fn all_mut(&mut self) -> &mut [T] {
+        &mut self.items
+    }
+
     /// Takes every item (the outermost level is about to commit), leaving the levels open.
     pub(crate) fn take_all(&mut self) -> Vec<T> {
         for mark in &mut self.marks {

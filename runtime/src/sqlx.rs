@@ -223,6 +223,9 @@ macro_rules! sqlx_backend {
 
             $(const RESET_AFTER_ABANDON: bool = $reset;)?
 
+            #[cfg(feature = "outbox")]
+            const WRITES_OUTBOX_LEASES: bool = true;
+
             fn is_lost(error: &BoxError) -> bool {
                 connection_lost(error)
             }

@@ -2,7 +2,9 @@
 //! deleted, jobs of rolled-back transactions never exist to be delivered, two relays at once
 //! deliver each job once; a failed batch is retried with backoff (its error on the row), a
 //! poison job ends in the dead-letter table without holding back the others; the fast path
-//! delivers a job without waiting for a sweep; shutdown hands the batch in flight back.
+//! delivers a job without waiting for a sweep, and publishes the jobs its transaction wrote
+//! leased to it with no claim (keyed jobs are claimed); shutdown hands the batch in flight
+//! back, and the committed jobs still queued for the fast path.
 //! What the sink received is compared with the ids the transactions returned; what is left
 //! is read from the tables on a connection of its own.
 //!
@@ -15,6 +17,7 @@ use oncommit::BoxError;
 use oncommit::outbox::Job;
 use oncommit::outbox::relay::{Drained, Relay, RelayOptions};
 use oncommit::outbox::sink::{ChannelSink, Delivery, FaultySink, Sink};
+use oncommit::outbox::store::{Backlog, Claim, Failure, Store};
 use oncommit_tests::outbox::{ONE_CASE_AT_A_TIME, OutboxDb, Row};
 use oncommit_tests::race::AppError;
 use uuid::Uuid;
@@ -43,6 +46,8 @@ oncommit_tests::on_each_db!(
     shutdown_hands_the_batch_in_flight_back,
     a_key_s_jobs_are_delivered_one_at_a_time_in_order,
     a_waiting_key_holds_back_no_other_job,
+    the_fast_path_publishes_the_jobs_written_leased_to_it,
+    shutdown_hands_back_the_committed_jobs_still_queued,
 );
 
 /// Options for a relay of one topic.
@@ -461,4 +466,257 @@ async fn a_waiting_key_holds_back_no_other_job<D: OutboxDb>(db: D) {
     let delivered: Vec<Delivery> = received.try_iter().collect();
     assert_eq!(ids_of(&delivered), sorted(unordered), "{}", D::NAME);
     db.forget(Keyed::TOPIC).await;
+}
+
+/// A relay's store that counts the claims made through it.
+struct Counting<St> {
+    store: St,
+    claims: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl<St> Counting<St> {
+    fn claimed(&self) -> impl Fn() -> usize + use<St> {
+        let claims = self.claims.clone();
+        move || claims.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn count(&self) {
+        self.claims
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl<St: Store> Store for Counting<St> {
+    async fn claim<'a>(&'a self, claim: Claim<'a>) -> Result<Vec<Delivery>, BoxError> {
+        let claimed = self.store.claim(claim).await?;
+        if !claimed.is_empty() {
+            self.count();
+        }
+        Ok(claimed)
+    }
+
+    async fn claim_ids<'a>(
+        &'a self,
+        ids: &'a [Uuid],
+        claim: Claim<'a>,
+    ) -> Result<Vec<Delivery>, BoxError> {
+        self.count();
+        self.store.claim_ids(ids, claim).await
+    }
+
+    async fn delete<'a>(&'a self, delivered: &'a [Delivery]) -> Result<(), BoxError> {
+        self.store.delete(delivered).await
+    }
+
+    async fn retry_later<'a>(&'a self, failures: &'a [Failure<'a>]) -> Result<(), BoxError> {
+        self.store.retry_later(failures).await
+    }
+
+    async fn dead_letter<'a>(&'a self, failures: &'a [Failure<'a>]) -> Result<(), BoxError> {
+        self.store.dead_letter(failures).await
+    }
+
+    async fn release<'a>(&'a self, claimed: &'a [Delivery]) -> Result<(), BoxError> {
+        self.store.release(claimed).await
+    }
+
+    async fn backlog(&self) -> Result<Backlog, BoxError> {
+        self.store.backlog().await
+    }
+
+    fn claims_beside_others(&self) -> bool {
+        self.store.claims_beside_others()
+    }
+}
+
+/// A broker that says when a batch arrives, and takes it only once the test opens the gate
+/// for it.
+struct Gated {
+    arrived: tokio::sync::mpsc::UnboundedSender<usize>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    taken: tokio::sync::mpsc::UnboundedSender<Delivery>,
+}
+
+impl Sink for Gated {
+    async fn publish<'a>(&'a self, batch: &'a [Delivery]) -> Result<(), BoxError> {
+        let _ = self.arrived.send(batch.len());
+        self.gate.acquire().await?.forget();
+        for delivery in batch {
+            let _ = self.taken.send(delivery.clone());
+        }
+        Ok(())
+    }
+}
+
+/// A job of its own topic, with an ordering key or not.
+#[derive(serde::Serialize)]
+struct Leased {
+    key: Option<String>,
+    n: i64,
+}
+
+impl Job for Leased {
+    const TOPIC: &'static str = "relay_leased";
+
+    fn key(&self) -> Option<std::borrow::Cow<'static, str>> {
+        self.key.clone().map(std::borrow::Cow::Owned)
+    }
+}
+
+/// A relay over a counting store and a gated broker, running with the fast path.
+struct GatedRelay {
+    claimed: Box<dyn Fn() -> usize + Send>,
+    arrived: tokio::sync::mpsc::UnboundedReceiver<usize>,
+    gate: std::sync::Arc<tokio::sync::Semaphore>,
+    taken: tokio::sync::mpsc::UnboundedReceiver<Delivery>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<()>,
+}
+
+/// Starts a [`GatedRelay`] and waits until it listens: its first sweep has delivered a job
+/// committed before it started.
+async fn gated_relay<D: OutboxDb>(db: &D, options: RelayOptions) -> GatedRelay {
+    db.forget(Leased::TOPIC).await;
+    let before = enqueue(db, Leased { key: None, n: 0 }).await;
+    let (arrived_tx, arrived) = tokio::sync::mpsc::unbounded_channel();
+    let (taken_tx, taken) = tokio::sync::mpsc::unbounded_channel();
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let store = Counting {
+        store: db.pool().clone(),
+        claims: Default::default(),
+    };
+    let claimed = Box::new(store.claimed());
+    let sink = Gated {
+        arrived: arrived_tx,
+        gate: gate.clone(),
+        taken: taken_tx,
+    };
+    let relay = Relay::new(store, sink, options);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    let mut relay = GatedRelay {
+        claimed,
+        arrived,
+        gate,
+        taken,
+        stop,
+        running,
+    };
+    assert_eq!(relay.arrived.recv().await, Some(1));
+    relay.gate.add_permits(1);
+    assert_eq!(relay.taken.recv().await.map(|d| d.id), Some(before));
+    wait_for(|| async { db.rows(Leased::TOPIC).await.is_empty() }).await;
+    relay
+}
+
+async fn enqueue<D: OutboxDb>(db: &D, job: Leased) -> Uuid {
+    db.writer()
+        .await
+        .atomic_async(async |conn| Ok::<_, AppError>(conn.enqueue_job(&job)?))
+        .await
+        .unwrap()
+}
+
+async fn the_fast_path_publishes_the_jobs_written_leased_to_it<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    let mut options = options(Leased::TOPIC);
+    options.poll = Duration::from_secs(3600);
+    let mut relay = gated_relay(&db, options.clone()).await;
+    let swept = (relay.claimed)();
+
+    let id = enqueue(&db, Leased { key: None, n: 1 }).await;
+    // Right after the COMMIT, the row is already leased, at attempt 1: another relay sweeping
+    // the table takes nothing.
+    let rows = db.rows(Leased::TOPIC).await;
+    assert_eq!(
+        rows,
+        [Row {
+            id,
+            attempts: 1,
+            leased: true,
+            last_error: None,
+        }],
+        "{}",
+        D::NAME
+    );
+    let (sink, _received) = ChannelSink::new();
+    let mut no_fast_path = options.clone();
+    no_fast_path.fast_path = false;
+    let other = Relay::new(db.pool().clone(), sink, no_fast_path);
+    assert_eq!(other.drain_once().await.unwrap(), Drained::default());
+    // The relay publishes it from memory: no claim.
+    assert_eq!(relay.arrived.recv().await, Some(1));
+    relay.gate.add_permits(1);
+    let delivery = relay.taken.recv().await.unwrap();
+    assert_eq!((delivery.id, delivery.attempts), (id, 1), "{}", D::NAME);
+    assert_eq!(
+        delivery.payload,
+        r#"{"key":null,"n":1}"#,
+        "{}: the payload as it was enqueued",
+        D::NAME
+    );
+    wait_for(|| async { db.rows(Leased::TOPIC).await.is_empty() }).await;
+    assert_eq!(
+        (relay.claimed)(),
+        swept,
+        "{}: published without a claim",
+        D::NAME
+    );
+
+    // A keyed job waits for its key's older jobs, which only a claim checks: it is written
+    // unclaimed, and the relay claims it by id.
+    let keyed = enqueue(
+        &db,
+        Leased {
+            key: Some("k".to_owned()),
+            n: 2,
+        },
+    )
+    .await;
+    assert_eq!(relay.arrived.recv().await, Some(1));
+    relay.gate.add_permits(1);
+    let delivery = relay.taken.recv().await.unwrap();
+    assert_eq!((delivery.id, delivery.attempts), (keyed, 1), "{}", D::NAME);
+    assert_eq!(
+        (relay.claimed)(),
+        swept + 1,
+        "{}: the keyed job was claimed",
+        D::NAME
+    );
+    wait_for(|| async { db.rows(Leased::TOPIC).await.is_empty() }).await;
+    relay.stop.send(()).unwrap();
+    relay.running.await.unwrap();
+}
+
+async fn shutdown_hands_back_the_committed_jobs_still_queued<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    let mut options = options(Leased::TOPIC);
+    options.poll = Duration::from_secs(3600);
+    options.shutdown_grace = Duration::from_millis(50);
+    let mut relay = gated_relay(&db, options).await;
+    let first = enqueue(&db, Leased { key: None, n: 1 }).await;
+    // The relay is publishing the first job, and the broker does not answer: the second
+    // waits in the relay's queue, its row leased to the relay.
+    assert_eq!(relay.arrived.recv().await, Some(1));
+    let second = enqueue(&db, Leased { key: None, n: 2 }).await;
+    relay.stop.send(()).unwrap();
+    relay.running.await.unwrap();
+    // Both handed back: claimable at once, the attempt not counted.
+    let mut rows = db.rows(Leased::TOPIC).await;
+    rows.sort_by_key(|row| row.id);
+    let handed_back = |id| Row {
+        id,
+        attempts: 0,
+        leased: false,
+        last_error: None,
+    };
+    assert_eq!(
+        rows,
+        [handed_back(first), handed_back(second)],
+        "{}",
+        D::NAME
+    );
+    db.forget(Leased::TOPIC).await;
 }

@@ -1,79 +1,176 @@
-//! The fast path: right after an outermost COMMIT that wrote durable jobs, their ids go to the
+//! The fast path: right after an outermost COMMIT that wrote durable jobs, they go to the
 //! relay running in this process ([`Relay::run`](super::relay::Relay::run)), so it publishes
 //! them at once instead of at its next poll. The handoff never blocks and never fails the
 //! COMMIT: when no relay listens or its queue is full, the rows wait for the sweep.
+//!
+//! Before the COMMIT, a place in the relay's queue is reserved ([`reserve`]). With one, and a
+//! backend that writes leases ([`Backend::WRITES_OUTBOX_LEASES`]), the jobs the relay would
+//! take (its topics, no ordering key) are written already leased to it, as its claim would
+//! leave them ([`Message::lease`]): the relay publishes them from memory, with no claim of
+//! its own, and deletes their rows. Other jobs go by id, and the relay claims them. Either
+//! way, if this process dies before the relay is done, the rows are the sweep's once their
+//! lease (if any) expires.
+//!
+//! [`Backend::WRITES_OUTBOX_LEASES`]: crate::Backend::WRITES_OUTBOX_LEASES
 
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::Message;
+use super::sink::Delivery;
 
 /// Committed batches a relay may have queued before handoffs are left to the sweep.
 const QUEUED_COMMITS: usize = 65_536;
 
+/// The jobs of one committed transaction, as the relay receives them.
+#[derive(Debug, Default)]
+pub(crate) struct Handoff {
+    /// Written leased to the relay: to publish as they are (attempt 1).
+    pub(crate) leased: Vec<Delivery>,
+    /// Written unclaimed: to claim by id.
+    pub(crate) ids: Vec<Uuid>,
+}
+
+impl Handoff {
+    fn len(&self) -> usize {
+        self.leased.len() + self.ids.len()
+    }
+
+    fn extend(&mut self, other: Handoff) {
+        self.leased.extend(other.leased);
+        self.ids.extend(other.ids);
+    }
+}
+
+/// What the listening relay takes, and for how long its claims hold.
 struct Listener {
     token: u64,
-    sender: mpsc::Sender<Vec<Uuid>>,
+    sender: mpsc::Sender<Handoff>,
+    lease: Duration,
+    topics: Arc<[String]>,
+}
+
+impl Listener {
+    /// Whether the relay would claim `message` on its own: one of its topics, no ordering
+    /// key (a keyed job waits for its key's older jobs, which only a claim checks).
+    fn takes(&self, message: &Message) -> bool {
+        message.key.is_none()
+            && (self.topics.is_empty() || self.topics.iter().any(|t| *t == *message.topic))
+    }
 }
 
 static LISTENER: RwLock<Option<Listener>> = RwLock::new(None);
 static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 
-/// Hands the ids of `messages`, just committed, to the listening relay, if any.
-pub(crate) fn committed(messages: &[Message]) {
-    if messages.is_empty() {
-        return;
-    }
+/// A place in the listening relay's queue, taken before an outermost COMMIT; dropped with
+/// the transaction when it does not commit.
+#[derive(Debug)]
+pub(crate) struct Reservation(mpsc::OwnedPermit<Handoff>);
+
+/// Reserves a place for the jobs of `messages` in the listening relay's queue, if a relay
+/// listens and its queue has room. With `leases` (the backend writes them), sets the lease of
+/// each job the relay takes.
+pub(crate) fn reserve(messages: &mut [Message], leases: bool) -> Option<Reservation> {
     let listener = LISTENER.read().unwrap_or_else(|e| e.into_inner());
-    let Some(listener) = listener.as_ref() else {
-        return;
-    };
-    let ids = messages.iter().map(|m| m.id).collect();
-    if listener.sender.try_send(ids).is_err() {
+    let listener = listener.as_ref()?;
+    let Ok(permit) = listener.sender.clone().try_reserve_owned() else {
         tracing::debug!(
             jobs = messages.len(),
             "the relay's fast path is full; the sweep delivers these jobs"
         );
+        return None;
+    };
+    if leases {
+        for message in messages.iter_mut().filter(|m| listener.takes(m)) {
+            message.lease = Some(listener.lease);
+        }
     }
+    Some(Reservation(permit))
+}
+
+/// Hands the jobs of `messages`, just committed, to the relay that `reservation` holds a
+/// place with: the leased ones whole, the others by id.
+pub(crate) fn committed(reservation: Reservation, messages: &[Message]) {
+    let mut handoff = Handoff::default();
+    for message in messages {
+        if message.lease.is_some() {
+            handoff.leased.push(Delivery {
+                id: message.id,
+                topic: message.topic.to_string(),
+                payload: message.payload.clone(),
+                attempts: 1,
+                key: None,
+            });
+        } else {
+            handoff.ids.push(message.id);
+        }
+    }
+    // A relay that stopped meanwhile leaves the rows to the sweep (after their lease).
+    let _ = reservation.0.send(handoff);
 }
 
 /// A relay's end of the fast path; dropping it stops the handoffs (unless another relay has
 /// taken the fast path since).
 pub(crate) struct Subscription {
     token: u64,
-    receiver: mpsc::Receiver<Vec<Uuid>>,
+    receiver: mpsc::Receiver<Handoff>,
 }
 
 impl Subscription {
-    /// Takes the fast path for this process (from any relay that had it).
-    pub(crate) fn take() -> Subscription {
+    /// Takes the fast path for this process (from any relay that had it), for a relay that
+    /// claims for `lease` the jobs of `topics` (all when empty).
+    pub(crate) fn take(lease: Duration, topics: &[String]) -> Subscription {
         let (sender, receiver) = mpsc::channel(QUEUED_COMMITS);
         let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
-        *LISTENER.write().unwrap_or_else(|e| e.into_inner()) = Some(Listener { token, sender });
+        *LISTENER.write().unwrap_or_else(|e| e.into_inner()) = Some(Listener {
+            token,
+            sender,
+            lease,
+            topics: topics.into(),
+        });
         Subscription { token, receiver }
     }
 
-    /// Waits for committed ids, then takes up to `limit` of those queued.
-    pub(crate) async fn next(&mut self, limit: usize) -> Option<Vec<Uuid>> {
-        let mut ids = self.receiver.recv().await?;
-        while ids.len() < limit {
+    /// Waits for committed jobs, then takes more of those queued while there are fewer than
+    /// `limit`.
+    pub(crate) async fn next(&mut self, limit: usize) -> Option<Handoff> {
+        let mut handoff = self.receiver.recv().await?;
+        while handoff.len() < limit {
             match self.receiver.try_recv() {
-                Ok(more) => ids.extend(more),
+                Ok(more) => handoff.extend(more),
                 Err(_) => break,
             }
         }
-        Some(ids)
+        Some(handoff)
+    }
+
+    /// Stops the handoffs and returns the leased jobs still queued (to hand back: a relay
+    /// that stops does not leave them waiting for their lease). Transactions that reserved
+    /// a place before this and commit after it leave theirs to the sweep.
+    pub(crate) fn close(mut self) -> Vec<Delivery> {
+        self.unlisten();
+        self.receiver.close();
+        let mut leased = Vec::new();
+        while let Ok(handoff) = self.receiver.try_recv() {
+            leased.extend(handoff.leased);
+        }
+        leased
+    }
+
+    fn unlisten(&self) {
+        let mut listener = LISTENER.write().unwrap_or_else(|e| e.into_inner());
+        if listener.as_ref().is_some_and(|l| l.token == self.token) {
+            *listener = None;
+        }
     }
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
-        let mut listener = LISTENER.write().unwrap_or_else(|e| e.into_inner());
-        if listener.as_ref().is_some_and(|l| l.token == self.token) {
-            *listener = None;
-        }
+        self.unlisten();
     }
 }

@@ -2,8 +2,14 @@
 //! a [`Sink`], and deletes what the broker holds.
 //!
 //! - **Fast path**: [`Relay::run`] takes this process's committed jobs right after their
-//!   COMMIT and publishes them at once; on Postgres, the DELETE of what it published runs
-//!   beside its next claim (or as soon as nothing else is waiting), not before it.
+//!   COMMIT and publishes them at once. The transaction wrote the jobs this relay takes
+//!   already leased to it (through sqlx; see
+//!   [`Backend::WRITES_OUTBOX_LEASES`](crate::Backend::WRITES_OUTBOX_LEASES)), so it
+//!   publishes them from memory with no claim; keyed jobs, and jobs of backends that write
+//!   no lease, are claimed by id. On Postgres, the DELETEs of what it published run behind
+//!   it on another connection of the pool, never holding up the next publish; elsewhere,
+//!   beside its next claim or as soon as nothing else is waiting. If the process dies
+//!   first, the rows are the sweep's once their lease expires.
 //! - **Sweep**: every poll interval it claims rows nobody holds: jobs committed while no relay
 //!   listened, jobs of a process that crashed (once their lease expires), retries whose delay
 //!   is over. Several relays on several machines share one table safely: a claim skips rows
@@ -32,9 +38,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tracing::Instrument;
-use uuid::Uuid;
 
-use super::fast_path::Subscription;
+use super::fast_path::{Handoff, Subscription};
 use super::sink::{Delivery, Sink};
 use super::store::{Claim, Failure, Store};
 use crate::BoxError;
@@ -286,7 +291,30 @@ impl<St: Store, S: Sink> Relay<St, S> {
     /// never end the loop. At shutdown the batch in flight gets
     /// [`shutdown_grace`](RelayOptions::shutdown_grace), then its rows are handed back.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let mut fast_path = self.options.fast_path.then(Subscription::take);
+        // Where the store allows statements beside a claim (Postgres), the fast path's
+        // DELETEs run behind it, never holding up the next publish.
+        let (behind, deleting) = if self.store.claims_beside_others() {
+            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
+        tokio::join!(self.work(shutdown, behind), self.delete_behind(deleting));
+        tracing::info!("outbox relay stopped");
+    }
+
+    /// [`Relay::run`]'s loop. The rows the fast path publishes go to `behind` to be
+    /// deleted, or without it are deleted beside its next claim (or at once when nothing
+    /// else is waiting).
+    async fn work(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        behind: Option<tokio::sync::mpsc::UnboundedSender<Vec<Delivery>>>,
+    ) {
+        let mut fast_path = self
+            .options
+            .fast_path
+            .then(|| Subscription::take(self.options.lease, &self.options.topics));
         let mut poll = tokio::time::interval(self.options.poll);
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut shutdown = std::pin::pin!(shutdown);
@@ -295,35 +323,25 @@ impl<St: Store, S: Sink> Relay<St, S> {
             poll_ms = self.options.poll.as_millis() as u64,
             "outbox relay started"
         );
-        // Rows the fast path published and has not deleted yet: their DELETE runs beside the
-        // next claim, or at once when nothing else is waiting.
+        // Rows the fast path published and has not deleted yet.
         let mut published = Vec::new();
         loop {
             let work = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                Some(ids) = next_committed(&mut fast_path, self.options.batch) => Work::Committed(ids),
+                Some(handoff) = next_committed(&mut fast_path, self.options.batch) => Work::Committed(handoff),
                 () = std::future::ready(()), if !published.is_empty() => Work::DeletePublished,
                 () = self.wake.notified() => Work::Sweep,
                 _ = poll.tick() => Work::Sweep,
             };
             let stop = match work {
-                Work::Committed(ids) => {
-                    let mut stop = false;
-                    for chunk in ids.chunks(self.options.batch.max(1)) {
-                        let ((), claimed) = self
-                            .beside(
-                                self.delete_published(&mut published),
-                                self.store.claim_ids(chunk, self.options.claim()),
-                            )
-                            .await;
-                        if self
-                            .finish(claimed, &mut shutdown, Some(&mut published))
-                            .await
-                        {
-                            stop = true;
-                            break;
-                        }
+                Work::Committed(handoff) => {
+                    let stop = self.committed(handoff, &mut shutdown, &mut published).await;
+                    if let Some(behind) = &behind
+                        && !published.is_empty()
+                    {
+                        // The deleting half ends only after this loop: it is listening.
+                        let _ = behind.send(std::mem::take(&mut published));
                     }
                     stop
                 }
@@ -341,7 +359,64 @@ impl<St: Store, S: Sink> Relay<St, S> {
             }
         }
         self.delete_published(&mut published).await;
-        tracing::info!("outbox relay stopped");
+        if let Some(fast_path) = fast_path {
+            self.hand_back(&fast_path.close()).await;
+        }
+    }
+
+    /// Deletes the rows [`Relay::work`] sends, as they come (those of several batches at
+    /// once when they queue up), until it stops sending.
+    async fn delete_behind(
+        &self,
+        rows: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<Delivery>>>,
+    ) {
+        let Some(mut rows) = rows else { return };
+        while let Some(mut published) = rows.recv().await {
+            while let Ok(more) = rows.try_recv() {
+                published.extend(more);
+            }
+            self.delete_published(&mut published).await;
+        }
+    }
+
+    /// Delivers the jobs of committed transactions (the fast path): those written leased to
+    /// this relay as they are, the others once claimed by id; each batch beside the DELETE
+    /// of the one before. True when shutdown came meanwhile.
+    async fn committed(
+        &self,
+        handoff: Handoff,
+        shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
+        published: &mut Vec<Delivery>,
+    ) -> bool {
+        let size = self.options.batch.max(1);
+        let mut leased = handoff.leased;
+        while !leased.is_empty() {
+            let rest = leased.split_off(size.min(leased.len()));
+            let batch = std::mem::replace(&mut leased, rest);
+            let mut before = std::mem::take(published);
+            let ((), stopping) = self
+                .beside(
+                    self.delete_published(&mut before),
+                    self.finish(Ok(batch), shutdown, Some(published)),
+                )
+                .await;
+            if stopping {
+                self.hand_back(&leased).await;
+                return true;
+            }
+        }
+        for chunk in handoff.ids.chunks(size) {
+            let ((), claimed) = self
+                .beside(
+                    self.delete_published(published),
+                    self.store.claim_ids(chunk, self.options.claim()),
+                )
+                .await;
+            if self.finish(claimed, shutdown, Some(published)).await {
+                return true;
+            }
+        }
+        false
     }
 
     /// Sweeps until a claim comes back short, then updates the backlog gauges; while a full
@@ -558,12 +633,12 @@ impl<St: Store, S: Sink> Relay<St, S> {
 }
 
 enum Work {
-    Committed(Vec<Uuid>),
+    Committed(Handoff),
     DeletePublished,
     Sweep,
 }
 
-async fn next_committed(fast_path: &mut Option<Subscription>, limit: usize) -> Option<Vec<Uuid>> {
+async fn next_committed(fast_path: &mut Option<Subscription>, limit: usize) -> Option<Handoff> {
     match fast_path {
         Some(subscription) => subscription.next(limit).await,
         None => std::future::pending().await,

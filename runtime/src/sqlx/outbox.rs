@@ -1,13 +1,14 @@
-//! Writing outbox messages through sqlx: one statement per batch. Postgres binds three
+//! Writing outbox messages through sqlx: one statement per batch. Postgres binds five
 //! arrays and `UNNEST`s them (one statement whatever the count); MySQL and SQLite get a
-//! multi-row `VALUES` list, at most [`ROWS_PER_STATEMENT`] rows each.
+//! multi-row `VALUES` list, at most [`ROWS_PER_STATEMENT`] rows each. Rows the fast path
+//! takes are written leased to it ([`Message::lease`]).
 
 use std::future::Future;
 
 use crate::BoxError;
 use crate::outbox::Message;
 
-/// Rows per multi-row INSERT (4 parameters each: under SQLite's and MySQL's limits).
+/// Rows per multi-row INSERT (6 parameters each: under SQLite's and MySQL's limits).
 #[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
 const ROWS_PER_STATEMENT: usize = 1000;
 
@@ -19,15 +20,18 @@ pub(super) trait OutboxWrite {
     ) -> impl Future<Output = Result<(), BoxError>> + Send + 'a;
 }
 
-/// Postgres: the outbox rows of `$1`, `$2`, `$3` (ids as a uuid array, bound in binary;
-/// topics and payloads as text arrays).
+/// Postgres: the outbox rows of `$1` to `$5` (ids as a uuid array, bound in binary; topics,
+/// payloads and keys as text arrays; leases in seconds, NULL for a row written unclaimed).
+/// A leased row is written as a claim leaves it: `lease_until` set, at attempt 1.
 #[cfg(feature = "sqlx-postgres")]
 macro_rules! insert_from_arrays {
     () => {
-        "INSERT INTO oncommit_outbox (id, topic, payload, ordering_key) \
-         SELECT u.id, u.topic, CAST(u.payload AS json), u.ordering_key \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[]) \
-         AS u(id, topic, payload, ordering_key)"
+        "INSERT INTO oncommit_outbox (id, topic, payload, ordering_key, lease_until, attempts) \
+         SELECT u.id, u.topic, CAST(u.payload AS json), u.ordering_key, \
+                clock_timestamp() + make_interval(secs => u.lease), \
+                CASE WHEN u.lease IS NULL THEN 0 ELSE 1 END \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::float8[]) \
+         AS u(id, topic, payload, ordering_key, lease)"
     };
 }
 
@@ -51,7 +55,7 @@ pub(crate) async fn postgres_commit_with_outbox(
             .map_err(CommitFailure::Outbox)?;
         return super::commit(conn, None).await;
     }
-    let (ids, topics, payloads, keys) = columns(messages);
+    let (ids, topics, payloads, keys, leases) = columns(messages);
     let id = sqlx::query_scalar::<_, Option<i64>>(concat!(
         "WITH written AS (",
         insert_from_arrays!(),
@@ -61,6 +65,7 @@ pub(crate) async fn postgres_commit_with_outbox(
     .bind(topics)
     .bind(payloads)
     .bind(keys)
+    .bind(leases)
     .fetch_one(&mut *conn)
     .await;
     let transaction_id = super::pre_commit_verdict(id, CommitFailure::Outbox)?;
@@ -83,32 +88,48 @@ pub(crate) async fn postgres_notify_relays(conn: &mut sqlx::PgConnection) {
 /// The columns of `messages`, as Postgres arrays bind them.
 #[cfg(feature = "sqlx-postgres")]
 #[allow(clippy::type_complexity)]
-fn columns(messages: &[Message]) -> (Vec<uuid::Uuid>, Vec<&str>, Vec<&str>, Vec<Option<&str>>) {
+fn columns(
+    messages: &[Message],
+) -> (
+    Vec<uuid::Uuid>,
+    Vec<&str>,
+    Vec<&str>,
+    Vec<Option<&str>>,
+    Vec<Option<f64>>,
+) {
     (
         messages.iter().map(|m| m.id).collect(),
         messages.iter().map(|m| &*m.topic).collect(),
         messages.iter().map(|m| m.payload.as_str()).collect(),
         messages.iter().map(|m| m.key.as_deref()).collect(),
+        messages
+            .iter()
+            .map(|m| m.lease.map(|lease| lease.as_secs_f64()))
+            .collect(),
     )
 }
 
 #[cfg(feature = "sqlx-postgres")]
 impl OutboxWrite for sqlx::PgConnection {
     async fn write_messages<'a>(&'a mut self, messages: &'a [Message]) -> Result<(), BoxError> {
-        let (ids, topics, payloads, keys) = columns(messages);
+        let (ids, topics, payloads, keys, leases) = columns(messages);
         sqlx::query(insert_from_arrays!())
             .bind(ids)
             .bind(topics)
             .bind(payloads)
             .bind(keys)
+            .bind(leases)
             .execute(&mut *self)
             .await?;
         Ok(())
     }
 }
 
+/// MySQL and SQLite: multi-row `VALUES` lists. A leased row is written as a claim leaves it,
+/// at attempt 1, its `lease_until` the database's clock plus its lease (`$push_lease` binds
+/// NULL for a row written unclaimed).
 macro_rules! values_list {
-    ($(#[$cfg:meta])* $conn:ty, $db:ty) => {
+    ($(#[$cfg:meta])* $conn:ty, $db:ty, lease: |$row:ident, $lease:ident| $push_lease:expr) => {
         $(#[$cfg])*
         impl OutboxWrite for $conn {
             fn write_messages<'a>(
@@ -118,13 +139,17 @@ macro_rules! values_list {
                 async move {
                     for chunk in messages.chunks(ROWS_PER_STATEMENT) {
                         let mut insert = sqlx::QueryBuilder::<$db>::new(
-                            "INSERT INTO oncommit_outbox (id, topic, payload, ordering_key) ",
+                            "INSERT INTO oncommit_outbox \
+                             (id, topic, payload, ordering_key, attempts, lease_until) ",
                         );
-                        insert.push_values(chunk, |mut row, message| {
-                            row.push_bind(message.id.to_string())
+                        insert.push_values(chunk, |mut $row, message| {
+                            $row.push_bind(message.id.to_string())
                                 .push_bind(&*message.topic)
                                 .push_bind(message.payload.as_str())
-                                .push_bind(message.key.as_deref());
+                                .push_bind(message.key.as_deref())
+                                .push_bind(i32::from(message.lease.is_some()));
+                            let $lease = message.lease;
+                            $push_lease;
                         });
                         insert.build().execute(&mut *self).await?;
                     }
@@ -138,10 +163,20 @@ macro_rules! values_list {
 values_list!(
     #[cfg(feature = "sqlx-mysql")]
     sqlx::MySqlConnection,
-    sqlx::MySql
+    sqlx::MySql,
+    lease: |row, lease| {
+        row.push("NOW(6) + INTERVAL ")
+            .push_bind_unseparated(lease.map(|l| i64::try_from(l.as_micros()).unwrap_or(i64::MAX)))
+            .push_unseparated(" MICROSECOND");
+    }
 );
 values_list!(
     #[cfg(feature = "sqlx-sqlite")]
     sqlx::SqliteConnection,
-    sqlx::Sqlite
+    sqlx::Sqlite,
+    lease: |row, lease| {
+        row.push("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ")
+            .push_bind_unseparated(lease.map(|l| format!("+{:.3} seconds", l.as_secs_f64())))
+            .push_unseparated(")");
+    }
 );
