@@ -14,7 +14,9 @@ pub struct Config {
     #[arg(long, env = "ONCOMMIT_DATABASE_URL")]
     pub database_url: String,
 
-    /// Where jobs go: `redis://…` (Redis Streams, one stream per topic).
+    /// Where jobs go: `redis://…` (Redis Streams, one stream per topic), `nats://…` (NATS
+    /// JetStream, one subject per topic) or `amqp://…` (RabbitMQ with publisher confirms, the
+    /// topic as the routing key). TLS (`rediss://`, `tls://`, `amqps://`) is not built in.
     #[arg(long, env = "ONCOMMIT_SINK_URL")]
     pub sink_url: String,
 
@@ -51,6 +53,24 @@ pub struct Config {
     /// Redis Streams: the prefix of the stream names (`<prefix><topic>`).
     #[arg(long, env = "ONCOMMIT_STREAM_PREFIX", default_value = "")]
     pub stream_prefix: String,
+
+    /// NATS JetStream: the prefix of the subjects (`<prefix><topic>`; `jobs.` gives
+    /// `jobs.welcome`).
+    #[arg(long, env = "ONCOMMIT_SUBJECT_PREFIX", default_value = "")]
+    pub subject_prefix: String,
+
+    /// NATS JetStream: a stream covering `<subject-prefix>>`, created at start if missing
+    /// (with the server's defaults: files, a 2-minute duplicate window) and used as it is if
+    /// present; needs a `--subject-prefix` ending in `.`. Without it, streams made beforehand
+    /// must cover the subjects.
+    #[arg(long, env = "ONCOMMIT_NATS_STREAM")]
+    pub nats_stream: Option<String>,
+
+    /// RabbitMQ: the exchange, declared beforehand with its queues bound (checked at start);
+    /// the topic is the routing key. Empty: the default exchange, to the queue named after
+    /// the topic.
+    #[arg(long, env = "ONCOMMIT_EXCHANGE", default_value = "")]
+    pub exchange: String,
 }
 
 /// A duration above zero (`500ms`, `1s`, `2m`).

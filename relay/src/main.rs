@@ -8,12 +8,13 @@
 //! and backlog gauges are served in Prometheus's text format on `--metrics-addr`.
 
 mod config;
+mod sink;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use oncommit::outbox::relay::{Relay, RelayOptions, RelayWaker};
-use oncommit::outbox::sink::{RedisStreams, Sink};
+use oncommit::outbox::sink::Sink;
 use oncommit::outbox::store::Store;
 use oncommit::outbox::{Dialect, NOTIFY_CHANNEL, migrate};
 
@@ -28,10 +29,29 @@ enum StartError {
     Migrate(#[source] sqlx::Error),
     #[error("--database-url `{0}` is not postgres://, mysql:// or sqlite:")]
     DatabaseScheme(String),
-    #[error("--sink-url `{0}` is not redis://")]
+    #[error("--sink-url must start with redis://, nats:// or amqp:// (it starts with `{0}`)")]
     SinkScheme(String),
+    #[error("--sink-url: `{0}` needs TLS, which this relay is built without")]
+    SinkTls(String),
     #[error("connecting to Redis at --sink-url: {0}")]
     Redis(#[source] redis::RedisError),
+    #[error("connecting to NATS at --sink-url: {0}")]
+    Nats(#[source] async_nats::ConnectError),
+    #[error("--nats-stream needs a --subject-prefix ending in `.` (got `{0}`)")]
+    NatsStreamPrefix(String),
+    #[error("finding or creating the JetStream stream `{name}` of --nats-stream: {source}")]
+    NatsStream {
+        name: String,
+        source: async_nats::jetstream::context::CreateStreamError,
+    },
+    #[error("connecting to RabbitMQ at --sink-url: {0}")]
+    RabbitMq(#[source] lapin::Error),
+    #[error("connecting to RabbitMQ at --sink-url: no connection within {}", humantime::format_duration(*.0))]
+    RabbitMqTimeout(std::time::Duration),
+    #[error("--exchange is {0} bytes long; AMQP allows 255")]
+    ExchangeName(usize),
+    #[error("the RabbitMQ exchange `{name}` of --exchange: {source}")]
+    Exchange { name: String, source: lapin::Error },
     #[error("serving metrics on --metrics-addr: {0}")]
     Metrics(#[source] metrics_exporter_prometheus::BuildError),
     #[error("listening for notifications on Postgres: {0}")]
@@ -57,7 +77,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "oncommit-relay could not start");
-            ExitCode::FAILURE
+            // Exits without shutting the runtime down: lapin may still be retrying a first
+            // connection on it in a thread of its own, which panics when the runtime goes.
+            std::process::exit(1)
         }
     }
 }
@@ -83,7 +105,7 @@ async fn run(config: Config) -> Result<(), StartError> {
             .map_err(StartError::Metrics)?;
         tracing::info!(%addr, "serving Prometheus metrics");
     }
-    let sink = sink(&config).await?;
+    let sink = sink::connect(&config).await?;
     let url = config.database_url.as_str();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let pool = sqlx::PgPool::connect(url)
@@ -123,18 +145,6 @@ async fn run(config: Config) -> Result<(), StartError> {
         return Err(StartError::DatabaseScheme(config.database_url.clone()));
     }
     Ok(())
-}
-
-async fn sink(config: &Config) -> Result<RedisStreams, StartError> {
-    if !config.sink_url.starts_with("redis://") {
-        return Err(StartError::SinkScheme(config.sink_url.clone()));
-    }
-    let client = redis::Client::open(config.sink_url.as_str()).map_err(StartError::Redis)?;
-    let manager = client
-        .get_connection_manager()
-        .await
-        .map_err(StartError::Redis)?;
-    Ok(RedisStreams::new(manager).stream_prefix(&config.stream_prefix))
 }
 
 /// Runs `relay` until SIGTERM or SIGINT.

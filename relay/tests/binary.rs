@@ -3,14 +3,23 @@
 //! one hour, it delivers jobs committed after it started because writers `NOTIFY` it after
 //! their COMMIT; a second instance shares the table and each job reaches the stream once;
 //! its Prometheus endpoint counts what it published; SIGTERM stops it with a success status.
+//! On NATS (`NATS_URL`) it publishes to the stream it creates, and on RabbitMQ
+//! (`RABBITMQ_URL`) through an exchange to the queue bound to it: a client of its own reads
+//! each committed job back with its message id, and the outbox is left empty. A sink URL it
+//! cannot serve, a missing exchange or a stream without a subject prefix stop it at start
+//! with a message naming the setting.
 
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use lapin::types::FieldTable;
 use oncommit::Conn;
 use oncommit::outbox::{Dialect, Job, migrate, notify_relays};
-use oncommit_tests::service_url;
-use oncommit_tests::streams;
+use oncommit_tests::jetstream::{self, TestStream};
+use oncommit_tests::outbox::ONE_CASE_AT_A_TIME;
+use oncommit_tests::rabbitmq::{Broker, Message};
+use oncommit_tests::{service_url, streams, unique_name};
+use sqlx::{AssertSqlSafe, Connection};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 
@@ -23,6 +32,26 @@ impl Job for Welcome {
     const TOPIC: &'static str = "relay_binary_welcome";
 }
 
+/// A job of the NATS case.
+#[derive(serde::Serialize)]
+struct ToNats {
+    n: i64,
+}
+
+impl Job for ToNats {
+    const TOPIC: &'static str = "relay_binary_nats";
+}
+
+/// A job of the RabbitMQ case.
+#[derive(serde::Serialize)]
+struct ToRabbitMq {
+    n: i64,
+}
+
+impl Job for ToRabbitMq {
+    const TOPIC: &'static str = "relay_binary_rabbitmq";
+}
+
 /// A free local port for a metrics endpoint.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -31,21 +60,56 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-/// Starts the binary; `metrics` is its endpoint's port.
-fn start(database: &str, redis: &str, prefix: &str, metrics: u16) -> Child {
+/// Starts the binary on `sink` for the jobs of `topic`, with a poll of one hour unless
+/// `settings` (`ONCOMMIT_*` variables, which come last) say otherwise; `metrics` is its
+/// endpoint's port.
+fn start(
+    database: &str,
+    sink: &str,
+    topic: &str,
+    settings: &[(&str, &str)],
+    metrics: u16,
+) -> Child {
     Command::new(env!("CARGO_BIN_EXE_oncommit-relay"))
         .env("ONCOMMIT_DATABASE_URL", database)
-        .env("ONCOMMIT_SINK_URL", redis)
-        .env("ONCOMMIT_TOPICS", Welcome::TOPIC)
-        .env("ONCOMMIT_STREAM_PREFIX", prefix)
+        .env("ONCOMMIT_SINK_URL", sink)
+        .env("ONCOMMIT_TOPICS", topic)
         .env("ONCOMMIT_POLL", "1h")
         .env("ONCOMMIT_BATCH", "20")
         .env("ONCOMMIT_METRICS_ADDR", format!("127.0.0.1:{metrics}"))
         .env("RUST_LOG", "warn")
+        .envs(settings.iter().copied())
         .stdin(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("start oncommit-relay")
+}
+
+/// Runs the binary with `settings` (`ONCOMMIT_*` variables) on an in-memory SQLite outbox,
+/// expecting it to refuse to start; returns what it printed.
+async fn refusal(settings: &[(&str, &str)]) -> String {
+    let run = Command::new(env!("CARGO_BIN_EXE_oncommit-relay"))
+        .env("ONCOMMIT_DATABASE_URL", "sqlite::memory:")
+        .env("ONCOMMIT_METRICS_ADDR", "off")
+        .env("RUST_LOG", "warn")
+        .envs(settings.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(60), run)
+        .await
+        .expect("oncommit-relay gives up at start")
+        .expect("run oncommit-relay");
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.status.success(),
+        "oncommit-relay started with {settings:?}: {printed}"
+    );
+    printed
 }
 
 /// The metrics endpoint's page, once it answers (the binary serves it before it listens
@@ -103,6 +167,78 @@ async fn wait_for_entries(
     }
 }
 
+/// Waits until `done` while the relay runs (the deadline only bounds a failure).
+async fn wait_until(relay: &mut Child, what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        if let Ok(Some(status)) = relay.try_wait() {
+            panic!("oncommit-relay exited before {what}: {status}");
+        }
+        assert!(Instant::now() < deadline, "no {what} after a minute");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A pool on Postgres with the outbox tables, and none of `topic`'s rows left by an
+/// earlier run.
+async fn outbox_pool(database: &str, topic: &str) -> sqlx::PgPool {
+    let pool = sqlx::PgPool::connect(database)
+        .await
+        .expect("connect to Postgres");
+    migrate(&pool, Dialect::Postgres).await.unwrap();
+    for table in ["oncommit_outbox", "oncommit_outbox_dead"] {
+        sqlx::query(AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE topic = $1"
+        )))
+        .bind(topic)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool
+}
+
+/// Commits one transaction per job; returns each job's message id and JSON.
+async fn commit<J: Job>(pool: &sqlx::PgPool, jobs: Vec<J>) -> Vec<(String, Vec<u8>)> {
+    let mut conn = Conn::new(pool.acquire().await.unwrap());
+    let mut committed = Vec::new();
+    for job in jobs {
+        let id = conn
+            .atomic_async(async |conn| conn.enqueue_job(&job))
+            .await
+            .unwrap();
+        let json = serde_json::to_vec(&job).unwrap();
+        committed.push((id.to_string(), json));
+    }
+    committed.sort();
+    committed
+}
+
+/// The rows of `topic` in `table` (one of this file's table names: the only text spliced
+/// into the SQL).
+async fn rows(conn: &mut sqlx::PgConnection, table: &str, topic: &str) -> i64 {
+    sqlx::query_scalar(AssertSqlSafe(format!(
+        "SELECT count(*) FROM {table} WHERE topic = $1"
+    )))
+    .bind(topic)
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+/// Waits until the outbox, read on a connection of its own, holds no row of `topic`, and
+/// checks that none went to the dead-letter table.
+async fn wait_for_empty_outbox(relay: &mut Child, database: &str, topic: &str) {
+    let mut conn = sqlx::PgConnection::connect(database)
+        .await
+        .expect("connect to Postgres");
+    wait_until(relay, "empty outbox", async || {
+        rows(&mut conn, "oncommit_outbox", topic).await == 0
+    })
+    .await;
+    assert_eq!(rows(&mut conn, "oncommit_outbox_dead", topic).await, 0);
+}
+
 /// SIGTERM, then the exit status.
 async fn terminate(mut child: Child) -> ExitStatus {
     let pid = child.id().expect("the relay is running").to_string();
@@ -123,6 +259,7 @@ async fn the_binary_wakes_on_notify_shares_the_table_and_stops_on_sigterm() {
     else {
         return;
     };
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
     let pool = sqlx::PgPool::connect(&database)
         .await
         .expect("connect to Postgres");
@@ -139,7 +276,8 @@ async fn the_binary_wakes_on_notify_shares_the_table_and_stops_on_sigterm() {
     streams::delete(&mut reader, std::slice::from_ref(&stream)).await;
 
     let first_port = free_port();
-    let mut first = start(&database, &redis_url, &prefix, first_port);
+    let settings = [("ONCOMMIT_STREAM_PREFIX", prefix.as_str())];
+    let mut first = start(&database, &redis_url, Welcome::TOPIC, &settings, first_port);
     scrape(first_port, &mut first).await;
 
     // Committed after the relay started, whose next poll is an hour away: only the NOTIFY
@@ -166,7 +304,13 @@ async fn the_binary_wakes_on_notify_shares_the_table_and_stops_on_sigterm() {
 
     // A second instance shares the table: each job is delivered once.
     let second_port = free_port();
-    let mut second = start(&database, &redis_url, &prefix, second_port);
+    let mut second = start(
+        &database,
+        &redis_url,
+        Welcome::TOPIC,
+        &settings,
+        second_port,
+    );
     scrape(second_port, &mut second).await;
     for n in 50..250 {
         let id = conn
@@ -185,4 +329,153 @@ async fn the_binary_wakes_on_notify_shares_the_table_and_stops_on_sigterm() {
     assert!(terminate(second).await.success());
     notify_relays(false);
     streams::delete(&mut reader, &[stream]).await;
+}
+
+#[tokio::test]
+async fn the_binary_publishes_to_a_jetstream_stream_it_creates() {
+    let (Some(database), Some(nats_url)) = (service_url("DATABASE_URL"), service_url("NATS_URL"))
+    else {
+        return;
+    };
+    let Some(context) = jetstream::connect_to(&nats_url).await else {
+        return;
+    };
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    let pool = outbox_pool(&database, ToNats::TOPIC).await;
+    let committed = commit(&pool, (0..100).map(|n| ToNats { n }).collect()).await;
+
+    // The stream is the relay's to create, over every subject under the prefix.
+    let stream = TestStream::named("relay_binary");
+    let settings = [
+        ("ONCOMMIT_SUBJECT_PREFIX", stream.prefix.as_str()),
+        ("ONCOMMIT_NATS_STREAM", stream.name.as_str()),
+        ("ONCOMMIT_POLL", "100ms"),
+    ];
+    let port = free_port();
+    let mut relay = start(&database, &nats_url, ToNats::TOPIC, &settings, port);
+    wait_until(
+        &mut relay,
+        "100 messages in the stream",
+        async || match context.get_stream(&stream.name).await {
+            Ok(mut created) => created
+                .info()
+                .await
+                .is_ok_and(|info| info.state.messages >= 100),
+            Err(_) => false,
+        },
+    )
+    .await;
+    wait_for_empty_outbox(&mut relay, &database, ToNats::TOPIC).await;
+    assert!(terminate(relay).await.success());
+
+    let held = stream.messages(&context).await;
+    stream.delete(&context).await;
+    assert!(
+        held.iter()
+            .all(|m| m.subject == stream.subject(ToNats::TOPIC)),
+        "every message on the topic's subject"
+    );
+    let mut delivered: Vec<(String, Vec<u8>)> = held
+        .into_iter()
+        .map(|m| (m.id.expect("a Nats-Msg-Id"), m.payload))
+        .collect();
+    delivered.sort();
+    assert_eq!(delivered, committed, "each committed job once, with its id");
+}
+
+#[tokio::test]
+async fn the_binary_publishes_through_a_rabbitmq_exchange() {
+    let (Some(database), Some(rabbitmq_url)) =
+        (service_url("DATABASE_URL"), service_url("RABBITMQ_URL"))
+    else {
+        return;
+    };
+    let Some(broker) = Broker::connect().await else {
+        return;
+    };
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    let pool = outbox_pool(&database, ToRabbitMq::TOPIC).await;
+    let committed = commit(&pool, (0..100).map(|n| ToRabbitMq { n }).collect()).await;
+
+    // A queue bound to the exchange by the topic: the routing key the sink publishes with.
+    let exchange = unique_name("relay_binary");
+    let queue = unique_name("relay_binary");
+    broker.queue(&queue, FieldTable::default()).await;
+    broker.exchange(&exchange).await;
+    broker.bind(&queue, &exchange, ToRabbitMq::TOPIC).await;
+    let settings = [
+        ("ONCOMMIT_EXCHANGE", exchange.as_str()),
+        ("ONCOMMIT_POLL", "100ms"),
+    ];
+    let port = free_port();
+    let mut relay = start(&database, &rabbitmq_url, ToRabbitMq::TOPIC, &settings, port);
+    let mut taken = Vec::new();
+    wait_until(&mut relay, "100 messages in the queue", async || {
+        taken.extend(broker.take_all(&queue).await);
+        taken.len() >= 100
+    })
+    .await;
+    wait_for_empty_outbox(&mut relay, &database, ToRabbitMq::TOPIC).await;
+    assert!(terminate(relay).await.success());
+    taken.extend(broker.take_all(&queue).await);
+    broker.delete(&[&queue], &[&exchange]).await;
+
+    let mut expected: Vec<Message> = committed
+        .into_iter()
+        .map(|(id, payload)| Message {
+            id: Some(id),
+            delivery_mode: Some(2),
+            content_type: Some("application/json".to_owned()),
+            key: None,
+            payload,
+        })
+        .collect();
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    taken.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(taken, expected, "each committed job once, with its id");
+}
+
+#[tokio::test]
+async fn a_missing_exchange_stops_the_binary_at_start() {
+    let Some(rabbitmq_url) = service_url("RABBITMQ_URL") else {
+        return;
+    };
+    let exchange = unique_name("relay_binary_missing");
+    let printed = refusal(&[
+        ("ONCOMMIT_SINK_URL", rabbitmq_url.as_str()),
+        ("ONCOMMIT_EXCHANGE", exchange.as_str()),
+    ])
+    .await;
+    assert!(
+        printed.contains("--exchange") && printed.contains(&exchange),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn a_sink_url_it_cannot_serve_stops_the_binary_at_start() {
+    for (url, says) in [
+        ("kafka://127.0.0.1:9092", "redis://, nats:// or amqp://"),
+        ("127.0.0.1:6379", "redis://, nats:// or amqp://"),
+        ("amqps://guest:guest@127.0.0.1:5671/%2f", "TLS"),
+        ("rediss://127.0.0.1:6380", "TLS"),
+    ] {
+        let printed = refusal(&[("ONCOMMIT_SINK_URL", url)]).await;
+        assert!(
+            printed.contains("--sink-url") && printed.contains(says),
+            "{url}: {printed}"
+        );
+        assert!(!printed.contains("guest:guest"), "{url}: {printed}");
+    }
+    // Checked before connecting: no NATS needed.
+    let printed = refusal(&[
+        ("ONCOMMIT_SINK_URL", "nats://127.0.0.1:1"),
+        ("ONCOMMIT_NATS_STREAM", "JOBS"),
+        ("ONCOMMIT_SUBJECT_PREFIX", "jobs"),
+    ])
+    .await;
+    assert!(
+        printed.contains("--nats-stream") && printed.contains("--subject-prefix"),
+        "{printed}"
+    );
 }
