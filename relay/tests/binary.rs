@@ -7,14 +7,16 @@
 //! (`RABBITMQ_URL`) through an exchange to the queue bound to it: a client of its own reads
 //! each committed job back with its message id, and the outbox is left empty. A sink URL it
 //! cannot serve, a missing exchange or a stream without a subject prefix stop it at start
-//! with a message naming the setting.
+//! with a message naming the setting. SIGKILLed six times while it drains a backlog to a
+//! stream that does not dedup, it leaves duplicates in the stream, and a consumer that uses
+//! the inbox applies each committed job exactly once (even reading the stream twice).
 
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use lapin::types::FieldTable;
 use oncommit::Conn;
-use oncommit::outbox::{Dialect, Job, migrate, notify_relays};
+use oncommit::outbox::{Dialect, Job, inbox, migrate, notify_relays};
 use oncommit_tests::jetstream::{self, TestStream};
 use oncommit_tests::outbox::ONE_CASE_AT_A_TIME;
 use oncommit_tests::rabbitmq::{Broker, Message};
@@ -478,4 +480,141 @@ async fn a_sink_url_it_cannot_serve_stops_the_binary_at_start() {
         printed.contains("--nats-stream") && printed.contains("--subject-prefix"),
         "{printed}"
     );
+}
+
+/// A job of the SIGKILL case.
+#[derive(serde::Serialize)]
+struct Welcomed {
+    n: i64,
+}
+
+impl Job for Welcomed {
+    const TOPIC: &'static str = "relay_binary_sigkill";
+}
+
+/// The consumer's handling of one message: its id recorded in the inbox and its effect (a row
+/// of `relay_binary_effects`) written in one transaction; `false` when the inbox had the id.
+async fn handle(pool: &sqlx::PgPool, id: uuid::Uuid, payload: &[u8]) -> bool {
+    let n = serde_json::from_slice::<serde_json::Value>(payload).unwrap()["n"]
+        .as_i64()
+        .expect("the job's n");
+    let mut conn = Conn::new(pool.acquire().await.unwrap());
+    conn.atomic_async(async |conn| {
+        if !inbox::receive(conn.executor(), id).await? {
+            return Ok::<_, oncommit::BoxError>(false);
+        }
+        sqlx::query("INSERT INTO relay_binary_effects (message_id, n) VALUES ($1, $2)")
+            .bind(id)
+            .bind(n)
+            .execute(conn.executor())
+            .await?;
+        Ok(true)
+    })
+    .await
+    .expect("the handling commits")
+}
+
+#[tokio::test]
+async fn a_consumer_with_the_inbox_applies_each_job_once_across_sigkills_of_the_relay() {
+    let (Some(database), Some(nats_url)) = (service_url("DATABASE_URL"), service_url("NATS_URL"))
+    else {
+        return;
+    };
+    let Some(context) = jetstream::connect_to(&nats_url).await else {
+        return;
+    };
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    let pool = outbox_pool(&database, Welcomed::TOPIC).await;
+    inbox::migrate(&pool, Dialect::Postgres).await.unwrap();
+    sqlx::raw_sql(
+        "DROP TABLE IF EXISTS relay_binary_effects;
+         CREATE TABLE relay_binary_effects (message_id uuid NOT NULL, n bigint NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let committed = commit(&pool, (0..3000).map(|n| Welcomed { n }).collect()).await;
+
+    // A stream that forgets message ids after half a second: a batch the relay published and
+    // did not delete before its SIGKILL is published again once its lease (1 s) expires, and
+    // stored again, as a broker without dedup would.
+    let stream = TestStream::named("relay_binary_sigkill");
+    context
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: stream.name.clone(),
+            subjects: vec![format!("{}>", stream.prefix)],
+            duplicate_window: Duration::from_millis(500),
+            max_age: Duration::from_secs(60 * 60),
+            ..Default::default()
+        })
+        .await
+        .expect("create the stream");
+    let settings = [
+        ("ONCOMMIT_SUBJECT_PREFIX", stream.prefix.as_str()),
+        ("ONCOMMIT_LEASE", "1s"),
+        ("ONCOMMIT_POLL", "100ms"),
+        ("ONCOMMIT_BATCH", "10"),
+    ];
+    let mut reader = sqlx::PgConnection::connect(&database).await.unwrap();
+    // SIGKILLed at six points of its drain (once it serves its metrics, it sweeps), then left
+    // to finish.
+    let mut left = Vec::new();
+    for (round, after_ms) in [20, 60, 100, 40, 80, 120].into_iter().enumerate() {
+        let port = free_port();
+        let mut relay = start(&database, &nats_url, Welcomed::TOPIC, &settings, port);
+        scrape(port, &mut relay).await;
+        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+        if let Ok(Some(status)) = relay.try_wait() {
+            panic!("oncommit-relay exited by itself in round {round}: {status}");
+        }
+        relay.start_kill().expect("SIGKILL the relay");
+        relay.wait().await.expect("the killed relay's status");
+        left.push(rows(&mut reader, "oncommit_outbox", Welcomed::TOPIC).await);
+    }
+    let port = free_port();
+    let mut relay = start(&database, &nats_url, Welcomed::TOPIC, &settings, port);
+    scrape(port, &mut relay).await;
+    wait_for_empty_outbox(&mut relay, &database, Welcomed::TOPIC).await;
+    assert!(terminate(relay).await.success());
+
+    // The consumer reads the stream, then reads it all again (restarted without its acks).
+    let held = stream.messages(&context).await;
+    stream.delete(&context).await;
+    let mut handled = 0;
+    for _ in 0..2 {
+        for message in &held {
+            let id = uuid::Uuid::parse_str(message.id.as_deref().expect("a Nats-Msg-Id")).unwrap();
+            handled += usize::from(handle(&pool, id, &message.payload).await);
+        }
+    }
+    let effects: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+        "SELECT message_id, count(*) FROM relay_binary_effects GROUP BY message_id ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let distinct: std::collections::HashSet<&str> =
+        held.iter().filter_map(|m| m.id.as_deref()).collect();
+    println!(
+        "after 6 SIGKILLs of the relay (rows left after each: {left:?}): {} committed, {} \
+         messages in the stream ({} duplicates), each delivered twice to the consumer; \
+         {handled} effects applied, {} duplicate effects",
+        committed.len(),
+        held.len(),
+        held.len() - distinct.len(),
+        effects.iter().filter(|(_, count)| *count > 1).count(),
+    );
+    let mut applied: Vec<String> = effects.iter().map(|(id, _)| id.to_string()).collect();
+    applied.sort();
+    let committed_ids: Vec<String> = committed.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(applied, committed_ids, "every committed job applied");
+    assert!(
+        effects.iter().all(|(_, count)| *count == 1),
+        "no job applied twice"
+    );
+    assert_eq!(handled, committed_ids.len());
+    sqlx::raw_sql("DROP TABLE relay_binary_effects")
+        .execute(&pool)
+        .await
+        .unwrap();
 }
