@@ -1,5 +1,5 @@
 //! A non-`move` async block that borrows a loop variable (`&user`, `admin.name.len()`,
-//! `format!("{}", id + 1)`): the check names it.
+//! `format!("{}", id)`): the check names it.
 use std::future::Future;
 
 use oncommit::memory::Memory;
@@ -28,7 +28,7 @@ async fn schedule(conn: &mut Conn<Memory>, users: Vec<User>, admins: Vec<User>, 
         enqueue!(spawn_later(async { admin.name.len() }).await);
     }
     for admin_id in admin_ids {
-        enqueue!(spawn_later(async { format!("{}", admin_id + 1) }).await);
+        enqueue!(spawn_later(async { format!("{}", admin_id) }).await);
     }
     Ok(())
 }

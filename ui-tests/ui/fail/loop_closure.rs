@@ -1,4 +1,5 @@
-//! A non-`move` closure that mentions a loop variable borrows it.
+//! A non-`move` closure that compares a loop variable's field borrows it (a comparison takes
+//! its operands by reference).
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 
@@ -14,7 +15,7 @@ fn later(f: impl FnOnce() -> u64) {
 fn schedule(conn: &mut Conn<Memory>, users: Vec<User>) -> Result<(), Error> {
     conn.execute("UPDATE jobs SET queued_at = now()");
     for user in users {
-        enqueue!(later(|| user.id + 1));
+        enqueue!(later(|| u64::from(user.id > 1)));
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ fn send(to: impl AsRef<str>) {
 fn notify(conn: &mut Conn<Memory>, users: Vec<User>) -> Result<(), Error> {
     conn.execute("UPDATE jobs SET queued_at = now()");
     users.into_iter().for_each(|user| {
-        enqueue!(send(user.email.as_str()));
+        enqueue!(send(user.email.trim()));
     });
     Ok(())
 }

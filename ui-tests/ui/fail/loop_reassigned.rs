@@ -21,7 +21,7 @@ fn notify(conn: &mut Conn<Memory>, accounts: Vec<Account>) -> Result<(), Error> 
         enqueue!(send(to));
         let mut fallback = "none";
         if let Some(backup) = &account.backup {
-            fallback = backup.as_str();
+            fallback = backup.trim();
         }
         enqueue!(send(fallback));
     }

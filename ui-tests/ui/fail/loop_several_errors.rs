@@ -23,7 +23,7 @@ fn notify(conn: &mut Conn<Memory>, users: Vec<User>, admins: Vec<User>) -> Resul
         enqueue!(audit(&user));
     }
     for admin in admins {
-        enqueue!(send(admin.email.as_str()));
+        enqueue!(send(admin.email.trim()));
     }
     Ok(())
 }

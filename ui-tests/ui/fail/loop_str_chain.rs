@@ -17,7 +17,7 @@ fn notify(conn: &mut Conn<Memory>, accounts: Vec<Account>) -> Result<(), Error> 
     conn.execute("UPDATE jobs SET queued_at = now()");
     for account in accounts {
         enqueue!(send(account.email.trim().trim_end_matches(".com")));
-        let name = account.name.as_str();
+        let name = account.name.trim();
         enqueue!(send(name.trim()));
         enqueue!(send(name));
     }

@@ -5,11 +5,11 @@
 
 use super::Shape;
 
-/// The result borrows the receiver: `x.as_str()` holds a borrow of `x`.
+/// The result borrows the receiver: `x.trim()` holds a borrow of `x`. Not `as_str`: many types
+/// have one that returns `&'static str` (`log::Level::as_str`), so its result is left to rustc.
 const BORROWING: &[&str] = &[
     "split_once",
     "rsplit_once",
-    "as_str",
     "as_mut_str",
     "as_ref",
     "as_mut",
@@ -199,7 +199,7 @@ const ADAPTERS: &[&str] = &[
 /// Adapters whose closure's first parameter is an accumulator, not an item.
 const ACCUMULATING: &[&str] = &["fold", "try_fold", "rfold", "scan"];
 
-/// `x.as_str()`: the result borrows `x`. A few names mean something else with another
+/// `x.trim()`: the result borrows `x`. A few names mean something else with another
 /// number of arguments, and then nothing is claimed: `get()` without arguments is
 /// `Cell::get` (a copy; `OnceCell::get` borrows, which is left to rustc), `read(buf)` and
 /// `write(buf)` are `io::Read`/`io::Write` (a count), where `read()`/`write()` lock an
@@ -334,6 +334,7 @@ pub(crate) fn shape_after(shape: Shape, method: &str, args: usize) -> Shape {
 
 /// Methods that take `&self` (or `&mut self`): their receiver is borrowed, not moved.
 const TAKES_REF: &[&str] = &[
+    "as_str",
     "len",
     "is_empty",
     "clone",

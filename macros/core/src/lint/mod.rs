@@ -31,8 +31,8 @@
 //! - `&place` / `&mut place` of a loop variable (a `for` / `while let` pattern, a binding
 //!   inside a loop body, an adapter closure's parameter), directly or through a binding
 //!   that holds one (`let y = &x;`, `ref` patterns, `for m in &team.members`);
-//! - a known borrowing method on such a place (`as_str`, `trim`, `first`, `split_once`,
-//!   `iter`, ...; see [`methods`]), and methods that keep a borrow (`unwrap`, `filter`,
+//! - a known borrowing method on such a place (`trim`, `first`, `split_once`, `iter`,
+//!   `as_bytes`, ...; see [`methods`]), and methods that keep a borrow (`unwrap`, `filter`,
 //!   another borrowing method) on such a result; `dbg!(x)` is `x`;
 //! - the borrowing part of a tuple, array, struct literal or constructor (`Some(&x)`), and
 //!   only that part: a binding, a pattern (`let (id, ..) =`, `let Job { id, .. } =`), a
@@ -43,11 +43,13 @@
 //! - `clone()` or an `unwrap`-like method of an `Option`, tuple or constructor value that
 //!   holds such a borrow (`Some(&x).clone()`, `x.tags.first().clone()`);
 //! - a non-`move` closure or `async` block that certainly borrows a loop variable: `&x`, a
-//!   `&self` method on it (`x.len()`, `x.name.as_str()`), a comparison, arithmetic with a
-//!   number literal (`x.id + 1`: a `Copy` number, captured by reference), indexing, a
-//!   formatting macro (`format!("{x}")`); a `move` one that moves in a place holding a
-//!   borrow, by the fields it uses (`move || pair.0` captures only `pair.0`, as edition 2021
-//!   does).
+//!   `&self` method on it (`x.len()`, `x.name.trim()`), a comparison, arithmetic with a
+//!   number literal on a variable that holds a reference to a loop variable's data
+//!   (`r.id + 1` with `let r = &x;`: a `Copy` number read through it is captured by
+//!   reference, and nothing else can be moved out of it), indexing, a formatting macro's
+//!   place arguments (`format!("{x}")`, `println!("{}", x.name)`); a `move` one that moves
+//!   in a place holding a borrow, by the fields it uses (`move || pair.0` captures only
+//!   `pair.0`, as edition 2021 does).
 //!
 //! Its help: an owned copy of the borrowing expression when the shape of what is borrowed is
 //! known (`x.clone()` for `&x`, `.to_owned()` for a `&T`/`&str`/`&[T]`, the whole chain
@@ -64,7 +66,9 @@
 //!   `'static` data;
 //! - methods the lists do not know are assumed to return owned values (`user.email()` may
 //!   return `&str`; `file_name()`, `front()`, `parent()` are left out of the lists because
-//!   types of one's own often have methods of those names that return owned values);
+//!   types of one's own often have methods of those names that return owned values, and
+//!   `as_str()` because many types have one that returns `&'static str`: `log::Level`,
+//!   `tracing::Level`, enums of one's own);
 //! - `.clone()` of a binding that holds a `&str` or `&[T]` (it is the same borrow) is taken
 //!   for an owned copy, because `.clone()` of a `&String` is one: telling them apart needs
 //!   types; `.collect()` without a turbofish naming a collection (`collect::<String>()` of
@@ -84,8 +88,9 @@
 //!   reference (`self.jobs().audit(..)`: rustc's E0521; clone it first, `let jobs =
 //!   self.jobs().clone();`, or make it a place, as the README says);
 //! - a non-`move` closure that may move or copy a loop variable (`|| drop(x)`, `|| x.id`,
-//!   `|| send(x)`, `|| x.run()`): rustc captures a non-`Copy` value by value there, a
-//!   `Copy` one by reference, and the type is not known;
+//!   `|| send(x)`, `|| x.run()`, `|| x.id + 1`, `format!("{}", x + 1)`): rustc captures a
+//!   non-`Copy` value by value there (a type of one's own may implement `Add<i32>` by
+//!   value), a `Copy` one by reference, and the type is not known;
 //! - `let ref x = temporary()`.
 //!
 //! Only `proc_macro2` is used, never `proc_macro`.

@@ -351,6 +351,23 @@ impl<'body> Walker<'body> {
     }
 
     /// Walks `expr` as an operand that is certainly borrowed (see `borrowed_operand`).
+    /// An operand of arithmetic with a number literal (`u.id + 1`): borrowed when the
+    /// variable it starts from holds a reference to a loop variable's data (a `Copy` number
+    /// read through it is captured by reference, and a non-`Copy` one cannot be moved out of
+    /// it); otherwise a value, which a non-`Copy` type with its own `Add<i32>` moves.
+    fn borrowed_through_reference(&mut self, expr: &Expr) {
+        let through_reference = field_chain(expr).is_some_and(|(ident, _)| {
+            self.scopes
+                .lookup(&ident.to_string())
+                .is_some_and(|(_, binding)| !binding.held.findings().is_empty())
+        });
+        if through_reference {
+            self.borrowed(expr);
+        } else {
+            self.expr(expr);
+        }
+    }
+
     fn borrowed(&mut self, expr: &Expr) {
         self.borrowed_operand = true;
         self.expr(expr);
@@ -382,12 +399,19 @@ impl<'body> Walker<'body> {
             Expr::Await(e) => self.expr(&e.base),
             Expr::Binary(e) => {
                 // `let` chains bind left to right into the enclosing `if`/`while` scope.
-                if borrows_operands(e) {
-                    self.borrowed(&e.left);
-                    self.borrowed(&e.right);
-                } else {
-                    self.expr(&e.left);
-                    self.expr(&e.right);
+                match operands(e) {
+                    Operands::Borrowed => {
+                        self.borrowed(&e.left);
+                        self.borrowed(&e.right);
+                    }
+                    Operands::Arithmetic => {
+                        self.borrowed_through_reference(&e.left);
+                        self.borrowed_through_reference(&e.right);
+                    }
+                    Operands::Values => {
+                        self.expr(&e.left);
+                        self.expr(&e.right);
+                    }
                 }
             }
             Expr::Block(e) => self.block(&e.block),
@@ -536,12 +560,11 @@ impl<'body> Walker<'body> {
         if !self.mentions.is_empty() {
             // Formatting macros take their arguments by reference; what other macros do
             // with a name is not known.
-            let formats = mac
-                .path
-                .segments
-                .last()
-                .is_some_and(|s| methods::formats(&s.ident.to_string()));
-            self.mention_tokens(mac.tokens.clone(), formats);
+            let name = mac.path.segments.last().map(|s| s.ident.to_string());
+            let formats = name.as_deref().is_some_and(methods::formats);
+            if !(formats && self.format_args(mac, name.as_deref() == Some("assert"))) {
+                self.mention_tokens(mac.tokens.clone(), false);
+            }
         }
         if is_enqueue(mac) {
             if self.quiet == 0
@@ -616,6 +639,39 @@ impl<'body> Walker<'body> {
         }
     }
 
+    /// A formatting macro's arguments, when they parse: each one that is a place
+    /// (`x`, `x.name`, `x[0]`) is taken by reference, and so is each `{name}` of a string
+    /// literal; other arguments are values computed first (`x + 1` may move `x`), walked as
+    /// any expression by [`Walker::macro_args`]. `assert!`'s condition is a value too.
+    /// False when they do not parse.
+    fn format_args(&mut self, mac: &syn::Macro, condition_first: bool) -> bool {
+        let Ok(args) = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated) else {
+            return false;
+        };
+        for (i, arg) in args.iter().enumerate() {
+            if condition_first && i == 0 {
+                continue;
+            }
+            let arg = match strip_parens(arg) {
+                Expr::Assign(named) => strip_parens(&named.right),
+                other => other,
+            };
+            match arg {
+                Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(lit),
+                    ..
+                }) => {
+                    for name in inline_format_args(&lit.token().to_string()) {
+                        self.mention(&name, true, || lit.to_token_stream());
+                    }
+                }
+                Expr::Path(_) | Expr::Field(_) | Expr::Index(_) => self.borrowed(arg),
+                _ => {}
+            }
+        }
+        true
+    }
+
     /// Records every name in raw macro tokens (and `{name}` in format strings) that resolves
     /// outside the closure being examined, as `borrowed` (a formatting macro) or not.
     fn mention_tokens(&mut self, tokens: TokenStream, borrowed: bool) {
@@ -657,9 +713,18 @@ impl<'body> Walker<'body> {
     }
 }
 
-/// `a == b`, `a < b`: comparisons take both sides by reference; `x + 1`, `x * 2`: arithmetic
-/// with a number literal is on `Copy` numbers, which a closure captures by reference.
-fn borrows_operands(e: &syn::ExprBinary) -> bool {
+/// How a binary operator uses its operands.
+enum Operands {
+    /// A comparison: both sides by reference.
+    Borrowed,
+    /// Arithmetic with a number literal (`x + 1`, `x * 2`): by value, which borrows a `Copy`
+    /// number when a closure captures it, and moves a value of another type.
+    Arithmetic,
+    /// By value, types unknown.
+    Values,
+}
+
+fn operands(e: &syn::ExprBinary) -> Operands {
     use syn::BinOp;
     let number = |e: &Expr| {
         matches!(
@@ -672,7 +737,7 @@ fn borrows_operands(e: &syn::ExprBinary) -> bool {
     };
     match e.op {
         BinOp::Eq(_) | BinOp::Ne(_) | BinOp::Lt(_) | BinOp::Le(_) | BinOp::Gt(_) | BinOp::Ge(_) => {
-            true
+            Operands::Borrowed
         }
         BinOp::Add(_)
         | BinOp::Sub(_)
@@ -683,8 +748,12 @@ fn borrows_operands(e: &syn::ExprBinary) -> bool {
         | BinOp::BitOr(_)
         | BinOp::BitXor(_)
         | BinOp::Shl(_)
-        | BinOp::Shr(_) => number(&e.left) || number(&e.right),
-        _ => false,
+        | BinOp::Shr(_)
+            if number(&e.left) || number(&e.right) =>
+        {
+            Operands::Arithmetic
+        }
+        _ => Operands::Values,
     }
 }
 

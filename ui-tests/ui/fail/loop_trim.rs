@@ -1,4 +1,4 @@
-//! `name.as_str()`: a borrowing method on a loop variable.
+//! `name.trim()`: a borrowing method on a loop variable.
 use oncommit::memory::Memory;
 use oncommit::{Conn, Error, atomic, enqueue};
 
@@ -10,7 +10,7 @@ fn greet(name: impl AsRef<str>) {
 fn greet_all(conn: &mut Conn<Memory>, names: Vec<String>) -> Result<(), Error> {
     conn.execute("UPDATE jobs SET queued_at = now()");
     for name in names {
-        enqueue!(greet(name.as_str()));
+        enqueue!(greet(name.trim()));
     }
     Ok(())
 }
