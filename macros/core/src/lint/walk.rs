@@ -562,7 +562,12 @@ impl<'body> Walker<'body> {
             // with a name is not known.
             let name = mac.path.segments.last().map(|s| s.ident.to_string());
             let formats = name.as_deref().is_some_and(methods::formats);
-            if !(formats && self.format_args(mac, name.as_deref() == Some("assert"))) {
+            if !(formats
+                && self.format_args(
+                    mac,
+                    matches!(name.as_deref(), Some("assert" | "debug_assert")),
+                ))
+            {
                 self.mention_tokens(mac.tokens.clone(), false);
             }
         }
