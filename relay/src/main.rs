@@ -27,7 +27,9 @@ enum StartError {
     Database(#[source] sqlx::Error),
     #[error("creating the outbox tables: {0}")]
     Migrate(#[source] sqlx::Error),
-    #[error("--database-url `{0}` is not postgres://, mysql:// or sqlite:")]
+    #[error(
+        "--database-url must start with postgres://, mysql:// or sqlite: (it starts with `{0}`)"
+    )]
     DatabaseScheme(String),
     #[error("--sink-url must start with redis://, nats:// or amqp:// (it starts with `{0}`)")]
     SinkScheme(String),
@@ -97,7 +99,37 @@ fn options(config: &Config) -> RelayOptions {
     options
 }
 
+/// The databases the relay serves.
+enum Database {
+    Postgres,
+    MySql,
+    Sqlite,
+}
+
+/// The database of `--database-url`, by its scheme (checked before anything connects).
+fn database(url: &str) -> Result<Database, StartError> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Database::Postgres)
+    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
+        Ok(Database::MySql)
+    } else if url.starts_with("sqlite:") {
+        Ok(Database::Sqlite)
+    } else {
+        Err(StartError::DatabaseScheme(scheme_of(url)))
+    }
+}
+
+/// What a URL starts with, for an error message: its scheme, or up to its first `:` (a
+/// host), never the credentials after it.
+fn scheme_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, _)) => format!("{scheme}://"),
+        None => url.split(':').next().unwrap_or_default().to_owned(),
+    }
+}
+
 async fn run(config: Config) -> Result<(), StartError> {
+    let database = database(&config.database_url)?;
     if let Some(addr) = config.metrics_addr.0 {
         metrics_exporter_prometheus::PrometheusBuilder::new()
             .with_http_listener(addr)
@@ -107,42 +139,44 @@ async fn run(config: Config) -> Result<(), StartError> {
     }
     let sink = sink::connect(&config).await?;
     let url = config.database_url.as_str();
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pool = sqlx::PgPool::connect(url)
-            .await
-            .map_err(StartError::Database)?;
-        migrate(&pool, Dialect::Postgres)
-            .await
-            .map_err(StartError::Migrate)?;
-        let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
-            .await
-            .map_err(StartError::Listen)?;
-        listener
-            .listen(NOTIFY_CHANNEL)
-            .await
-            .map_err(StartError::Listen)?;
-        let relay = Relay::new(pool, sink, options(&config));
-        let waker = relay.waker();
-        tokio::spawn(wake_on_notifications(listener, waker));
-        serve(relay).await;
-    } else if url.starts_with("mysql://") || url.starts_with("mariadb://") {
-        let pool = sqlx::MySqlPool::connect(url)
-            .await
-            .map_err(StartError::Database)?;
-        migrate(&pool, Dialect::MySql)
-            .await
-            .map_err(StartError::Migrate)?;
-        serve(Relay::new(pool, sink, options(&config))).await;
-    } else if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url)
-            .await
-            .map_err(StartError::Database)?;
-        migrate(&pool, Dialect::Sqlite)
-            .await
-            .map_err(StartError::Migrate)?;
-        serve(Relay::new(pool, sink, options(&config))).await;
-    } else {
-        return Err(StartError::DatabaseScheme(config.database_url.clone()));
+    match database {
+        Database::Postgres => {
+            let pool = sqlx::PgPool::connect(url)
+                .await
+                .map_err(StartError::Database)?;
+            migrate(&pool, Dialect::Postgres)
+                .await
+                .map_err(StartError::Migrate)?;
+            let mut listener = sqlx::postgres::PgListener::connect_with(&pool)
+                .await
+                .map_err(StartError::Listen)?;
+            listener
+                .listen(NOTIFY_CHANNEL)
+                .await
+                .map_err(StartError::Listen)?;
+            let relay = Relay::new(pool, sink, options(&config));
+            let waker = relay.waker();
+            tokio::spawn(wake_on_notifications(listener, waker));
+            serve(relay).await;
+        }
+        Database::MySql => {
+            let pool = sqlx::MySqlPool::connect(url)
+                .await
+                .map_err(StartError::Database)?;
+            migrate(&pool, Dialect::MySql)
+                .await
+                .map_err(StartError::Migrate)?;
+            serve(Relay::new(pool, sink, options(&config))).await;
+        }
+        Database::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(url)
+                .await
+                .map_err(StartError::Database)?;
+            migrate(&pool, Dialect::Sqlite)
+                .await
+                .map_err(StartError::Migrate)?;
+            serve(Relay::new(pool, sink, options(&config))).await;
+        }
     }
     Ok(())
 }

@@ -36,17 +36,13 @@ impl Sink for Broker {
 
 /// Connects to the broker of `--sink-url`, chosen by its scheme.
 pub async fn connect(config: &Config) -> Result<Broker, StartError> {
-    let Some((scheme, _)) = config.sink_url.split_once("://") else {
-        // Up to the first `:`: a host, never a password.
-        let start = config.sink_url.split(':').next().unwrap_or_default();
-        return Err(StartError::SinkScheme(start.to_owned()));
-    };
-    match scheme {
-        "redis" => redis(config).await.map(Broker::Redis),
-        "nats" => nats(config).await.map(Broker::Nats),
-        "amqp" => rabbitmq(config).await.map(Broker::RabbitMq),
-        "rediss" | "tls" | "amqps" => Err(StartError::SinkTls(format!("{scheme}://"))),
-        _ => Err(StartError::SinkScheme(format!("{scheme}://"))),
+    let scheme = crate::scheme_of(&config.sink_url);
+    match scheme.as_str() {
+        "redis://" => redis(config).await.map(Broker::Redis),
+        "nats://" => nats(config).await.map(Broker::Nats),
+        "amqp://" => rabbitmq(config).await.map(Broker::RabbitMq),
+        "rediss://" | "tls://" | "amqps://" => Err(StartError::SinkTls(scheme)),
+        _ => Err(StartError::SinkScheme(scheme)),
     }
 }
 

@@ -469,6 +469,21 @@ async fn a_sink_url_it_cannot_serve_stops_the_binary_at_start() {
         );
         assert!(!printed.contains("guest:guest"), "{url}: {printed}");
     }
+    // A database it cannot serve, checked before the broker is reached: the message names
+    // the flag and the scheme, never the credentials.
+    let printed = refusal(&[
+        (
+            "ONCOMMIT_DATABASE_URL",
+            "oracle://scott:tiger@127.0.0.1:1521/orcl",
+        ),
+        ("ONCOMMIT_SINK_URL", "redis://127.0.0.1:1"),
+    ])
+    .await;
+    assert!(
+        printed.contains("--database-url") && printed.contains("oracle://"),
+        "{printed}"
+    );
+    assert!(!printed.contains("tiger"), "{printed}");
     // Checked before connecting: no NATS needed.
     let printed = refusal(&[
         ("ONCOMMIT_SINK_URL", "nats://127.0.0.1:1"),
