@@ -144,6 +144,7 @@ pub trait Job: serde::Serialize {
 
 /// A job as the outbox stores it: its message id, its topic and its payload (JSON).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Message {
     /// The message id: a UUIDv7 (time-ordered), unique per `enqueue`, the broker's dedup key.
     pub id: Uuid,

@@ -20,6 +20,7 @@ use oncommit::outbox::sink::{ChannelSink, Delivery, FaultySink, Sink};
 use oncommit::outbox::store::{Backlog, Claim, Failure, Store};
 use oncommit_tests::outbox::{ONE_CASE_AT_A_TIME, OutboxDb, Row};
 use oncommit_tests::race::AppError;
+use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
 /// Declares a job type with its own topic (each case has its own, so cases can share a
@@ -48,6 +49,7 @@ oncommit_tests::on_each_db!(
     a_waiting_key_holds_back_no_other_job,
     the_fast_path_publishes_the_jobs_written_leased_to_it,
     shutdown_hands_back_the_committed_jobs_still_queued,
+    a_committed_job_that_waited_past_half_its_lease_is_handed_back,
 );
 
 /// Options for a relay of one topic.
@@ -719,4 +721,85 @@ async fn shutdown_hands_back_the_committed_jobs_still_queued<D: OutboxDb>(db: D)
         D::NAME
     );
     db.forget(Leased::TOPIC).await;
+}
+
+async fn a_committed_job_that_waited_past_half_its_lease_is_handed_back<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    let mut options = options(Leased::TOPIC);
+    options.poll = Duration::from_secs(3600);
+    options.lease = Duration::from_millis(400);
+    let mut relay = gated_relay(&db, options).await;
+    let first = enqueue(&db, Leased { key: None, n: 1 }).await;
+    // The relay is publishing the first job, and the broker does not answer: the second
+    // waits in the relay's queue, leased from its INSERT on.
+    assert_eq!(relay.arrived.recv().await, Some(1));
+    let second = enqueue(&db, Leased { key: None, n: 2 }).await;
+    // Past half its lease (200 ms) another relay may soon claim it: once the broker takes the
+    // first job, the relay hands the second back instead of publishing it from memory.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.gate.add_permits(1);
+    assert_eq!(relay.taken.recv().await.map(|d| d.id), Some(first));
+    let handed_back = Row {
+        id: second,
+        attempts: 0,
+        leased: false,
+        last_error: None,
+    };
+    wait_for(|| async { db.rows(Leased::TOPIC).await == [handed_back.clone()] }).await;
+    relay.stop.send(()).unwrap();
+    relay.running.await.unwrap();
+    assert!(
+        relay.taken.try_recv().is_err(),
+        "{}: only the first job was published",
+        D::NAME
+    );
+    db.forget(Leased::TOPIC).await;
+}
+
+/// Postgres: a COMMIT the server refuses after the jobs were written (a deferred unique
+/// constraint checked at COMMIT) hands nothing to the fast path: the relay's next job is the
+/// next committed one.
+#[tokio::test]
+async fn a_refused_commit_hands_nothing_to_the_fast_path() {
+    let Some(db) = oncommit_tests::outbox::postgres().await else {
+        return;
+    };
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    let mut options = options(Leased::TOPIC);
+    options.poll = Duration::from_secs(3600);
+    let mut relay = gated_relay(&db, options).await;
+    let table = oncommit_tests::unique_name("relay_refused_commit");
+    let mut conn = db.writer().await;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE TABLE {table} (k int UNIQUE DEFERRABLE INITIALLY DEFERRED)"
+    )))
+    .execute(&mut **conn)
+    .await
+    .unwrap();
+    let refused = conn
+        .atomic_async(async |conn| {
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "INSERT INTO {table} VALUES (1), (1)"
+            )))
+            .execute(conn.executor())
+            .await?;
+            Ok::<_, oncommit::BoxError>(conn.enqueue_job(&Leased { key: None, n: -1 })?)
+        })
+        .await;
+    assert!(refused.is_err(), "the COMMIT is refused");
+    let committed = enqueue(&db, Leased { key: None, n: 1 }).await;
+    assert_eq!(relay.arrived.recv().await, Some(1));
+    relay.gate.add_permits(1);
+    assert_eq!(relay.taken.recv().await.map(|d| d.id), Some(committed));
+    wait_for(|| async { db.rows(Leased::TOPIC).await.is_empty() }).await;
+    relay.stop.send(()).unwrap();
+    relay.running.await.unwrap();
+    assert!(
+        relay.taken.try_recv().is_err(),
+        "nothing else was published"
+    );
+    sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE {table}")))
+        .execute(&mut **conn)
+        .await
+        .unwrap();
 }

@@ -15,7 +15,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -29,10 +29,23 @@ const QUEUED_COMMITS: usize = 65_536;
 /// The jobs of one committed transaction, as the relay receives them.
 #[derive(Debug, Default)]
 pub(crate) struct Handoff {
-    /// Written leased to the relay: to publish as they are (attempt 1).
-    pub(crate) leased: Vec<Delivery>,
+    /// Written leased to the relay: to publish as they are (attempt 1) if their publish can
+    /// start before `publish_by`.
+    pub(crate) leased: Vec<Leased>,
     /// Written unclaimed: to claim by id.
     pub(crate) ids: Vec<Uuid>,
+}
+
+/// A job written leased to the relay.
+#[derive(Debug)]
+pub(crate) struct Leased {
+    pub(crate) delivery: Delivery,
+    /// Half its lease after the place was reserved (before its row was written, so before
+    /// the database's clock started the lease): a publish started by then has at least half
+    /// the lease to finish before another relay may claim the row. Later, the relay hands
+    /// the row back instead of publishing it from memory (a row whose lease expired may
+    /// have been claimed and published by another relay already).
+    pub(crate) publish_by: Instant,
 }
 
 impl Handoff {
@@ -69,7 +82,10 @@ static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
 /// A place in the listening relay's queue, taken before an outermost COMMIT; dropped with
 /// the transaction when it does not commit.
 #[derive(Debug)]
-pub(crate) struct Reservation(mpsc::OwnedPermit<Handoff>);
+pub(crate) struct Reservation {
+    permit: mpsc::OwnedPermit<Handoff>,
+    publish_by: Instant,
+}
 
 /// Reserves a place for the jobs of `messages` in the listening relay's queue, if a relay
 /// listens and its queue has room. With `leases` (the backend writes them), sets the lease of
@@ -89,7 +105,10 @@ pub(crate) fn reserve(messages: &mut [Message], leases: bool) -> Option<Reservat
             message.lease = Some(listener.lease);
         }
     }
-    Some(Reservation(permit))
+    Some(Reservation {
+        permit,
+        publish_by: Instant::now() + listener.lease / 2,
+    })
 }
 
 /// Hands the jobs of `messages`, just committed, to the relay that `reservation` holds a
@@ -98,19 +117,22 @@ pub(crate) fn committed(reservation: Reservation, messages: &[Message]) {
     let mut handoff = Handoff::default();
     for message in messages {
         if message.lease.is_some() {
-            handoff.leased.push(Delivery {
-                id: message.id,
-                topic: message.topic.to_string(),
-                payload: message.payload.clone(),
-                attempts: 1,
-                key: None,
+            handoff.leased.push(Leased {
+                delivery: Delivery {
+                    id: message.id,
+                    topic: message.topic.to_string(),
+                    payload: message.payload.clone(),
+                    attempts: 1,
+                    key: None,
+                },
+                publish_by: reservation.publish_by,
             });
         } else {
             handoff.ids.push(message.id);
         }
     }
     // A relay that stopped meanwhile leaves the rows to the sweep (after their lease).
-    let _ = reservation.0.send(handoff);
+    let _ = reservation.permit.send(handoff);
 }
 
 /// A relay's end of the fast path; dropping it stops the handoffs (unless another relay has
@@ -148,15 +170,18 @@ impl Subscription {
         Some(handoff)
     }
 
-    /// Stops the handoffs and returns the leased jobs still queued (to hand back: a relay
-    /// that stops does not leave them waiting for their lease). Transactions that reserved
-    /// a place before this and commit after it leave theirs to the sweep.
-    pub(crate) fn close(mut self) -> Vec<Delivery> {
+    /// Stops the handoffs and returns the leased jobs still queued, and those of the
+    /// transactions committing meanwhile (waiting for them at most `grace`): a relay that
+    /// stops hands them back instead of leaving them until their lease expires. A
+    /// transaction that has not sent its jobs by then leaves them to the sweep.
+    pub(crate) async fn close(mut self, grace: Duration) -> Vec<Delivery> {
         self.unlisten();
         self.receiver.close();
         let mut leased = Vec::new();
-        while let Ok(handoff) = self.receiver.try_recv() {
-            leased.extend(handoff.leased);
+        let deadline = tokio::time::Instant::now() + grace;
+        while let Ok(Some(handoff)) = tokio::time::timeout_at(deadline, self.receiver.recv()).await
+        {
+            leased.extend(handoff.leased.into_iter().map(|l| l.delivery));
         }
         leased
     }

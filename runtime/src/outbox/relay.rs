@@ -53,7 +53,9 @@ pub struct RelayOptions {
     /// Rows claimed and published at once.
     pub batch: usize,
     /// How long a claim holds its rows before another relay may take them: longer than a
-    /// publish can take.
+    /// publish can take. The fast path's jobs are leased from their INSERT on: one that
+    /// waits in this relay's queue past half the lease is handed back to the sweep rather
+    /// than published from memory.
     pub lease: Duration,
     /// Only these topics (all when empty).
     pub topics: Vec<String>,
@@ -137,6 +139,10 @@ impl Drained {
         self.dead_lettered += other.dead_lettered;
     }
 }
+
+/// Batches of published rows the fast path's DELETEs may fall behind by before it waits for
+/// them (on Postgres, where they run beside it).
+const DELETES_BEHIND: usize = 16;
 
 /// Publish failures in a row after which the broker is taken to be down and the rest of a
 /// failed batch is not tried message by message.
@@ -294,7 +300,7 @@ impl<St: Store, S: Sink> Relay<St, S> {
         // Where the store allows statements beside a claim (Postgres), the fast path's
         // DELETEs run behind it, never holding up the next publish.
         let (behind, deleting) = if self.store.claims_beside_others() {
-            let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+            let (sender, receiver) = tokio::sync::mpsc::channel(DELETES_BEHIND);
             (Some(sender), Some(receiver))
         } else {
             (None, None)
@@ -309,7 +315,7 @@ impl<St: Store, S: Sink> Relay<St, S> {
     async fn work(
         &self,
         shutdown: impl Future<Output = ()>,
-        behind: Option<tokio::sync::mpsc::UnboundedSender<Vec<Delivery>>>,
+        behind: Option<tokio::sync::mpsc::Sender<Vec<Delivery>>>,
     ) {
         let mut fast_path = self
             .options
@@ -341,7 +347,9 @@ impl<St: Store, S: Sink> Relay<St, S> {
                         && !published.is_empty()
                     {
                         // The deleting half ends only after this loop: it is listening.
-                        let _ = behind.send(std::mem::take(&mut published));
+                        // When it falls behind, this waits: rows published and not deleted
+                        // must not outlive their lease.
+                        let _ = behind.send(std::mem::take(&mut published)).await;
                     }
                     stop
                 }
@@ -360,16 +368,14 @@ impl<St: Store, S: Sink> Relay<St, S> {
         }
         self.delete_published(&mut published).await;
         if let Some(fast_path) = fast_path {
-            self.hand_back(&fast_path.close()).await;
+            let queued = fast_path.close(self.options.shutdown_grace).await;
+            self.hand_back(&queued).await;
         }
     }
 
     /// Deletes the rows [`Relay::work`] sends, as they come (those of several batches at
     /// once when they queue up), until it stops sending.
-    async fn delete_behind(
-        &self,
-        rows: Option<tokio::sync::mpsc::UnboundedReceiver<Vec<Delivery>>>,
-    ) {
+    async fn delete_behind(&self, rows: Option<tokio::sync::mpsc::Receiver<Vec<Delivery>>>) {
         let Some(mut rows) = rows else { return };
         while let Some(mut published) = rows.recv().await {
             while let Ok(more) = rows.try_recv() {
@@ -381,7 +387,9 @@ impl<St: Store, S: Sink> Relay<St, S> {
 
     /// Delivers the jobs of committed transactions (the fast path): those written leased to
     /// this relay as they are, the others once claimed by id; each batch beside the DELETE
-    /// of the one before. True when shutdown came meanwhile.
+    /// of the one before. A leased job that waited past half its lease is handed back to
+    /// the sweep instead (by then another relay may claim it). True when shutdown came
+    /// meanwhile.
     async fn committed(
         &self,
         handoff: Handoff,
@@ -389,10 +397,29 @@ impl<St: Store, S: Sink> Relay<St, S> {
         published: &mut Vec<Delivery>,
     ) -> bool {
         let size = self.options.batch.max(1);
-        let mut leased = handoff.leased;
-        while !leased.is_empty() {
-            let rest = leased.split_off(size.min(leased.len()));
-            let batch = std::mem::replace(&mut leased, rest);
+        let mut waiting = std::collections::VecDeque::from(handoff.leased);
+        while !waiting.is_empty() {
+            let now = std::time::Instant::now();
+            let (mut batch, mut late) = (Vec::new(), Vec::new());
+            while batch.len() < size
+                && let Some(leased) = waiting.pop_front()
+            {
+                if leased.publish_by > now {
+                    batch.push(leased.delivery);
+                } else {
+                    late.push(leased.delivery);
+                }
+            }
+            if !late.is_empty() {
+                tracing::warn!(
+                    jobs = late.len(),
+                    "committed jobs waited for the relay past half their lease; handing them back to the sweep"
+                );
+                self.hand_back(&late).await;
+            }
+            if batch.is_empty() {
+                continue;
+            }
             let mut before = std::mem::take(published);
             let ((), stopping) = self
                 .beside(
@@ -401,7 +428,8 @@ impl<St: Store, S: Sink> Relay<St, S> {
                 )
                 .await;
             if stopping {
-                self.hand_back(&leased).await;
+                let rest: Vec<Delivery> = waiting.into_iter().map(|l| l.delivery).collect();
+                self.hand_back(&rest).await;
                 return true;
             }
         }
