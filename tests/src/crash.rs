@@ -1,9 +1,16 @@
 //! Crash-safety scenarios for the outbox: a child process (`crash_child`) commits
 //! transactions of one INSERT and one durable job (every tenth rolls back), with a relay to
-//! the [`Broker`] (Redis Streams or NATS JetStream) or without, and is killed with SIGKILL at
-//! random points or at a point it announces; the broker goes down for a while; a poison job;
-//! three relays at once. After each, a fresh relay drains the table, and the [`Tally`]
-//! compares what the database committed with what the broker's stream holds.
+//! the [`Broker`] (Redis Streams, NATS JetStream or RabbitMQ) or without, and is killed with
+//! SIGKILL at random points or at a point it announces; the broker goes down for a while; a
+//! poison job; three relays at once. After each, a fresh relay drains the table, and the
+//! [`Tally`] compares what the database committed with what the broker holds (a stream, or a
+//! queue), read back on a connection of its own.
+//!
+//! Redis and NATS dedup by message id, so a run holds no duplicates. RabbitMQ keeps no
+//! message ids: a batch published again is enqueued again, so each kill (or cut connection)
+//! may leave copies of what the relay had published but not yet deleted. A run counts that
+//! bound ([`Tally::max_duplicates`]) and checks the duplicates stay within it, each a copy
+//! with its job's message id.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -11,9 +18,12 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
+use lapin::ConnectionProperties;
+use lapin::options::{BasicGetOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
 use oncommit::BoxError;
 use oncommit::outbox::relay::{Relay, RelayOptions};
-use oncommit::outbox::sink::{Delivery, NatsJetStream, RedisStreams, Sink};
+use oncommit::outbox::sink::{Delivery, NatsJetStream, RabbitMq, RedisStreams, Sink};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child as Process, Command};
 
@@ -46,13 +56,17 @@ pub enum Broker {
     /// NATS JetStream ([`NatsJetStream`], deduplicated by the stream's `Nats-Msg-Id` window):
     /// one stream per run, created by the run and deleted once it is tallied.
     Nats(String),
+    /// RabbitMQ ([`RabbitMq::connect`], publisher confirms, no dedup in the broker): one
+    /// durable queue per run, named after its topic (the default exchange routes there),
+    /// declared by the run and deleted once it is tallied.
+    RabbitMq(String),
 }
 
 impl Broker {
     /// Its URL.
     pub fn url(&self) -> &str {
         match self {
-            Broker::Redis(url) | Broker::Nats(url) => url,
+            Broker::Redis(url) | Broker::Nats(url) | Broker::RabbitMq(url) => url,
         }
     }
 
@@ -61,25 +75,47 @@ impl Broker {
         match self {
             Broker::Redis(_) => Broker::Redis(url),
             Broker::Nats(_) => Broker::Nats(url),
+            Broker::RabbitMq(_) => Broker::RabbitMq(url),
         }
     }
 
+    /// Its name in `CRASH_BROKER` and `ONCOMMIT_CRASH_BROKER`.
     fn kind(&self) -> &'static str {
         match self {
             Broker::Redis(_) => "redis",
             Broker::Nats(_) => "nats",
+            Broker::RabbitMq(_) => "rabbitmq",
         }
     }
 
-    /// The prefix of a run's stream (Redis) or subject (NATS) names.
+    /// The broker named `kind` (as [`Broker::kind`] gives it) at `url`; `None` for another
+    /// name.
+    pub fn named(kind: &str, url: String) -> Option<Broker> {
+        match kind {
+            "redis" => Some(Broker::Redis(url)),
+            "nats" => Some(Broker::Nats(url)),
+            "rabbitmq" => Some(Broker::RabbitMq(url)),
+            _ => None,
+        }
+    }
+
+    /// The prefix of a run's stream (Redis) or subject (NATS) names; none for RabbitMQ,
+    /// whose queue is named after the topic.
     fn prefix(&self) -> &'static str {
         match self {
             Broker::Redis(_) => "oncommit:crash:",
             Broker::Nats(_) => "oncommit_crash.",
+            Broker::RabbitMq(_) => "",
         }
     }
 
-    /// A sink to it, publishing to `<prefix><topic>`.
+    /// Whether the broker stores a message published again once (by its message id).
+    fn dedups(&self) -> bool {
+        !matches!(self, Broker::RabbitMq(_))
+    }
+
+    /// A sink to it, publishing to `<prefix><topic>` (RabbitMQ: to the queue `<topic>`,
+    /// through the default exchange).
     pub async fn sink(&self, prefix: &str) -> BrokerSink {
         match self {
             Broker::Redis(url) => {
@@ -100,6 +136,11 @@ impl Broker {
                     .expect("connect to NATS");
                 BrokerSink::Nats(NatsJetStream::new(jetstream::new(client)).subject_prefix(prefix))
             }
+            Broker::RabbitMq(url) => BrokerSink::RabbitMq(
+                RabbitMq::connect(url, ConnectionProperties::default())
+                    .await
+                    .expect("connect to RabbitMQ"),
+            ),
         }
     }
 }
@@ -111,6 +152,8 @@ pub enum BrokerSink {
     Redis(RedisStreams),
     /// NATS JetStream.
     Nats(NatsJetStream),
+    /// RabbitMQ.
+    RabbitMq(RabbitMq),
 }
 
 impl Sink for BrokerSink {
@@ -118,6 +161,7 @@ impl Sink for BrokerSink {
         match self {
             BrokerSink::Redis(sink) => sink.publish(batch).await,
             BrokerSink::Nats(sink) => sink.publish(batch).await,
+            BrokerSink::RabbitMq(sink) => sink.publish(batch).await,
         }
     }
 }
@@ -126,6 +170,8 @@ impl Sink for BrokerSink {
 enum Reader {
     Redis(redis::Client),
     Nats(jetstream::Context),
+    /// A channel of the reader's own connection (open while the channel is).
+    RabbitMq(lapin::Channel),
 }
 
 /// Whether the child runs a relay, and how.
@@ -164,7 +210,8 @@ pub struct Child {
     pub topic: String,
     /// The table of this run's rows.
     pub table: String,
-    /// Streams (Redis) or subjects (NATS) are named `<prefix><topic>`.
+    /// Streams (Redis) or subjects (NATS) are named `<prefix><topic>` (empty for RabbitMQ,
+    /// whose queue is `<topic>`).
     pub stream_prefix: String,
     /// The first `n`.
     pub start: i64,
@@ -182,6 +229,8 @@ pub struct Child {
     pub lease_ms: u64,
     /// The relay's poll interval.
     pub poll_ms: u64,
+    /// The attempt at which the relay dead-letters a job.
+    pub max_attempts: i32,
     /// A pause after each transaction.
     pub pause_ms: u64,
     /// After writing, wait until the outbox of the topic is empty.
@@ -202,10 +251,8 @@ impl Child {
                 _ => Dialect::Sqlite,
             },
             db_url: var("CRASH_DB_URL"),
-            broker: match var("CRASH_BROKER").as_str() {
-                "nats" => Broker::Nats(var("CRASH_BROKER_URL")),
-                _ => Broker::Redis(var("CRASH_BROKER_URL")),
-            },
+            broker: Broker::named(&var("CRASH_BROKER"), var("CRASH_BROKER_URL"))
+                .expect("CRASH_BROKER is redis, nats or rabbitmq"),
             topic: var("CRASH_TOPIC"),
             table: var("CRASH_TABLE"),
             stream_prefix: var("CRASH_STREAM_PREFIX"),
@@ -227,6 +274,9 @@ impl Child {
             batch: var("CRASH_BATCH").parse().expect("CRASH_BATCH"),
             lease_ms: var("CRASH_LEASE_MS").parse().expect("CRASH_LEASE_MS"),
             poll_ms: var("CRASH_POLL_MS").parse().expect("CRASH_POLL_MS"),
+            max_attempts: var("CRASH_MAX_ATTEMPTS")
+                .parse()
+                .expect("CRASH_MAX_ATTEMPTS"),
             pause_ms: var("CRASH_PAUSE_MS").parse().expect("CRASH_PAUSE_MS"),
             wait_drained: var("CRASH_WAIT_DRAINED") == "1",
         }
@@ -270,6 +320,7 @@ impl Child {
             .env("CRASH_BATCH", self.batch.to_string())
             .env("CRASH_LEASE_MS", self.lease_ms.to_string())
             .env("CRASH_POLL_MS", self.poll_ms.to_string())
+            .env("CRASH_MAX_ATTEMPTS", self.max_attempts.to_string())
             .env("CRASH_PAUSE_MS", self.pause_ms.to_string())
             .env(
                 "CRASH_WAIT_DRAINED",
@@ -347,6 +398,12 @@ pub struct Tally {
     pub rolled_back_delivered: usize,
     /// Stream entries (messages) beyond the first of each job.
     pub duplicates: usize,
+    /// The most duplicates the run may hold: none where the broker dedups by message id;
+    /// with RabbitMQ, what the killed (or cut off) relays had published but not yet deleted.
+    pub max_duplicates: usize,
+    /// Jobs whose messages do not all carry the same message id, or carry one another job's
+    /// messages carry too (a duplicate must be the same message, which a consumer can drop).
+    pub mismatched_ids: usize,
     /// Jobs in the dead-letter table.
     pub dead_lettered: usize,
     /// Outbox rows left after the final drain.
@@ -361,20 +418,30 @@ impl Tally {
         self.lost += other.lost;
         self.rolled_back_delivered += other.rolled_back_delivered;
         self.duplicates += other.duplicates;
+        self.max_duplicates += other.max_duplicates;
+        self.mismatched_ids += other.mismatched_ids;
         self.dead_lettered += other.dead_lettered;
         self.left += other.left;
     }
 
     /// Panics unless every committed job was delivered (or dead-lettered when a poison job
-    /// was planted), none of a rolled-back transaction was, nothing is left, and the stream
-    /// holds no duplicates (the sink dedups by message id).
+    /// was planted), none of a rolled-back transaction was, nothing is left, each job's
+    /// messages carry its one message id, and the duplicates are within their bound (none
+    /// where the broker dedups by message id).
     pub fn check(&self, what: &str) {
         assert_eq!(self.lost, 0, "{what}: committed jobs lost: {self:?}");
         assert_eq!(
             self.rolled_back_delivered, 0,
             "{what}: jobs of rolled-back transactions delivered: {self:?}"
         );
-        assert_eq!(self.duplicates, 0, "{what}: duplicates: {self:?}");
+        assert!(
+            self.duplicates <= self.max_duplicates,
+            "{what}: more duplicates than the batches in flight at the kills: {self:?}"
+        );
+        assert_eq!(
+            self.mismatched_ids, 0,
+            "{what}: messages of a job with different message ids: {self:?}"
+        );
         assert_eq!(self.left, 0, "{what}: rows left in the outbox: {self:?}");
         assert_eq!(
             self.delivered + self.dead_lettered,
@@ -399,6 +466,8 @@ pub struct Run<D> {
     child: Child,
     reader: Reader,
     next: i64,
+    /// Duplicates the kills so far may have left (see [`Tally::max_duplicates`]).
+    max_duplicates: usize,
 }
 
 impl<D: OutboxDb> Run<D> {
@@ -429,6 +498,7 @@ impl<D: OutboxDb> Run<D> {
             batch: 50,
             lease_ms: 1_000,
             poll_ms: 200,
+            max_attempts: 3,
             pause_ms: 0,
             wait_drained: false,
         };
@@ -454,6 +524,28 @@ impl<D: OutboxDb> Run<D> {
                     .expect("create the run's stream");
                 Reader::Nats(context)
             }
+            Broker::RabbitMq(url) => {
+                let connection = lapin::Connection::connect(url, ConnectionProperties::default())
+                    .await
+                    .expect("connect to RabbitMQ");
+                let channel = connection.create_channel().await.expect("a reader channel");
+                // The run's queue, named after its topic; unused for an hour (a failed run's),
+                // the broker deletes it.
+                let mut arguments = FieldTable::default();
+                arguments.insert("x-expires".into(), AMQPValue::LongInt(3_600_000));
+                channel
+                    .queue_declare(
+                        name.as_str().into(),
+                        QueueDeclareOptions {
+                            durable: true,
+                            ..QueueDeclareOptions::default()
+                        },
+                        arguments,
+                    )
+                    .await
+                    .expect("declare the run's queue");
+                Reader::RabbitMq(channel)
+            }
         };
         Run {
             db,
@@ -461,6 +553,16 @@ impl<D: OutboxDb> Run<D> {
             child,
             reader,
             next: 0,
+            max_duplicates: 0,
+        }
+    }
+
+    /// Counts `batches` batches of `size` jobs that a relay killed, or cut off from the
+    /// broker mid-publish, may have published without deleting their rows: unless the broker
+    /// dedups by message id, they are published again.
+    fn may_publish_again(&mut self, batches: usize, size: usize) {
+        if !self.child.broker.dedups() {
+            self.max_duplicates += batches * size;
         }
     }
 
@@ -469,8 +571,9 @@ impl<D: OutboxDb> Run<D> {
         format!("{}{}", self.child.stream_prefix, self.child.topic)
     }
 
-    /// The payload of every entry (Redis) or message (NATS) the broker holds, oldest first.
-    async fn payloads(&self) -> Vec<String> {
+    /// The message id and payload of every entry (Redis) or message (NATS, RabbitMQ) the
+    /// broker holds, oldest first (RabbitMQ's are taken off the queue).
+    async fn messages(&self) -> Vec<(Option<String>, String)> {
         match &self.reader {
             Reader::Redis(client) => {
                 let mut reader = client
@@ -480,14 +583,30 @@ impl<D: OutboxDb> Run<D> {
                 streams::entries(&mut reader, &self.stream())
                     .await
                     .into_iter()
-                    .map(|entry| entry.payload)
+                    .map(|entry| (Some(entry.id), entry.payload))
                     .collect()
             }
             Reader::Nats(context) => crate::jetstream::messages(context, &self.child.topic)
                 .await
                 .into_iter()
-                .map(|message| String::from_utf8(message.payload).expect("a UTF-8 payload"))
+                .map(|message| {
+                    let payload = String::from_utf8(message.payload).expect("a UTF-8 payload");
+                    (message.id, payload)
+                })
                 .collect(),
+            Reader::RabbitMq(channel) => {
+                let mut messages = Vec::new();
+                while let Some(got) = channel
+                    .basic_get(self.stream().into(), BasicGetOptions { no_ack: true })
+                    .await
+                    .expect("basic.get")
+                {
+                    let message = crate::rabbitmq::Message::from(&got.delivery);
+                    let payload = String::from_utf8(message.payload).expect("a UTF-8 payload");
+                    messages.push((message.id, payload));
+                }
+                messages
+            }
         }
     }
 
@@ -514,6 +633,8 @@ impl<D: OutboxDb> Run<D> {
         let running = self.spawn(count, |c| c.relay = RelayMode::FastPath).await;
         tokio::time::sleep(Duration::from_millis(fastrand::u64(1..max_delay_ms))).await;
         running.kill().await;
+        // The batch in flight, and the one before it, whose DELETE runs beside it.
+        self.may_publish_again(2, self.child.batch);
     }
 
     /// A writer without a relay, killed after its `after`-th COMMIT: its committed jobs
@@ -549,22 +670,30 @@ impl<D: OutboxDb> Run<D> {
             "the child ended before `{line}`"
         );
         running.kill().await;
+        // The stalled batch: a sweeping relay deletes a batch before it publishes the next.
+        self.may_publish_again(1, self.child.batch);
     }
 
     /// A writer whose relay reaches the broker through a proxy that goes down for a while,
-    /// then comes back; the writer waits until its jobs are delivered, then exits.
+    /// then comes back; the writer waits until its jobs are delivered, then exits. Its relay
+    /// never dead-letters: a sink that fails fast while the broker is down (RabbitMQ's) would
+    /// otherwise use up a job's few attempts during the outage.
     pub async fn broker_down(&mut self, count: i64) {
         let (proxy, proxied) = Proxy::for_url(self.child.broker.url()).await;
         let mut running = self
             .spawn(count, |c| {
                 c.relay = RelayMode::FastPath;
                 c.broker = c.broker.at(proxied);
+                c.max_attempts = i32::MAX;
                 c.pause_ms = 2;
                 c.wait_drained = true;
             })
             .await;
         assert!(running.wait_for("committed").await);
         proxy.set_down(true);
+        // The batch in flight when the connection is cut (the batches before it were
+        // confirmed, and are deleted as usual).
+        self.may_publish_again(1, self.child.batch);
         tokio::time::sleep(Duration::from_millis(500)).await;
         proxy.set_down(false);
         running.finish().await;
@@ -592,13 +721,14 @@ impl<D: OutboxDb> Run<D> {
     /// Three relay processes share the table while a writer without a relay writes; one
     /// relay is killed halfway.
     pub async fn three_relays(&mut self, count: i64) {
+        const BATCH: usize = 10;
         let mut relays = Vec::new();
         for _ in 0..3 {
             relays.push(
                 self.spawn(0, |c| {
                     c.relay = RelayMode::Sweep;
                     c.poll_ms = 20;
-                    c.batch = 10;
+                    c.batch = BATCH;
                 })
                 .await,
             );
@@ -619,10 +749,12 @@ impl<D: OutboxDb> Run<D> {
         for relay in relays {
             relay.kill().await;
         }
+        // Each killed relay's batch in flight.
+        self.may_publish_again(3, BATCH);
     }
 
     /// A fresh relay drains what is left (waiting out the leases of killed relays), then
-    /// the tally of the whole run (a NATS stream is deleted once read).
+    /// the tally of the whole run (a NATS stream, or a RabbitMQ queue, is deleted once read).
     pub async fn settle(&self) -> Tally {
         let sink = self.child.broker.sink(&self.child.stream_prefix).await;
         let mut options = RelayOptions::default();
@@ -642,11 +774,20 @@ impl<D: OutboxDb> Run<D> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let tally = self.tally().await;
-        if let Reader::Nats(context) = &self.reader {
-            context
-                .delete_stream(&self.child.topic)
-                .await
-                .expect("delete the run's stream");
+        match &self.reader {
+            Reader::Redis(_) => {}
+            Reader::Nats(context) => {
+                context
+                    .delete_stream(&self.child.topic)
+                    .await
+                    .expect("delete the run's stream");
+            }
+            Reader::RabbitMq(channel) => {
+                channel
+                    .queue_delete(self.stream().into(), QueueDeleteOptions::default())
+                    .await
+                    .expect("delete the run's queue");
+            }
         }
         tally
     }
@@ -659,11 +800,25 @@ impl<D: OutboxDb> Run<D> {
             .into_iter()
             .collect();
         let mut seen: BTreeMap<i64, usize> = BTreeMap::new();
-        for payload in &self.payloads().await {
-            let value: serde_json::Value = serde_json::from_str(payload).expect("a JSON payload");
+        // The message ids each job's messages carry, and the jobs each id was seen on.
+        let mut ids_of_job: BTreeMap<i64, BTreeSet<Option<String>>> = BTreeMap::new();
+        let mut jobs_of_id: BTreeMap<Option<String>, BTreeSet<i64>> = BTreeMap::new();
+        for (id, payload) in self.messages().await {
+            let value: serde_json::Value = serde_json::from_str(&payload).expect("a JSON payload");
             let n = value["n"].as_i64().expect("a job number");
             *seen.entry(n).or_default() += 1;
+            ids_of_job.entry(n).or_default().insert(id.clone());
+            jobs_of_id.entry(id).or_default().insert(n);
         }
+        let mismatched_ids = ids_of_job
+            .iter()
+            .filter(|(_, ids)| {
+                ids.len() != 1
+                    || ids
+                        .iter()
+                        .any(|id| id.is_none() || jobs_of_id[id].len() != 1)
+            })
+            .count();
         let dead = self.db.dead(&self.child.topic).await.len();
         let delivered = seen.keys().filter(|n| committed.contains(n)).count();
         Tally {
@@ -672,6 +827,8 @@ impl<D: OutboxDb> Run<D> {
             lost: (committed.len() - delivered).saturating_sub(dead),
             rolled_back_delivered: seen.keys().filter(|n| !committed.contains(n)).count(),
             duplicates: seen.values().map(|count| count - 1).sum(),
+            max_duplicates: self.max_duplicates,
+            mismatched_ids,
             dead_lettered: dead,
             left: self.db.rows(&self.child.topic).await.len(),
         }
@@ -692,6 +849,7 @@ pub async fn all_scenarios<D: OutboxDb>(
     let name = match broker {
         Broker::Redis(_) => D::NAME.to_owned(),
         Broker::Nats(_) => format!("{} (NATS)", D::NAME),
+        Broker::RabbitMq(_) => format!("{} (RabbitMQ)", D::NAME),
     };
     let name = name.as_str();
     macro_rules! scenario {
@@ -724,12 +882,13 @@ fn report(db: &str, scenario: &str, tally: &Tally) {
     use std::io::Write;
     let _ = writeln!(
         std::io::stderr(),
-        "{db:>15} {scenario:<13} {} committed, {} delivered, {} lost, {} delivered for rolled back, {} duplicates, {} dead-lettered",
+        "{db:>19} {scenario:<13} {} committed, {} delivered, {} lost, {} delivered for rolled back, {} duplicates (at most {}), {} dead-lettered",
         tally.committed,
         tally.delivered,
         tally.lost,
         tally.rolled_back_delivered,
         tally.duplicates,
+        tally.max_duplicates,
         tally.dead_lettered
     );
 }

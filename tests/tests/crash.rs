@@ -2,12 +2,16 @@
 //! transactions with durable jobs and are killed with SIGKILL at random points, after COMMIT
 //! before any relay, mid-batch, and after the broker took a batch but before its DELETE; the
 //! broker goes down for a while; a poison job; three relays at once. After each, a fresh
-//! relay drains the table; every committed job is in the broker's stream (once: the sink
-//! dedups by message id), none of a rolled-back transaction is, and the table is empty.
+//! relay drains the table; every committed job is in the broker's stream or queue, none of a
+//! rolled-back transaction is, and the table is empty. Redis and NATS hold each job once (the
+//! sink, or the stream, dedups by message id); RabbitMQ keeps no message ids, so its queue
+//! may hold copies of the batches in flight at the kills, at most that many, each with its
+//! job's message id.
 //!
-//! Each database runs the scenarios with Redis Streams (`REDIS_URL`) and with NATS JetStream
-//! (`NATS_URL`); Postgres (`DATABASE_URL`) and MariaDB (`MYSQL_URL`) when set, SQLite always.
-//! `scripts/crash-test` runs the same scenarios with more transactions.
+//! Each database runs the scenarios with Redis Streams (`REDIS_URL`), with NATS JetStream
+//! (`NATS_URL`) and with RabbitMQ (`RABBITMQ_URL`); Postgres (`DATABASE_URL`) and MariaDB
+//! (`MYSQL_URL`) when set, SQLite always. `scripts/crash-test` runs the same scenarios with
+//! more transactions.
 
 use std::path::PathBuf;
 
@@ -28,6 +32,10 @@ fn redis() -> Option<Broker> {
 
 fn nats() -> Option<Broker> {
     service_url("NATS_URL").map(Broker::Nats)
+}
+
+fn rabbitmq() -> Option<Broker> {
+    service_url("RABBITMQ_URL").map(Broker::RabbitMq)
 }
 
 async fn postgres(broker: Option<Broker>) {
@@ -85,4 +93,19 @@ async fn mariadb_nats() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_nats() {
     sqlite(nats()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_rabbitmq() {
+    postgres(rabbitmq()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_rabbitmq() {
+    mariadb(rabbitmq()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_rabbitmq() {
+    sqlite(rabbitmq()).await;
 }

@@ -3,17 +3,23 @@
 //! order, each message with its id, persistent, its payload byte for byte and its key header;
 //! a message returned for want of a queue, or nacked by a full queue, is an `Err` that names
 //! it; end to end, a relay delivers exactly the committed jobs of SQLite, Postgres and MariaDB,
-//! and a job nobody routes stays in the outbox until a queue is bound.
+//! and a job nobody routes stays in the outbox until a queue is bound. Faults, with a relay
+//! running throughout: the broker unreachable for a while (through a proxy), the sink's
+//! connection cut or closed by the broker, its channel closed by the broker; the same relay
+//! then delivers every committed job, each once.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
+use lapin::ConnectionProperties;
 use lapin::types::{AMQPValue, FieldTable};
 use oncommit::BoxError;
 use oncommit::outbox::Job;
 use oncommit::outbox::relay::{Relay, RelayOptions};
 use oncommit::outbox::sink::{Delivery, RabbitMq, RabbitMqError, Refusal, Refused, Sink};
-use oncommit_tests::outbox::OutboxDb;
+use oncommit_tests::outbox::{OutboxDb, SqliteOutbox};
+use oncommit_tests::proxy::Proxy;
 use oncommit_tests::rabbitmq::{Broker, Message};
 use oncommit_tests::race::AppError;
 use oncommit_tests::unique_name;
@@ -428,4 +434,296 @@ async fn a_job_nobody_routes_stays_in_the_outbox_until_a_queue_is_bound() {
     assert_eq!(held, ids);
     assert_eq!(db.rows(Invoice::TOPIC).await, []);
     broker.delete(&[&queue], &[&exchange]).await;
+}
+
+/// A job of one test: its topic is the test's queue (the default exchange routes it there).
+#[derive(serde::Serialize)]
+struct Numbered {
+    n: i64,
+    #[serde(skip)]
+    queue: String,
+}
+
+impl Job for Numbered {
+    const TOPIC: &'static str = "rabbitmq_faults";
+
+    fn topic(&self) -> Cow<'static, str> {
+        Cow::Owned(self.queue.clone())
+    }
+}
+
+/// A relay running in the background (sweeping every 20 ms, no fast path: the suite's tests
+/// share the process), retrying soon and never dead-lettering, until stopped.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn start<D: OutboxDb>(db: &D, sink: RabbitMq, topic: &str) -> Running {
+        let mut options = RelayOptions::default();
+        options.topics = vec![topic.to_owned()];
+        options.batch = 4;
+        options.poll = Duration::from_millis(20);
+        options.fast_path = false;
+        options.backoff = Duration::from_millis(20);
+        options.max_backoff = Duration::from_millis(100);
+        options.max_attempts = i32::MAX;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let relay = Relay::new(db.pool().clone(), sink, options);
+        let task = tokio::spawn(relay.run(async {
+            stopped.await.ok();
+        }));
+        Running { stop, task }
+    }
+
+    /// Stops it, after checking it ran all along.
+    async fn stop(self) {
+        assert!(!self.task.is_finished(), "the relay stopped on its own");
+        self.stop.send(()).expect("the relay is running");
+        self.task.await.expect("the relay's task");
+    }
+}
+
+/// Commits `count` transactions of two jobs each, numbered from `first`; every fourth rolls
+/// back. Returns what the queue must hold for the committed ones, in commit order.
+async fn commit<D: OutboxDb>(db: &D, queue: &str, first: i64, count: i64) -> Vec<Message> {
+    let mut conn = db.writer().await;
+    let mut committed = Vec::new();
+    for t in first..first + count {
+        let result = conn
+            .atomic_async(async |conn| {
+                let mut jobs = Vec::new();
+                for n in [2 * t, 2 * t + 1] {
+                    let queue = queue.to_owned();
+                    jobs.push((n, conn.enqueue_job(&Numbered { n, queue })?));
+                }
+                if t % 4 == 3 {
+                    return Err(AppError::Rejected);
+                }
+                Ok(jobs)
+            })
+            .await;
+        if let Ok(jobs) = result {
+            committed.extend(jobs.into_iter().map(|(n, id)| Message {
+                id: Some(id.to_string()),
+                delivery_mode: Some(2),
+                content_type: Some("application/json".to_owned()),
+                key: None,
+                payload: format!(r#"{{"n":{n}}}"#).into_bytes(),
+            }));
+        }
+    }
+    committed
+}
+
+/// Waits (a minute at most) until `done` holds.
+async fn wait_until<F: Future<Output = bool>>(what: &str, mut done: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within a minute: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (a minute at most) until the relay has settled every row of `queue` (each row is
+/// deleted once the broker confirmed its message), then checks the queue holds `expected`,
+/// each once. Retries publish in no set order, so both are sorted by message id.
+async fn assert_delivered(db: &SqliteOutbox, broker: &Broker, queue: &str, expected: &[Message]) {
+    wait_until("the outbox is empty", || async {
+        db.rows(queue).await.is_empty()
+    })
+    .await;
+    let mut held = broker.take_all(queue).await;
+    let mut expected = expected.to_vec();
+    expected.sort_by(|a, b| a.id.cmp(&b.id));
+    held.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(held, expected);
+}
+
+/// The broker is unreachable for a while (every connection cut, new ones refused, through a
+/// proxy): the relay's publishes fail, each row gets its error and is retried after its
+/// backoff, and once the broker is back the same relay delivers every committed job, each
+/// once, as the database committed it.
+#[tokio::test]
+async fn a_relay_delivers_every_committed_job_once_the_broker_is_back() {
+    let Some(broker) = Broker::connect().await else {
+        return;
+    };
+    let Some(db) = oncommit_tests::outbox::sqlite().await else {
+        return;
+    };
+    let queue = unique_name("oncommit_rabbitmq_outage");
+    broker.queue(&queue, FieldTable::default()).await;
+    let (proxy, proxied) = Proxy::for_url(&rabbitmq_url()).await;
+    let sink = RabbitMq::connect(&proxied, ConnectionProperties::default())
+        .await
+        .expect("connect through the proxy");
+    let relay = Running::start(&db, sink, &queue);
+
+    let before = commit(&db, &queue, 0, 8).await;
+    assert_delivered(&db, &broker, &queue, &before).await;
+
+    proxy.set_down(true);
+    let during = commit(&db, &queue, 8, 12).await;
+    wait_until("every row failed twice, its error recorded", || async {
+        let rows = db.rows(&queue).await;
+        rows.len() == during.len()
+            && rows.iter().all(|row| {
+                row.attempts >= 2
+                    && row
+                        .last_error
+                        .as_deref()
+                        .is_some_and(|error| error.contains("RabbitMQ"))
+            })
+    })
+    .await;
+    assert_eq!(broker.take_all(&queue).await, []);
+
+    proxy.set_down(false);
+    assert_delivered(&db, &broker, &queue, &during).await;
+    relay.stop().await;
+    broker.delete(&[&queue], &[]).await;
+}
+
+/// Commits jobs for a running relay whose sink is connected through a proxy (publishing
+/// through `exchange`, or the default exchange), has them delivered, then breaks the sink's
+/// channel or connection with `fault` while no publish is in flight, and commits more: the
+/// same relay delivers them, each once. `fault` gets the proxy, the database and the queue,
+/// and returns what it committed itself, to be delivered too.
+async fn recovers_from(
+    name: &str,
+    exchange: Option<&str>,
+    fault: impl AsyncFnOnce(&Proxy, &SqliteOutbox, &str) -> Vec<Message>,
+) {
+    let Some(broker) = Broker::connect().await else {
+        return;
+    };
+    let Some(db) = oncommit_tests::outbox::sqlite().await else {
+        return;
+    };
+    let queue = unique_name("oncommit_rabbitmq_reopen");
+    broker.queue(&queue, FieldTable::default()).await;
+    if let Some(exchange) = exchange {
+        broker.exchange(exchange).await;
+        broker.bind(&queue, exchange, &queue).await;
+    }
+    let (proxy, proxied) = Proxy::for_url(&rabbitmq_url()).await;
+    let properties = ConnectionProperties::default().with_connection_name(name.into());
+    let mut sink = RabbitMq::connect(&proxied, properties)
+        .await
+        .expect("connect through the proxy");
+    if let Some(exchange) = exchange {
+        sink = sink.exchange(exchange);
+    }
+    let relay = Running::start(&db, sink, &queue);
+
+    let before = commit(&db, &queue, 0, 8).await;
+    assert_delivered(&db, &broker, &queue, &before).await;
+
+    let mut after = fault(&proxy, &db, &queue).await;
+    after.extend(commit(&db, &queue, 8, 8).await);
+    assert_delivered(&db, &broker, &queue, &after).await;
+    relay.stop().await;
+    broker.delete(&[&queue], exchange.as_slice()).await;
+}
+
+/// The sink's connection dies (the proxy cuts it): the next publishes reconnect.
+#[tokio::test]
+async fn a_connection_lost_under_the_sink_is_reopened() {
+    let name = unique_name("oncommit_rabbitmq_cut");
+    recovers_from(&name, None, async |proxy, _, _| {
+        proxy.cut();
+        Vec::new()
+    })
+    .await;
+}
+
+/// RabbitMQ closes the sink's connection (`rabbitmqctl close_connection`, found by its
+/// name): the next publishes reconnect.
+#[tokio::test]
+async fn a_connection_the_broker_closes_is_reopened() {
+    let Some(rabbitmqctl) = rabbitmqctl() else {
+        return;
+    };
+    let name = unique_name("oncommit_rabbitmq_closed");
+    recovers_from(&name, None, async |_, _, _| {
+        close_connection(&rabbitmqctl, &name).await;
+        Vec::new()
+    })
+    .await;
+}
+
+/// RabbitMQ closes the sink's channel: a publish to an exchange that does not exist fails
+/// with `404 NOT_FOUND`, which closes the channel. Once the exchange is back, the next
+/// publishes go through a new channel, and the job that failed is delivered too.
+#[tokio::test]
+async fn a_channel_the_broker_closes_is_reopened() {
+    let Some(broker) = Broker::connect().await else {
+        return;
+    };
+    let name = unique_name("oncommit_rabbitmq_channel");
+    let exchange = unique_name("oncommit_rabbitmq_reopen_x");
+    recovers_from(&name, Some(&exchange), async |_, db, queue| {
+        broker.delete(&[], &[&exchange]).await;
+        let failed = commit(db, queue, 100, 1).await;
+        wait_until("the publish to the missing exchange failed", || async {
+            let rows = db.rows(queue).await;
+            rows.len() == failed.len() && rows.iter().all(|row| row.last_error.is_some())
+        })
+        .await;
+        broker.exchange(&exchange).await;
+        broker.bind(queue, &exchange, queue).await;
+        failed
+    })
+    .await;
+}
+
+/// `RABBITMQ_URL` (set: the broker connected already).
+fn rabbitmq_url() -> String {
+    oncommit_tests::service_url("RABBITMQ_URL").expect("RABBITMQ_URL")
+}
+
+/// `rabbitmqctl`, if it runs here; `None` (printed) when it does not, outside CI.
+fn rabbitmqctl() -> Option<String> {
+    let works = std::process::Command::new("rabbitmqctl")
+        .args(["-q", "status"])
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if works {
+        return Some("rabbitmqctl".to_owned());
+    }
+    oncommit_tests::service_unreachable("RABBITMQ_URL", &"`rabbitmqctl status` does not run here")
+}
+
+/// Closes the connection named `name` from the broker's side (`connection.close`, 320
+/// `CONNECTION_FORCED`).
+async fn close_connection(rabbitmqctl: &str, name: &str) {
+    let listed = tokio::process::Command::new(rabbitmqctl)
+        .args([
+            "-q",
+            "list_connections",
+            "--no-table-headers",
+            "pid",
+            "client_properties",
+        ])
+        .output()
+        .await
+        .expect("rabbitmqctl list_connections");
+    let listed = String::from_utf8(listed.stdout).expect("UTF-8");
+    let pids: Vec<&str> = listed
+        .lines()
+        .filter(|line| line.contains(name))
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(pids.len(), 1, "one connection named {name}: {listed}");
+    let closed = tokio::process::Command::new(rabbitmqctl)
+        .args(["-q", "close_connection", pids[0], "closed by the test"])
+        .status()
+        .await
+        .expect("rabbitmqctl close_connection");
+    assert!(closed.success(), "rabbitmqctl close_connection failed");
 }

@@ -1,6 +1,6 @@
 //! The process the crash tests kill: it commits transactions of one INSERT and one durable
-//! job (every tenth rolls back), with or without a relay to the broker (Redis Streams or NATS
-//! JetStream), or runs a relay only. Its configuration comes from the environment (see
+//! job (every tenth rolls back), with or without a relay to the broker (Redis Streams, NATS
+//! JetStream or RabbitMQ), or runs a relay only. Its configuration comes from the environment (see
 //! `oncommit_tests::crash::Child`); it prints a line at each point the parent may kill it at.
 
 use std::borrow::Cow;
@@ -108,7 +108,7 @@ async fn run<D: OutboxDb>(child: &Child, db: Result<D, sqlx::Error>) {
     options.lease = Duration::from_millis(child.lease_ms);
     options.backoff = Duration::from_millis(50);
     options.max_backoff = Duration::from_millis(200);
-    options.max_attempts = 3;
+    options.max_attempts = child.max_attempts;
     match child.relay {
         RelayMode::None => {}
         RelayMode::FastPath => {

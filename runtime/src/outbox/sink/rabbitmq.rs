@@ -11,7 +11,7 @@ use std::task::Poll;
 use lapin::message::BasicReturnMessage;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Confirmation};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 use uuid::Uuid;
 
 use super::{Delivery, Sink};
@@ -55,10 +55,21 @@ const PERSISTENT: u8 = 2;
 ///
 /// One publish at a time goes through a sink and its clones (a lock), so that the confirms
 /// and returned messages of two batches do not mix on one channel; for more throughput, run
-/// several relays with a sink each, on channels of their own. A closed channel is not
-/// reopened by the sink: connect with lapin's `ConnectionProperties::enable_auto_recover` so
-/// that lapin recovers the connection and channel (confirm mode included), or build a new
-/// sink. Publishing to a named exchange that does not exist closes the channel.
+/// several relays with a sink each, on channels of their own.
+///
+/// **Closed channels**: a sink made with [`RabbitMq::connect`] owns its connection and
+/// reopens what is closed under it. A publish that finds its channel closed for good (the
+/// broker closed it, as it does after a publish to a named exchange that does not exist, or
+/// its connection is gone) first opens a new channel in confirm mode, on a new connection if
+/// its own is closed too (the broker closed it, or the network lost it); when that fails, the
+/// publish is an `Err` ([`RabbitMqError::Reopen`]) and the relay retries after its backoff. A
+/// batch cut off by a closed channel is an `Err` too, and is published again on the new
+/// channel. A sink made with [`RabbitMq::new`] publishes on the channel it was given and
+/// never opens another: once that channel is closed, every publish fails. lapin's
+/// `ConnectionProperties::enable_auto_recover` reconnects a lost connection and reopens its
+/// channels (a publish meanwhile waits for that, up to lapin's backoff, then fails), but
+/// never reopens a channel the broker closed; on either kind of sink, a channel lapin is
+/// recovering is left to lapin.
 ///
 /// The crate builds lapin for tokio without TLS; for `amqps://` URLs, enable one of lapin's
 /// TLS features (`rustls`, `native-tls`, `openssl`) in your own `Cargo.toml`.
@@ -68,32 +79,89 @@ const PERSISTENT: u8 = 2;
 /// use lapin::{Connection, ConnectionProperties};
 /// use oncommit::outbox::sink::RabbitMq;
 ///
-/// let properties = ConnectionProperties::default().enable_auto_recover();
-/// let connection =
-///     Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", properties).await?;
-/// // To the default exchange: each job goes to the queue named after its topic.
-/// let sink = RabbitMq::new(connection.create_channel().await?).await?;
+/// let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+/// // To the default exchange: each job goes to the queue named after its topic. The sink
+/// // owns its connection, and reopens it when it is closed.
+/// let sink = RabbitMq::connect(url, ConnectionProperties::default()).await?;
 /// // Or through a named exchange, its topic as the routing key.
-/// let sink = RabbitMq::new(connection.create_channel().await?)
+/// let sink = RabbitMq::connect(url, ConnectionProperties::default())
 ///     .await?
 ///     .exchange("jobs");
+/// // Or on a channel of your own connection (never reopened).
+/// let connection = Connection::connect(url, ConnectionProperties::default()).await?;
+/// let sink = RabbitMq::new(connection.create_channel().await?).await?;
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct RabbitMq {
-    channel: Channel,
+    /// The channel, locked by each publish: one batch at a time on it.
+    link: Arc<tokio::sync::Mutex<Link>>,
     exchange: String,
-    /// One batch at a time on the channel.
-    publishing: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl fmt::Debug for RabbitMq {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RabbitMq")
-            .field("channel", &self.channel.id())
+        let mut debug = f.debug_struct("RabbitMq");
+        if let Ok(link) = self.link.try_lock() {
+            debug
+                .field("channel", &link.channel.id())
+                .field("reopens", &link.own.is_some());
+        }
+        debug
             .field("exchange", &self.exchange)
             .finish_non_exhaustive()
     }
+}
+
+/// The channel a sink publishes on, and, for a sink made with [`RabbitMq::connect`], the
+/// connection it opens channels on.
+struct Link {
+    channel: Channel,
+    own: Option<OwnConnection>,
+}
+
+/// A connection the sink opened, and how to open it again.
+struct OwnConnection {
+    uri: String,
+    properties: ConnectionProperties,
+    connection: Connection,
+}
+
+impl Link {
+    /// The channel to publish on: the one it has, unless that one is closed for good (neither
+    /// open nor being recovered by lapin) and the sink owns its connection; then a new
+    /// channel in confirm mode, on a new connection if the old one is closed for good too.
+    async fn ready(&mut self) -> Result<&Channel, RabbitMqError> {
+        let status = self.channel.status();
+        if status.connected() || status.reconnecting() {
+            return Ok(&self.channel);
+        }
+        let Some(own) = &mut self.own else {
+            // Not the sink's to reopen: the publish fails on the closed channel.
+            return Ok(&self.channel);
+        };
+        let connection = own.connection.status();
+        if !(connection.connected() || connection.reconnecting()) {
+            own.connection = Connection::connect(&own.uri, own.properties.clone())
+                .await
+                .map_err(RabbitMqError::Reopen)?;
+            tracing::info!("reconnected to RabbitMQ");
+        }
+        self.channel = confirming(&own.connection)
+            .await
+            .map_err(RabbitMqError::Reopen)?;
+        tracing::info!(channel = self.channel.id(), "reopened the RabbitMQ channel");
+        Ok(&self.channel)
+    }
+}
+
+/// A new channel of `connection`, in confirm mode.
+async fn confirming(connection: &Connection) -> Result<Channel, lapin::Error> {
+    let channel = connection.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok(channel)
 }
 
 impl RabbitMq {
@@ -101,19 +169,44 @@ impl RabbitMq {
     /// as an AMQP long string.
     pub const KEY_HEADER: &'static str = "oncommit-key";
 
+    /// Connects to `uri` with `properties` and publishes, to the default exchange, on a
+    /// channel of its own in confirm mode (`confirm.select`); reopens the channel, and the
+    /// connection, when they are closed (see [`RabbitMq`], closed channels).
+    ///
+    /// Fails when the first connection or channel cannot be opened.
+    pub async fn connect(
+        uri: &str,
+        properties: ConnectionProperties,
+    ) -> Result<RabbitMq, lapin::Error> {
+        let connection = Connection::connect(uri, properties.clone()).await?;
+        let channel = confirming(&connection).await?;
+        Ok(RabbitMq::on(Link {
+            channel,
+            own: Some(OwnConnection {
+                uri: uri.to_owned(),
+                properties,
+                connection,
+            }),
+        }))
+    }
+
     /// Publishes through `channel`, which it puts in confirm mode (`confirm.select`), to the
-    /// default exchange.
+    /// default exchange. The sink never opens another channel: once this one is closed, every
+    /// publish fails ([`RabbitMq::connect`] makes a sink that reopens it).
     ///
     /// Fails when the channel is closed, or in transaction mode (`tx.select`).
     pub async fn new(channel: Channel) -> Result<RabbitMq, lapin::Error> {
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
-        Ok(RabbitMq {
-            channel,
+        Ok(RabbitMq::on(Link { channel, own: None }))
+    }
+
+    fn on(link: Link) -> RabbitMq {
+        RabbitMq {
+            link: Arc::new(tokio::sync::Mutex::new(link)),
             exchange: String::new(),
-            publishing: Arc::default(),
-        })
+        }
     }
 
     /// Publishes to the exchange `name` (declared by the application, with the queues bound
@@ -123,9 +216,10 @@ impl RabbitMq {
         self
     }
 
-    /// The channel it publishes on.
-    pub fn channel(&self) -> &Channel {
-        &self.channel
+    /// The channel it publishes on now (after a publish in flight, if any). A sink made with
+    /// [`RabbitMq::connect`] replaces it once it is closed.
+    pub async fn channel(&self) -> Channel {
+        self.link.lock().await.channel.clone()
     }
 }
 
@@ -138,6 +232,10 @@ pub enum RabbitMqError {
     /// a part, of the batch reached the broker.
     #[error("RabbitMQ: the channel could not send the batch: {0}")]
     Channel(#[source] lapin::Error),
+    /// The sink's channel was closed, and opening a new one (or a new connection) failed:
+    /// nothing was sent.
+    #[error("RabbitMQ: could not reopen the channel: {0}")]
+    Reopen(#[source] lapin::Error),
     /// The broker received the batch but did not take these messages.
     #[error("RabbitMQ did not take {} of {total} messages: {}", refused.len(), Listed(refused))]
     Refused {
@@ -150,10 +248,11 @@ pub enum RabbitMqError {
 
 impl RabbitMqError {
     /// The ids of the messages the broker did not take (empty for
-    /// [`RabbitMqError::Channel`], where the whole batch is in doubt).
+    /// [`RabbitMqError::Channel`], where the whole batch is in doubt, and for
+    /// [`RabbitMqError::Reopen`], where none was sent).
     pub fn refused_ids(&self) -> Vec<Uuid> {
         match self {
-            RabbitMqError::Channel(_) => Vec::new(),
+            RabbitMqError::Channel(_) | RabbitMqError::Reopen(_) => Vec::new(),
             RabbitMqError::Refused { refused, .. } => refused.iter().map(|r| r.id).collect(),
         }
     }
@@ -253,7 +352,8 @@ impl Sink for RabbitMq {
         if batch.is_empty() {
             return Ok(());
         }
-        let _publishing = self.publishing.lock().await;
+        let mut link = self.link.lock().await;
+        let channel = link.ready().await?;
         let mut refused: HashMap<Uuid, Refusal> = HashMap::new();
         let invalid = |name: &str, what: &str| {
             Refusal::Invalid(format!("the {what} is {} bytes long", name.len()))
@@ -277,7 +377,7 @@ impl Sink for RabbitMq {
                 mandatory: true,
                 immediate: false,
             };
-            let send = self.channel.basic_publish(
+            let send = channel.basic_publish(
                 exchange,
                 routing_key,
                 options,
