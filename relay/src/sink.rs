@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use lapin::options::ExchangeDeclareOptions;
 use lapin::types::{FieldTable, ShortString};
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Channel, ConnectionProperties, ExchangeKind};
 use oncommit::BoxError;
 use oncommit::outbox::sink::{Delivery, NatsJetStream, RabbitMq, RedisStreams, Sink};
 
@@ -113,34 +113,23 @@ async fn ensure_stream(
 async fn rabbitmq(config: &Config) -> Result<RabbitMq, StartError> {
     let exchange = ShortString::try_new(config.exchange.as_str())
         .map_err(|_| StartError::ExchangeName(config.exchange.len()))?;
-    // lapin reconnects, and reopens the channel in confirm mode, after a lost connection. It
-    // retries a first connection too, for minutes: the relay gives up sooner.
-    let properties = ConnectionProperties::default()
-        .enable_auto_recover()
-        .with_connection_name(CONNECTION_NAME.into());
-    let connect = Connection::connect(&config.sink_url, properties);
-    let connection = tokio::time::timeout(RABBITMQ_CONNECT_TIMEOUT, connect)
+    // The sink owns its connection: it reopens a channel the broker closed, or the
+    // connection once lost, before its next publish.
+    let properties = ConnectionProperties::default().with_connection_name(CONNECTION_NAME.into());
+    let connect = RabbitMq::connect(&config.sink_url, properties);
+    let sink = tokio::time::timeout(RABBITMQ_CONNECT_TIMEOUT, connect)
         .await
         .map_err(|_| StartError::RabbitMqTimeout(RABBITMQ_CONNECT_TIMEOUT))?
         .map_err(StartError::RabbitMq)?;
     if !exchange.as_str().is_empty() {
-        check_exchange(&connection, exchange).await?;
+        check_exchange(&sink.channel().await, exchange).await?;
     }
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(StartError::RabbitMq)?;
-    let sink = RabbitMq::new(channel).await.map_err(StartError::RabbitMq)?;
     Ok(sink.exchange(config.exchange.as_str()))
 }
 
-/// Fails unless the exchange exists: publishing to a missing one would close the sink's
-/// channel. Checked on a channel of its own, which the broker closes if it is missing.
-async fn check_exchange(connection: &Connection, exchange: ShortString) -> Result<(), StartError> {
-    let channel = connection
-        .create_channel()
-        .await
-        .map_err(StartError::RabbitMq)?;
+/// Fails unless the exchange exists (a passive declare on the sink's channel, which the broker
+/// closes if it is missing: the relay then stops before publishing anything).
+async fn check_exchange(channel: &Channel, exchange: ShortString) -> Result<(), StartError> {
     let options = ExchangeDeclareOptions {
         passive: true,
         ..ExchangeDeclareOptions::default()
