@@ -140,9 +140,11 @@ impl Drained {
     }
 }
 
-/// Batches of published rows the fast path's DELETEs may fall behind by before it waits for
-/// them (on Postgres, where they run beside it).
-const DELETES_BEHIND: usize = 16;
+/// Batches of published rows queued for the fast path's DELETEs (on Postgres, where they run
+/// beside it) before it waits for them: with the one being deleted and the one being
+/// published, at most three batches are published and not yet deleted (what a crash may
+/// publish again).
+const DELETES_BEHIND: usize = 1;
 
 /// Publish failures in a row after which the broker is taken to be down and the rest of a
 /// failed batch is not tried message by message.
@@ -373,14 +375,11 @@ impl<St: Store, S: Sink> Relay<St, S> {
         }
     }
 
-    /// Deletes the rows [`Relay::work`] sends, as they come (those of several batches at
-    /// once when they queue up), until it stops sending.
+    /// Deletes the rows [`Relay::work`] sends, a batch at a time as they come, until it
+    /// stops sending.
     async fn delete_behind(&self, rows: Option<tokio::sync::mpsc::Receiver<Vec<Delivery>>>) {
         let Some(mut rows) = rows else { return };
         while let Some(mut published) = rows.recv().await {
-            while let Ok(more) = rows.try_recv() {
-                published.extend(more);
-            }
             self.delete_published(&mut published).await;
         }
     }
