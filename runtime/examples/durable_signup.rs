@@ -57,7 +57,7 @@ struct Welcome {
 }
 
 impl Job for Welcome {
-    const TOPIC: &'static str = "welcome";
+    const TOPIC: &'static str = "signup_welcome";
 }
 
 #[derive(Debug)]
@@ -169,6 +169,7 @@ async fn consume(
             "welcomer",
             consumer::pull::Config {
                 durable_name: Some("welcomer".to_owned()),
+                filter_subject: format!("{SUBJECTS}{}", Welcome::TOPIC),
                 ack_wait: Duration::from_secs(2),
                 ..Default::default()
             },
@@ -222,7 +223,7 @@ async fn set_up(
          CREATE TABLE example_users (id BIGSERIAL PRIMARY KEY, email TEXT NOT NULL);
          CREATE TABLE example_welcomes (
              user_id BIGINT NOT NULL, email TEXT NOT NULL, message_id UUID NOT NULL);
-         DELETE FROM oncommit_outbox WHERE topic = 'welcome';",
+         DELETE FROM oncommit_outbox WHERE topic = 'signup_welcome';",
     )
     .execute(pool)
     .await?;
@@ -278,7 +279,8 @@ async fn demo(
     // The relay deletes a job's row right after the broker took it: wait for the last ones.
     let mut outbox = i64::MAX;
     for _ in 0..100 {
-        outbox = sqlx::query_scalar("SELECT COUNT(*) FROM oncommit_outbox WHERE topic = 'welcome'")
+        outbox = sqlx::query_scalar("SELECT COUNT(*) FROM oncommit_outbox WHERE topic = $1")
+            .bind(Welcome::TOPIC)
             .fetch_one(&mut *reader)
             .await?;
         if outbox == 0 {
@@ -319,7 +321,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let (stop_relay, relay_stopped) = tokio::sync::oneshot::channel::<()>();
     let relay = if std::env::var_os("ONCOMMIT_NO_RELAY").is_none() {
         let sink = NatsJetStream::new(jetstream.clone()).subject_prefix(SUBJECTS);
-        let relay = Relay::new(pool.clone(), sink, RelayOptions::default());
+        // This example's jobs only: the outbox table may hold other applications' jobs.
+        let mut options = RelayOptions::default();
+        options.topics = vec![Welcome::TOPIC.to_owned()];
+        let relay = Relay::new(pool.clone(), sink, options);
         Some(tokio::spawn(relay.run(async {
             let _ = relay_stopped.await;
         })))
