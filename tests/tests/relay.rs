@@ -50,6 +50,7 @@ oncommit_tests::on_each_db!(
     the_fast_path_publishes_the_jobs_written_leased_to_it,
     shutdown_hands_back_the_committed_jobs_still_queued,
     a_committed_job_that_waited_past_half_its_lease_is_handed_back,
+    steady_commits_do_not_starve_the_sweep,
 );
 
 /// Options for a relay of one topic.
@@ -802,4 +803,81 @@ async fn a_refused_commit_hands_nothing_to_the_fast_path() {
         .execute(&mut **conn)
         .await
         .unwrap();
+}
+
+/// A broker that takes a few milliseconds per batch (under steady commits, the fast path's
+/// queue is never empty when the relay looks at it), and refuses the job `n = -7` at its
+/// first attempt.
+struct Slow(ChannelSink);
+
+impl Sink for Slow {
+    async fn publish<'a>(&'a self, batch: &'a [Delivery]) -> Result<(), BoxError> {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if batch
+            .iter()
+            .any(|d| d.payload.contains("-7") && d.attempts == 1)
+        {
+            return Err("refused at the first attempt (injected)".into());
+        }
+        self.0.publish(batch).await
+    }
+}
+
+async fn steady_commits_do_not_starve_the_sweep<D: OutboxDb>(db: D) {
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    job!(Ping, "relay_steady");
+    db.forget(Ping::TOPIC).await;
+    let (sink, received) = ChannelSink::new();
+    let mut options = options(Ping::TOPIC);
+    options.poll = Duration::from_millis(100);
+    options.backoff = Duration::from_millis(10);
+    let relay = Relay::new(db.pool().clone(), Slow(sink), options);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(relay.run(async {
+        let _ = stopped.await;
+    }));
+    // Writers keep the fast path busy; a job its first publish fails waits for its retry,
+    // which only a sweep takes.
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (db, writing) = (db.clone(), writing.clone());
+            tokio::spawn(async move {
+                let mut conn = db.writer().await;
+                while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                    conn.atomic_async(async |conn| conn.enqueue_job(&Ping { n: 0 }).map(drop))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut conn = db.writer().await;
+    let retried = conn
+        .atomic_async(async |conn| Ok::<_, AppError>(conn.enqueue_job(&Ping { n: -7 })?))
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !seen.iter().any(|(id, _)| *id == retried) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}: the retried job was not delivered within 30 s",
+            D::NAME
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        seen.extend(received.try_iter().map(|d| (d.id, d.attempts)));
+    }
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    assert!(
+        seen.contains(&(retried, 2)),
+        "{}: delivered at its second attempt",
+        D::NAME
+    );
+    db.forget(Ping::TOPIC).await;
 }

@@ -334,13 +334,16 @@ impl<St: Store, S: Sink> Relay<St, S> {
         // Rows the fast path published and has not deleted yet.
         let mut published = Vec::new();
         loop {
+            // A sweep that is due goes before the fast path: under steady commits the fast
+            // path always has work, and the sweep's (retries, keyed jobs, other processes'
+            // jobs) would wait for ever.
             let work = tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                _ = poll.tick() => Work::Sweep,
                 Some(handoff) = next_committed(&mut fast_path, self.options.batch) => Work::Committed(handoff),
                 () = std::future::ready(()), if !published.is_empty() => Work::DeletePublished,
                 () = self.wake.notified() => Work::Sweep,
-                _ = poll.tick() => Work::Sweep,
             };
             let stop = match work {
                 Work::Committed(handoff) => {
