@@ -1,6 +1,7 @@
-//! A TCP proxy between a test's connection and a database server, for fault injection that
-//! does not depend on timing: hold the server's answers (the statement is applied, its answer
-//! does not arrive), then drop the client's future or cut the connection.
+//! A TCP proxy between a test's connection and a server (a database, or a broker the relay
+//! publishes to), for fault injection that does not depend on timing: hold the server's
+//! answers (the statement is applied, its answer does not arrive), then drop the client's
+//! future or cut the connection.
 
 use std::sync::{Arc, Mutex};
 

@@ -62,7 +62,8 @@ const PERSISTENT: u8 = 2;
 /// broker closed it, as it does after a publish to a named exchange that does not exist, or
 /// its connection is gone) first opens a new channel in confirm mode, on a new connection if
 /// its own is closed too (the broker closed it, or the network lost it); when that fails, the
-/// publish is an `Err` ([`RabbitMqError::Reopen`]) and the relay retries after its backoff. A
+/// publish is an `Err` ([`RabbitMqError::Reopen`], or [`RabbitMqError::ReconnectTimedOut`]
+/// after 10 s without a new connection) and the relay retries after its backoff. A
 /// batch cut off by a closed channel is an `Err` too, and is published again on the new
 /// channel. A sink made with [`RabbitMq::new`] publishes on the channel it was given and
 /// never opens another: once that channel is closed, every publish fails. lapin's
@@ -120,6 +121,10 @@ struct Link {
     own: Option<OwnConnection>,
 }
 
+/// How long a publish waits for a new connection (a broker that drops packets would
+/// otherwise hold it past the relay's lease).
+const RECONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A connection the sink opened, and how to open it again.
 struct OwnConnection {
     uri: String,
@@ -142,8 +147,10 @@ impl Link {
         };
         let connection = own.connection.status();
         if !(connection.connected() || connection.reconnecting()) {
-            own.connection = Connection::connect(&own.uri, own.properties.clone())
+            let connect = Connection::connect(&own.uri, own.properties.clone());
+            own.connection = tokio::time::timeout(RECONNECT_TIMEOUT, connect)
                 .await
+                .map_err(|_| RabbitMqError::ReconnectTimedOut(RECONNECT_TIMEOUT))?
                 .map_err(RabbitMqError::Reopen)?;
             tracing::info!("reconnected to RabbitMQ");
         }
@@ -236,6 +243,10 @@ pub enum RabbitMqError {
     /// nothing was sent.
     #[error("RabbitMQ: could not reopen the channel: {0}")]
     Reopen(#[source] lapin::Error),
+    /// The sink's connection was closed, and a new one did not open within this time:
+    /// nothing was sent.
+    #[error("RabbitMQ: no new connection within {0:?}")]
+    ReconnectTimedOut(std::time::Duration),
     /// The broker received the batch but did not take these messages.
     #[error("RabbitMQ did not take {} of {total} messages: {}", refused.len(), Listed(refused))]
     Refused {
@@ -249,10 +260,13 @@ pub enum RabbitMqError {
 impl RabbitMqError {
     /// The ids of the messages the broker did not take (empty for
     /// [`RabbitMqError::Channel`], where the whole batch is in doubt, and for
-    /// [`RabbitMqError::Reopen`], where none was sent).
+    /// [`RabbitMqError::Reopen`] and [`RabbitMqError::ReconnectTimedOut`], where none was
+    /// sent).
     pub fn refused_ids(&self) -> Vec<Uuid> {
         match self {
-            RabbitMqError::Channel(_) | RabbitMqError::Reopen(_) => Vec::new(),
+            RabbitMqError::Channel(_)
+            | RabbitMqError::Reopen(_)
+            | RabbitMqError::ReconnectTimedOut(_) => Vec::new(),
             RabbitMqError::Refused { refused, .. } => refused.iter().map(|r| r.id).collect(),
         }
     }
