@@ -139,12 +139,15 @@ fn sqlite_begin_with(
 }
 
 macro_rules! diesel_backend {
-    ($(#[$cfg:meta])* $conn:ty, $commit:expr, $begin_with:expr, $write_outbox:path) => {
+    ($(#[$cfg:meta])* $conn:ty, $commit:expr, $begin_with:expr, $write_outbox:path, leases: $leases:literal) => {
         $(#[$cfg])*
         impl Backend for $conn {
             fn transaction_depth(&mut self) -> usize {
                 depth(self)
             }
+
+            #[cfg(feature = "outbox")]
+            const WRITES_OUTBOX_LEASES: bool = $leases;
 
             fn start_rollback(&mut self) {
                 start_rollback(self)
@@ -191,8 +194,9 @@ macro_rules! diesel_backend {
     };
 }
 
-/// Writing the outbox rows through diesel: Postgres binds four text arrays and `UNNEST`s
-/// them (one statement); SQLite inserts 1,000 rows per statement.
+/// Writing the outbox rows through diesel: Postgres binds five arrays and `UNNEST`s them (one
+/// statement; rows the fast path takes are written leased to it); SQLite inserts 1,000 rows
+/// per statement, unclaimed (the relay claims them by id).
 #[cfg(feature = "outbox")]
 mod outbox {
     use diesel::RunQueryDsl;
@@ -205,16 +209,21 @@ mod outbox {
         conn: &mut diesel::PgConnection,
         messages: &[Message],
     ) -> Result<(), BoxError> {
-        use diesel::sql_types::{Array, Nullable, Text};
+        use diesel::sql_types::{Array, Double, Nullable, Text};
         let ids: Vec<String> = messages.iter().map(|m| m.id.to_string()).collect();
         let topics: Vec<&str> = messages.iter().map(|m| &*m.topic).collect();
         let payloads: Vec<&str> = messages.iter().map(|m| m.payload.as_str()).collect();
         let keys: Vec<Option<&str>> = messages.iter().map(|m| m.key.as_deref()).collect();
+        let leases: Vec<Option<f64>> = messages
+            .iter()
+            .map(|m| m.lease.map(|lease| lease.as_secs_f64()))
+            .collect();
         diesel::sql_query(crate::outbox::postgres_insert_from_arrays!())
             .bind::<Array<Text>, _>(ids)
             .bind::<Array<Text>, _>(topics)
             .bind::<Array<Text>, _>(payloads)
             .bind::<Array<Nullable<Text>>, _>(keys)
+            .bind::<Array<Nullable<Double>>, _>(leases)
             .execute(conn)?;
         Ok(())
     }
@@ -261,12 +270,14 @@ diesel_backend!(
     diesel::PgConnection,
     postgres_commit,
     postgres_begin_with,
-    outbox::write_postgres
+    outbox::write_postgres,
+    leases: true
 );
 diesel_backend!(
     #[cfg(feature = "diesel-sqlite")]
     diesel::SqliteConnection,
     |conn| commit(conn, None),
     sqlite_begin_with,
-    outbox::write_sqlite
+    outbox::write_sqlite,
+    leases: false
 );

@@ -61,15 +61,19 @@ use std::borrow::Cow;
 
 use uuid::Uuid;
 
-/// Postgres through diesel: the outbox rows of `$1` to `$4` (ids, topics, payloads, keys as
-/// text arrays), one statement whatever the count. (sqlx binds the ids as a uuid array.)
+/// Postgres through diesel: the outbox rows of `$1` to `$5` (ids, topics, payloads, keys as
+/// text arrays; leases in seconds, NULL for a row written unclaimed), one statement whatever
+/// the count. A leased row is written as a claim leaves it: `lease_until` set, at attempt 1.
+/// (sqlx binds the ids as a uuid array.)
 #[cfg(feature = "diesel-postgres")]
 macro_rules! postgres_insert_from_arrays {
     () => {
-        "INSERT INTO oncommit_outbox (id, topic, payload, ordering_key) \
-         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS json), u.ordering_key \
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[]) \
-         AS u(id, topic, payload, ordering_key)"
+        "INSERT INTO oncommit_outbox (id, topic, payload, ordering_key, lease_until, attempts) \
+         SELECT CAST(u.id AS uuid), u.topic, CAST(u.payload AS json), u.ordering_key, \
+                clock_timestamp() + make_interval(secs => u.lease), \
+                CASE WHEN u.lease IS NULL THEN 0 ELSE 1 END \
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[]) \
+         AS u(id, topic, payload, ordering_key, lease)"
     };
 }
 #[cfg(feature = "diesel-postgres")]

@@ -881,3 +881,45 @@ async fn steady_commits_do_not_starve_the_sweep<D: OutboxDb>(db: D) {
     );
     db.forget(Ping::TOPIC).await;
 }
+
+/// diesel's Postgres connection writes the jobs the fast path takes leased to it, as sqlx's
+/// do: the relay publishes them with no claim.
+#[tokio::test]
+async fn diesel_postgres_writes_the_fast_path_s_jobs_leased() {
+    use diesel::Connection as _;
+    let (Some(db), Some(url)) = (
+        oncommit_tests::outbox::postgres().await,
+        oncommit_tests::service_url("DATABASE_URL"),
+    ) else {
+        return;
+    };
+    let _turn = ONE_CASE_AT_A_TIME.lock().await;
+    let mut options = options(Leased::TOPIC);
+    options.poll = Duration::from_secs(3600);
+    let mut relay = gated_relay(&db, options).await;
+    let swept = (relay.claimed)();
+    let id = tokio::task::spawn_blocking(move || {
+        let mut conn = oncommit::Conn::new(diesel::PgConnection::establish(&url).unwrap());
+        conn.atomic(|conn| Ok::<_, AppError>(conn.enqueue_job(&Leased { key: None, n: 1 })?))
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        db.rows(Leased::TOPIC).await,
+        [Row {
+            id,
+            attempts: 1,
+            leased: true,
+            last_error: None,
+        }]
+    );
+    assert_eq!(relay.arrived.recv().await, Some(1));
+    relay.gate.add_permits(1);
+    let delivery = relay.taken.recv().await.unwrap();
+    assert_eq!((delivery.id, delivery.attempts), (id, 1));
+    wait_for(|| async { db.rows(Leased::TOPIC).await.is_empty() }).await;
+    assert_eq!((relay.claimed)(), swept, "published without a claim");
+    relay.stop.send(()).unwrap();
+    relay.running.await.unwrap();
+}

@@ -3,7 +3,7 @@
 //!
 //! - **Fast path**: [`Relay::run`] takes this process's committed jobs right after their
 //!   COMMIT and publishes them at once. The transaction wrote the jobs this relay takes
-//!   already leased to it (through sqlx; see
+//!   already leased to it (through sqlx, or diesel on Postgres; see
 //!   [`Backend::WRITES_OUTBOX_LEASES`](crate::Backend::WRITES_OUTBOX_LEASES)), so it
 //!   publishes them from memory with no claim; keyed jobs, and jobs of backends that write
 //!   no lease, are claimed by id. On Postgres, the DELETEs of what it published run behind
