@@ -38,9 +38,6 @@ impl PendingJobs {
     /// `leases` (the backend writes them) the lease of each job it takes (see
     /// [`fast_path`](super::fast_path)).
     pub(crate) fn prepare_commit(&mut self, leases: bool) {
-        for message in self.messages.all_mut() {
-            message.lease = None;
-        }
         self.handoff = if self.messages.all().is_empty() {
             None
         } else {

@@ -165,9 +165,10 @@ values_list!(
     sqlx::MySqlConnection,
     sqlx::MySql,
     lease: |row, lease| {
-        row.push("NOW(6) + INTERVAL ")
-            .push_bind_unseparated(lease.map(|l| i64::try_from(l.as_micros()).unwrap_or(i64::MAX)))
-            .push_unseparated(" MICROSECOND");
+        use super::relay::{MYSQL_LEASE_END, mysql_lease_value};
+        row.push(MYSQL_LEASE_END.before)
+            .push_bind_unseparated(lease.map(mysql_lease_value))
+            .push_unseparated(MYSQL_LEASE_END.after);
     }
 );
 values_list!(
@@ -175,8 +176,9 @@ values_list!(
     sqlx::SqliteConnection,
     sqlx::Sqlite,
     lease: |row, lease| {
-        row.push("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ")
-            .push_bind_unseparated(lease.map(|l| format!("+{:.3} seconds", l.as_secs_f64())))
-            .push_unseparated(")");
+        use super::relay::{SQLITE_LEASE_END, sqlite_lease_value};
+        row.push(SQLITE_LEASE_END.before)
+            .push_bind_unseparated(lease.map(sqlite_lease_value))
+            .push_unseparated(SQLITE_LEASE_END.after);
     }
 );

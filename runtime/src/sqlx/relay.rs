@@ -422,12 +422,33 @@ fn push_claimable<DB: sqlx::Database>(
 #[cfg(feature = "sqlx-mysql")]
 const MYSQL_NOW: &str = "NOW(6)";
 
+/// How a dialect writes a lease's end, the database's clock plus a lease: the SQL around one
+/// bound value (a NULL value gives NULL: no lease). A claim and a leased INSERT use the same.
+#[cfg(any(feature = "sqlx-mysql", feature = "sqlx-sqlite"))]
+pub(super) struct LeaseEnd {
+    pub(super) before: &'static str,
+    pub(super) after: &'static str,
+}
+
+/// MySQL: `NOW(6) + INTERVAL ? MICROSECOND`, the value from [`mysql_lease_value`].
+#[cfg(feature = "sqlx-mysql")]
+pub(super) const MYSQL_LEASE_END: LeaseEnd = LeaseEnd {
+    before: "NOW(6) + INTERVAL ",
+    after: " MICROSECOND",
+};
+
+/// The value [`MYSQL_LEASE_END`] binds: the lease in microseconds.
+#[cfg(feature = "sqlx-mysql")]
+pub(super) fn mysql_lease_value(lease: Duration) -> i64 {
+    i64::try_from(lease.as_micros()).unwrap_or(i64::MAX)
+}
+
 #[cfg(feature = "sqlx-mysql")]
 fn mysql_lease(query: &mut sqlx::QueryBuilder<sqlx::MySql>, lease: Duration) {
     query
-        .push("NOW(6) + INTERVAL ")
-        .push_bind(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX))
-        .push(" MICROSECOND");
+        .push(MYSQL_LEASE_END.before)
+        .push_bind(mysql_lease_value(lease))
+        .push(MYSQL_LEASE_END.after);
 }
 
 /// MySQL: of the locked candidates, the unkeyed ones and those that are the oldest row of
@@ -526,12 +547,25 @@ row_store!(
 #[cfg(feature = "sqlx-sqlite")]
 const SQLITE_NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
+/// SQLite: `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?)`, the value from [`sqlite_lease_value`].
+#[cfg(feature = "sqlx-sqlite")]
+pub(super) const SQLITE_LEASE_END: LeaseEnd = LeaseEnd {
+    before: "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ",
+    after: ")",
+};
+
+/// The value [`SQLITE_LEASE_END`] binds: a `strftime` modifier, `+30.000 seconds`.
+#[cfg(feature = "sqlx-sqlite")]
+pub(super) fn sqlite_lease_value(lease: Duration) -> String {
+    format!("+{:.3} seconds", lease.as_secs_f64())
+}
+
 #[cfg(feature = "sqlx-sqlite")]
 fn sqlite_lease(query: &mut sqlx::QueryBuilder<sqlx::Sqlite>, lease: Duration) {
     query
-        .push("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ")
-        .push_bind(format!("+{:.3} seconds", lease.as_secs_f64()))
-        .push(")");
+        .push(SQLITE_LEASE_END.before)
+        .push_bind(sqlite_lease_value(lease))
+        .push(SQLITE_LEASE_END.after);
 }
 
 /// SQLite: one writer, so one `UPDATE … RETURNING` claims.
