@@ -29,71 +29,16 @@ mod support;
 
 #[cfg(all(feature = "sqlx-postgres", feature = "sink-redis"))]
 mod bench {
-    use std::time::{Duration, Instant};
-
     use criterion::{Criterion, SamplingMode, Throughput};
-    use oncommit::Conn;
     use oncommit::outbox::Job;
-    use oncommit::outbox::relay::{Relay, RelayOptions};
+    use oncommit::outbox::relay::RelayOptions;
     use oncommit::outbox::sink::RedisStreams;
-    use oncommit::outbox::store::Claim;
-    use sqlx::{PgConnection, PgPool};
     use tokio::runtime::Runtime;
 
-    use crate::support::{
-        Db, Redis, Steps, Welcome, backlog, drain_in_steps, env_or, median, services,
-    };
+    use crate::support::{Backlogs, Db, Redis, Welcome, env_or, rate_rounds, services};
 
     const SCHEMA: &str = "oncommit_bench_relay";
     const PREFIX: &str = "oncommit_bench:relay:";
-    const PER_TXN: usize = 1000;
-
-    struct Setup {
-        writer: Conn<PgConnection>,
-        pool: PgPool,
-        sink: RedisStreams,
-        redis: Redis,
-        options: RelayOptions,
-        jobs: usize,
-        next: i64,
-    }
-
-    impl Setup {
-        /// Vacuums the table (unless `ONCOMMIT_RELAY_NO_VACUUM` is set), so that each round
-        /// starts from the same table, then commits the backlog.
-        async fn fill(&mut self) {
-            if std::env::var_os("ONCOMMIT_RELAY_NO_VACUUM").is_none() {
-                sqlx::raw_sql("VACUUM oncommit_outbox")
-                    .execute(&mut *self.writer)
-                    .await
-                    .expect("VACUUM");
-            }
-            backlog(&mut self.writer, self.jobs, PER_TXN, self.next).await;
-            self.next += self.jobs as i64;
-        }
-
-        /// Fills the backlog, then drains it with one relay: the drain's time.
-        async fn drain(&mut self) -> Duration {
-            self.fill().await;
-            let relay = Relay::new(self.pool.clone(), self.sink.clone(), self.options.clone());
-            let start = Instant::now();
-            let drained = relay.drain().await.expect("drain");
-            let elapsed = start.elapsed();
-            assert_eq!(drained.published, self.jobs, "every job published");
-            elapsed
-        }
-    }
-
-    /// Fills the backlog, then drains it step by step as the relay does, timing each step.
-    async fn steps(setup: &mut Setup) -> (Steps, Duration) {
-        setup.fill().await;
-        let claim = Claim {
-            limit: setup.options.batch,
-            lease: setup.options.lease,
-            topics: &[],
-        };
-        drain_in_steps(&setup.pool, &setup.sink, claim).await
-    }
 
     pub fn run(c: &mut Criterion) {
         let Some((database, redis_url)) = services("relay") else {
@@ -106,37 +51,24 @@ mod bench {
         let rt = Runtime::new().expect("runtime");
         let db = rt.block_on(Db::fresh(&database, SCHEMA));
         let redis = Redis::new(&redis_url, PREFIX);
-        let mut setup = rt.block_on(async {
+        let mut backlogs = rt.block_on(async {
             redis.clean().await;
-            Setup {
-                writer: Conn::new(db.connect().await),
-                pool: db.pool(4).await,
-                sink: redis.sink().await,
-                redis: Redis::new(&redis_url, PREFIX),
-                options,
-                jobs,
-                next: 0,
-            }
+            Backlogs::new(&db, redis.sink().await, options, jobs).await
         });
-        let stream = setup.sink.stream(Welcome::TOPIC);
+        let stream = backlogs.sink.stream(Welcome::TOPIC);
+        let round = |backlogs: &mut Backlogs<RedisStreams>| {
+            rt.block_on(async {
+                backlogs.fill().await;
+                backlogs.drain().await
+            })
+        };
 
-        // A first round warms up the connections, the statement caches and the Lua script.
-        rt.block_on(setup.drain());
-        let mut rates: Vec<f64> = (0..rounds.max(1))
-            .map(|_| jobs as f64 / rt.block_on(setup.drain()).as_secs_f64())
-            .collect();
-        let listed: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-        let rate = median(&mut rates);
-        println!(
-            "relay: Postgres -> Redis Streams, {jobs} committed jobs drained by one relay (batch {}), {} rounds: {rate:.0} jobs/s median ({}) [target >= 50000: {}]",
-            setup.options.batch,
-            listed.len(),
-            listed.join(", "),
-            if rate >= 50_000.0 { "ok" } else { "UNDER" }
-        );
-
-        let (steps, total) = rt.block_on(steps(&mut setup));
-        println!("{}", steps.summary(total, setup.options.batch, jobs));
+        // The warm-up round warms the Lua script up too.
+        let batch = backlogs.options.batch;
+        rate_rounds("Redis Streams", jobs, batch, rounds, 50_000.0, || {
+            round(&mut backlogs)
+        });
+        rt.block_on(backlogs.steps());
 
         let mut group = c.benchmark_group("relay");
         group
@@ -144,15 +76,15 @@ mod bench {
             .sample_size(10)
             .throughput(Throughput::Elements(jobs as u64));
         group.bench_function("drain_to_redis", |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| rt.block_on(setup.drain())).sum())
+            b.iter_custom(|iters| (0..iters).map(|_| round(&mut backlogs)).sum())
         });
         group.finish();
 
         rt.block_on(async {
-            let delivered = setup.redis.len(&stream).await;
+            let delivered = redis.len(&stream).await;
             println!("relay: {delivered} entries in the stream; cleaning up");
-            setup.redis.clean().await;
-            setup.pool.close().await;
+            redis.clean().await;
+            backlogs.pool.close().await;
             db.drop().await;
         });
     }

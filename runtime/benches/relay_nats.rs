@@ -32,89 +32,37 @@ mod support;
     feature = "sink-nats"
 ))]
 mod bench {
-    use std::time::{Duration, Instant};
-
     use async_nats::jetstream::{self, Context, stream};
-    use oncommit::Conn;
-    use oncommit::outbox::relay::{Relay, RelayOptions};
+    use oncommit::outbox::relay::RelayOptions;
     use oncommit::outbox::sink::NatsJetStream;
-    use oncommit::outbox::store::Claim;
-    use sqlx::{PgConnection, PgPool};
     use tokio::runtime::Runtime;
 
-    use crate::support::{Db, Steps, backlog, drain_in_steps, env_or, median};
+    use crate::support::{Backlogs, Db, env_or, rate_rounds};
 
     const SCHEMA: &str = "oncommit_bench_relay_nats";
     const STREAM: &str = "ONCOMMIT_BENCH_RELAY";
     const PREFIX: &str = "oncommit_bench_relay.";
-    const PER_TXN: usize = 1000;
 
-    struct Setup {
-        writer: Conn<PgConnection>,
-        pool: PgPool,
-        sink: NatsJetStream,
-        reader: Context,
-        options: RelayOptions,
-        jobs: usize,
-        next: i64,
+    /// Empties the stream.
+    async fn purge(reader: &Context) {
+        reader
+            .get_stream(STREAM)
+            .await
+            .expect("the stream")
+            .purge()
+            .await
+            .expect("purge the stream");
     }
 
-    impl Setup {
-        /// Vacuums the table, so that each round starts from the same table, empties the
-        /// stream, then commits the backlog.
-        async fn fill(&mut self) {
-            sqlx::raw_sql("VACUUM oncommit_outbox")
-                .execute(&mut *self.writer)
-                .await
-                .expect("VACUUM");
-            self.reader
-                .get_stream(STREAM)
-                .await
-                .expect("the stream")
-                .purge()
-                .await
-                .expect("purge the stream");
-            backlog(&mut self.writer, self.jobs, PER_TXN, self.next).await;
-            self.next += self.jobs as i64;
-        }
-
-        /// Messages in the stream.
-        async fn held(&self) -> u64 {
-            let mut stream = self.reader.get_stream(STREAM).await.expect("the stream");
-            stream
-                .info()
-                .await
-                .expect("the stream's state")
-                .state
-                .messages
-        }
-
-        /// Fills the backlog, then drains it with one relay: the drain's time.
-        async fn drain(&mut self) -> Duration {
-            self.fill().await;
-            let relay = Relay::new(self.pool.clone(), self.sink.clone(), self.options.clone());
-            let start = Instant::now();
-            let drained = relay.drain().await.expect("drain");
-            let elapsed = start.elapsed();
-            assert_eq!(drained.published, self.jobs, "every job published");
-            assert_eq!(
-                self.held().await as usize,
-                self.jobs,
-                "every job in the stream"
-            );
-            elapsed
-        }
-    }
-
-    /// Fills the backlog, then drains it step by step as the relay does, timing each step.
-    async fn steps(setup: &mut Setup) -> (Steps, Duration) {
-        setup.fill().await;
-        let claim = Claim {
-            limit: setup.options.batch,
-            lease: setup.options.lease,
-            topics: &[],
-        };
-        drain_in_steps(&setup.pool, &setup.sink, claim).await
+    /// Messages in the stream.
+    async fn held(reader: &Context) -> u64 {
+        let mut stream = reader.get_stream(STREAM).await.expect("the stream");
+        stream
+            .info()
+            .await
+            .expect("the stream's state")
+            .state
+            .messages
     }
 
     pub fn run() {
@@ -132,7 +80,7 @@ mod bench {
         options.batch = env_or("ONCOMMIT_RELAY_BATCH", options.batch);
         let rt = Runtime::new().expect("runtime");
         let db = rt.block_on(Db::fresh(&database, SCHEMA));
-        let mut setup = rt.block_on(async {
+        let (reader, mut backlogs) = rt.block_on(async {
             let connect = || async {
                 jetstream::new(async_nats::connect(&nats).await.expect("connect to NATS"))
             };
@@ -147,46 +95,43 @@ mod bench {
                 .await
                 .expect("create the stream");
             let sink = NatsJetStream::new(connect().await).subject_prefix(PREFIX);
-            Setup {
-                writer: Conn::new(db.connect().await),
-                pool: db.pool(4).await,
-                sink,
-                reader,
-                options,
-                jobs,
-                next: 0,
-            }
+            (reader, Backlogs::new(&db, sink, options, jobs).await)
         });
 
-        // A first round warms up the connections and the statement caches.
-        rt.block_on(setup.drain());
-        let mut rates: Vec<f64> = (0..rounds.max(1))
-            .map(|_| jobs as f64 / rt.block_on(setup.drain()).as_secs_f64())
-            .collect();
-        let listed: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-        let rate = median(&mut rates);
-        println!(
-            "relay: Postgres -> NATS JetStream (file stream, each publish acknowledged), {jobs} committed jobs drained by one relay (batch {}), {} rounds: {rate:.0} jobs/s median ({}) [target >= 20000: {}]",
-            setup.options.batch,
-            listed.len(),
-            listed.join(", "),
-            if rate >= 20_000.0 { "ok" } else { "UNDER" }
+        // Each round checks that the stream holds every job.
+        let batch = backlogs.options.batch;
+        rate_rounds(
+            "NATS JetStream (file stream, each publish acknowledged)",
+            jobs,
+            batch,
+            rounds,
+            20_000.0,
+            || {
+                rt.block_on(async {
+                    purge(&reader).await;
+                    backlogs.fill().await;
+                    let elapsed = backlogs.drain().await;
+                    assert_eq!(
+                        held(&reader).await as usize,
+                        jobs,
+                        "every job in the stream"
+                    );
+                    elapsed
+                })
+            },
         );
-
-        let (steps, total) = rt.block_on(steps(&mut setup));
-        println!("{}", steps.summary(total, setup.options.batch, jobs));
-
         rt.block_on(async {
+            purge(&reader).await;
+            backlogs.steps().await;
             println!(
                 "relay: {} messages in the stream; cleaning up",
-                setup.held().await
+                held(&reader).await
             );
-            setup
-                .reader
+            reader
                 .delete_stream(STREAM)
                 .await
                 .expect("delete the stream");
-            setup.pool.close().await;
+            backlogs.pool.close().await;
             db.drop().await;
         });
     }

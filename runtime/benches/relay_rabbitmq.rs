@@ -32,94 +32,42 @@ mod support;
     feature = "sink-rabbitmq"
 ))]
 mod bench {
-    use std::time::{Duration, Instant};
-
     use lapin::options::{
         ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
         QueueDeleteOptions, QueuePurgeOptions,
     };
     use lapin::types::FieldTable;
     use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
-    use oncommit::Conn;
     use oncommit::outbox::Job;
-    use oncommit::outbox::relay::{Relay, RelayOptions};
+    use oncommit::outbox::relay::RelayOptions;
     use oncommit::outbox::sink::RabbitMq;
-    use oncommit::outbox::store::Claim;
-    use sqlx::{PgConnection, PgPool};
     use tokio::runtime::Runtime;
 
-    use crate::support::{Db, Steps, Welcome, backlog, drain_in_steps, env_or, median};
+    use crate::support::{Backlogs, Db, Welcome, env_or, rate_rounds};
 
     const SCHEMA: &str = "oncommit_bench_relay_rabbitmq";
     const EXCHANGE: &str = "oncommit_bench_relay";
     const QUEUE: &str = "oncommit_bench_relay_welcome";
-    const PER_TXN: usize = 1000;
 
-    struct Setup {
-        writer: Conn<PgConnection>,
-        pool: PgPool,
-        sink: RabbitMq,
-        reader: Channel,
-        options: RelayOptions,
-        jobs: usize,
-        next: i64,
+    /// Empties the queue.
+    async fn purge(reader: &Channel) {
+        reader
+            .queue_purge(QUEUE.into(), QueuePurgeOptions::default())
+            .await
+            .expect("purge the queue");
     }
 
-    impl Setup {
-        /// Vacuums the table, so that each round starts from the same table, empties the
-        /// queue, then commits the backlog.
-        async fn fill(&mut self) {
-            sqlx::raw_sql("VACUUM oncommit_outbox")
-                .execute(&mut *self.writer)
-                .await
-                .expect("VACUUM");
-            self.reader
-                .queue_purge(QUEUE.into(), QueuePurgeOptions::default())
-                .await
-                .expect("purge the queue");
-            backlog(&mut self.writer, self.jobs, PER_TXN, self.next).await;
-            self.next += self.jobs as i64;
-        }
-
-        /// Messages in the queue.
-        async fn held(&self) -> u32 {
-            let options = QueueDeclareOptions {
-                passive: true,
-                ..QueueDeclareOptions::default()
-            };
-            self.reader
-                .queue_declare(QUEUE.into(), options, FieldTable::default())
-                .await
-                .expect("the queue")
-                .message_count()
-        }
-
-        /// Fills the backlog, then drains it with one relay: the drain's time.
-        async fn drain(&mut self) -> Duration {
-            self.fill().await;
-            let relay = Relay::new(self.pool.clone(), self.sink.clone(), self.options.clone());
-            let start = Instant::now();
-            let drained = relay.drain().await.expect("drain");
-            let elapsed = start.elapsed();
-            assert_eq!(drained.published, self.jobs, "every job published");
-            assert_eq!(
-                self.held().await as usize,
-                self.jobs,
-                "every job in the queue"
-            );
-            elapsed
-        }
-    }
-
-    /// Fills the backlog, then drains it step by step as the relay does, timing each step.
-    async fn steps(setup: &mut Setup) -> (Steps, Duration) {
-        setup.fill().await;
-        let claim = Claim {
-            limit: setup.options.batch,
-            lease: setup.options.lease,
-            topics: &[],
+    /// Messages in the queue.
+    async fn held(reader: &Channel) -> u32 {
+        let options = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
         };
-        drain_in_steps(&setup.pool, &setup.sink, claim).await
+        reader
+            .queue_declare(QUEUE.into(), options, FieldTable::default())
+            .await
+            .expect("the queue")
+            .message_count()
     }
 
     /// Declares the exchange and the durable queue bound to it by the jobs' topic.
@@ -172,7 +120,7 @@ mod bench {
         options.batch = env_or("ONCOMMIT_RELAY_BATCH", options.batch);
         let rt = Runtime::new().expect("runtime");
         let db = rt.block_on(Db::fresh(&database, SCHEMA));
-        let (publisher, reader_connection, mut setup) = rt.block_on(async {
+        let (publisher, reader_connection, reader, mut backlogs) = rt.block_on(async {
             let connect = || Connection::connect(&rabbitmq, ConnectionProperties::default());
             let publisher = connect().await.expect("connect to RabbitMQ");
             let reader_connection = connect().await.expect("connect to RabbitMQ");
@@ -183,54 +131,47 @@ mod bench {
                 .await
                 .expect("confirm mode")
                 .exchange(EXCHANGE);
-            let setup = Setup {
-                writer: Conn::new(db.connect().await),
-                pool: db.pool(4).await,
-                sink,
-                reader,
-                options,
-                jobs,
-                next: 0,
-            };
-            (publisher, reader_connection, setup)
+            let backlogs = Backlogs::new(&db, sink, options, jobs).await;
+            (publisher, reader_connection, reader, backlogs)
         });
 
-        // A first round warms up the connections and the statement caches.
-        rt.block_on(setup.drain());
-        let mut rates: Vec<f64> = (0..rounds.max(1))
-            .map(|_| jobs as f64 / rt.block_on(setup.drain()).as_secs_f64())
-            .collect();
-        let listed: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
-        let rate = median(&mut rates);
-        println!(
-            "relay: Postgres -> RabbitMQ (publisher confirms, persistent messages, durable queue), {jobs} committed jobs drained by one relay (batch {}), {} rounds: {rate:.0} jobs/s median ({}) [target >= 10000: {}]",
-            setup.options.batch,
-            listed.len(),
-            listed.join(", "),
-            if rate >= 10_000.0 { "ok" } else { "UNDER" }
+        // Each round checks that the queue holds every job.
+        let batch = backlogs.options.batch;
+        rate_rounds(
+            "RabbitMQ (publisher confirms, persistent messages, durable queue)",
+            jobs,
+            batch,
+            rounds,
+            10_000.0,
+            || {
+                rt.block_on(async {
+                    purge(&reader).await;
+                    backlogs.fill().await;
+                    let elapsed = backlogs.drain().await;
+                    assert_eq!(held(&reader).await as usize, jobs, "every job in the queue");
+                    elapsed
+                })
+            },
         );
 
-        let (steps, total) = rt.block_on(steps(&mut setup));
-        println!("{}", steps.summary(total, setup.options.batch, jobs));
-
         rt.block_on(async {
+            purge(&reader).await;
+            backlogs.steps().await;
             println!(
                 "relay: {} messages in the queue; cleaning up",
-                setup.held().await
+                held(&reader).await
             );
-            setup
-                .reader
+            reader
                 .queue_delete(QUEUE.into(), QueueDeleteOptions::default())
                 .await
                 .expect("delete the queue");
-            setup
-                .reader
+            reader
                 .exchange_delete(EXCHANGE.into(), ExchangeDeleteOptions::default())
                 .await
                 .expect("delete the exchange");
             let _ = publisher.close(200, "done".into()).await;
             let _ = reader_connection.close(200, "done".into()).await;
-            setup.pool.close().await;
+            backlogs.pool.close().await;
             db.drop().await;
         });
     }

@@ -281,3 +281,98 @@ where
     }
     (steps, start.elapsed())
 }
+
+/// A relay throughput bench's backlogs: committed by `writer`, 1,000 jobs to a transaction,
+/// and drained by one relay on `pool` to `sink`.
+pub struct Backlogs<S> {
+    pub writer: Conn<PgConnection>,
+    pub pool: PgPool,
+    pub sink: S,
+    pub options: oncommit::outbox::relay::RelayOptions,
+    pub jobs: usize,
+    next: i64,
+}
+
+impl<S: oncommit::outbox::sink::Sink + Clone> Backlogs<S> {
+    /// Backlogs of `jobs` jobs in `db`, for a relay with `options` publishing to `sink`.
+    pub async fn new(
+        db: &Db,
+        sink: S,
+        options: oncommit::outbox::relay::RelayOptions,
+        jobs: usize,
+    ) -> Backlogs<S> {
+        Backlogs {
+            writer: Conn::new(db.connect().await),
+            pool: db.pool(4).await,
+            sink,
+            options,
+            jobs,
+            next: 0,
+        }
+    }
+
+    /// Vacuums the table (unless `ONCOMMIT_RELAY_NO_VACUUM` is set), so that each round
+    /// starts from the same table, then commits the backlog.
+    pub async fn fill(&mut self) {
+        if std::env::var_os("ONCOMMIT_RELAY_NO_VACUUM").is_none() {
+            sqlx::raw_sql("VACUUM oncommit_outbox")
+                .execute(&mut *self.writer)
+                .await
+                .expect("VACUUM");
+        }
+        backlog(&mut self.writer, self.jobs, 1000, self.next).await;
+        self.next += self.jobs as i64;
+    }
+
+    /// Drains the backlog with one relay: the drain's time.
+    pub async fn drain(&self) -> Duration {
+        let relay = oncommit::outbox::relay::Relay::new(
+            self.pool.clone(),
+            self.sink.clone(),
+            self.options.clone(),
+        );
+        let start = std::time::Instant::now();
+        let drained = relay.drain().await.expect("drain");
+        let elapsed = start.elapsed();
+        assert_eq!(drained.published, self.jobs, "every job published");
+        elapsed
+    }
+
+    /// Fills the backlog, then drains it step by step as the relay does, timing each step;
+    /// prints where the time went.
+    pub async fn steps(&mut self) {
+        self.fill().await;
+        let claim = oncommit::outbox::store::Claim {
+            limit: self.options.batch,
+            lease: self.options.lease,
+            topics: &[],
+        };
+        let (steps, total) = drain_in_steps(&self.pool, &self.sink, claim).await;
+        println!("{}", steps.summary(total, self.options.batch, self.jobs));
+    }
+}
+
+/// A warm-up round (connections, statement caches), then `rounds` rounds of `round` (each a
+/// drain of `jobs` jobs, returning its time); prints the median rate of `what` against
+/// `target` jobs/s.
+pub fn rate_rounds(
+    what: &str,
+    jobs: usize,
+    batch: usize,
+    rounds: usize,
+    target: f64,
+    mut round: impl FnMut() -> Duration,
+) {
+    round();
+    let mut rates: Vec<f64> = (0..rounds.max(1))
+        .map(|_| jobs as f64 / round().as_secs_f64())
+        .collect();
+    let listed: Vec<String> = rates.iter().map(|r| format!("{r:.0}")).collect();
+    let rate = median(&mut rates);
+    println!(
+        "relay: Postgres -> {what}, {jobs} committed jobs drained by one relay (batch {batch}), {} rounds: {rate:.0} jobs/s median ({}) [target >= {target:.0}: {}]",
+        listed.len(),
+        listed.join(", "),
+        if rate >= target { "ok" } else { "UNDER" }
+    );
+}
